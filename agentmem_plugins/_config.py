@@ -1,0 +1,117 @@
+"""``MemoryConfig``: one frozen, keyword-only, validated-once configuration."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ._errors import ConfigError
+
+__all__ = ["MemoryConfig", "default_path"]
+
+DEFAULT_EMBEDDER = "fastembed:BAAI/bge-small-en-v1.5"
+
+
+def default_path() -> Path:
+    """``$AGENTMEM_PATH``, else the user's data dir (``$XDG_DATA_HOME/agentmem``)."""
+    if env := os.environ.get("AGENTMEM_PATH"):
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "agentmem"
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value or None
+
+
+class MemoryConfig(BaseModel):
+    """Everything a store needs; frozen once built.
+
+    Example::
+
+        cfg = MemoryConfig(path="./mem", embedder="hash")
+        with Memory(cfg) as m:
+            m.add("I like green tea", user_id="alice")
+
+    ``embedder`` is an :class:`Embedder` instance or a spec string:
+    ``"fastembed:<model name or local folder>"``, ``"hash"`` (offline, no weights) or
+    ``"none"`` (vectors are always given by the caller; the dimension is learned from
+    the first batch). ``sql_url`` is any SQLAlchemy URL (default: SQLite in ``path``);
+    ``vector_uri`` any LanceDB URI (default: ``path/lancedb``; ``s3://...`` works).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    path: Path = Field(default_factory=default_path)
+    embedder: Any = Field(default_factory=lambda: _env("AGENTMEM_EMBEDDER") or DEFAULT_EMBEDDER)
+    sql_url: str | None = None
+    vector_uri: str | None = None
+
+    # write path
+    batch_max_size: int = Field(1024, ge=1, le=100_000)
+    batch_max_wait_ms: float = Field(2.0, ge=0, le=10_000)
+    max_text_chars: int = Field(32_000, ge=1)
+    sqlite_synchronous: str = "NORMAL"
+    compact_every_writes: int = Field(64, ge=1)
+
+    # read path
+    ann_min_rows: int = Field(50_000, ge=256)
+    ann_ef: int = Field(64, ge=1)
+    search_overfetch: int = Field(4, ge=1)
+
+    # intelligent mode
+    llm: Any = None
+    llm_base_url: str | None = Field(default_factory=lambda: _env("AGENTMEM_LLM_BASE_URL"))
+    llm_model: str | None = Field(default_factory=lambda: _env("AGENTMEM_LLM_MODEL"))
+    llm_api_key: str | None = Field(default_factory=lambda: _env("AGENTMEM_LLM_API_KEY"))
+    llm_timeout_s: float = Field(60.0, gt=0)
+    llm_max_concurrency: int = Field(64, ge=1)
+    llm_max_retries: int = Field(5, ge=0)
+    llm_retry_max_wait_s: float = Field(20.0, gt=0)
+    llm_max_reasks: int = Field(2, ge=0)
+    extraction_instructions: str | None = None
+    neighbours_per_fact: int = Field(5, ge=1, le=50)
+    context_messages: int = Field(6, ge=0)
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _expand(cls, v: Any) -> Any:
+        return Path(v).expanduser() if isinstance(v, (str, os.PathLike)) else v
+
+    @field_validator("sqlite_synchronous")
+    @classmethod
+    def _sync_mode(cls, v: str) -> str:
+        if v.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
+            raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
+        return v.upper()
+
+    @property
+    def resolved_sql_url(self) -> str:
+        return self.sql_url or f"sqlite:///{self.path / 'memories.db'}"
+
+    @property
+    def resolved_vector_uri(self) -> str:
+        return self.vector_uri or str(self.path / "lancedb")
+
+    @property
+    def uses_local_path(self) -> bool:
+        return self.sql_url is None or self.vector_uri is None
+
+    @classmethod
+    def build(cls, config: MemoryConfig | None = None, **overrides: Any) -> MemoryConfig:
+        """``config`` with ``overrides`` applied; config errors become :class:`ConfigError`."""
+        try:
+            if config is None:
+                return cls(**overrides)
+            if overrides:
+                return cls(**{**config.model_dump(exclude_unset=True), **overrides})
+            return config
+        except ValidationError as exc:
+            details = "; ".join(
+                f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in exc.errors()
+            )
+            raise ConfigError(f"invalid MemoryConfig: {details}") from None
