@@ -1,0 +1,70 @@
+"""The one place where blocking embedding becomes async."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ._errors import EmbedderError, InvalidInputError
+from .embeddings import Embedder
+
+__all__ = ["EmbeddingRunner"]
+
+
+class EmbeddingRunner:
+    """Runs an :class:`Embedder` off the event loop and checks what it returns.
+
+    fastembed (ONNX Runtime) releases the GIL, so a worker thread gives real overlap
+    between embedding one batch and persisting the previous one.
+    """
+
+    def __init__(self, embedder: Embedder | None, executor: ThreadPoolExecutor) -> None:
+        self.embedder = embedder
+        self._executor = executor
+
+    def _require(self) -> Embedder:
+        if self.embedder is None:
+            raise InvalidInputError(
+                "this store has no embedder (embedder='none'): pass vector= with each item "
+                "and with each search, or open the store with an embedder"
+            )
+        return self.embedder
+
+    async def documents(self, texts: Sequence[str]) -> np.ndarray:
+        embedder = self._require()
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32)
+        try:
+            if hasattr(embedder, "aembed_documents"):
+                out = await embedder.aembed_documents(list(texts))  # type: ignore[attr-defined]
+            else:
+                loop = asyncio.get_running_loop()
+                out = await loop.run_in_executor(
+                    self._executor, embedder.embed_documents, list(texts)
+                )
+        except (EmbedderError, InvalidInputError):
+            raise
+        except Exception as exc:
+            raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
+        matrix = np.asarray(out, dtype=np.float32)
+        if matrix.shape != (len(texts), embedder.dim):
+            raise EmbedderError(
+                f"embedder {embedder.name!r} returned shape {matrix.shape}, "
+                f"expected ({len(texts)}, {embedder.dim})"
+            )
+        return matrix
+
+    async def query(self, text: str) -> np.ndarray:
+        embedder = self._require()
+        try:
+            if hasattr(embedder, "aembed_query"):
+                out = await embedder.aembed_query(text)  # type: ignore[attr-defined]
+            else:
+                loop = asyncio.get_running_loop()
+                out = await loop.run_in_executor(self._executor, embedder.embed_query, text)
+        except Exception as exc:
+            raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
+        return np.asarray(out, dtype=np.float32).reshape(-1)

@@ -1,0 +1,459 @@
+"""``AsyncMemory``: the implementation behind every adapter and the sync facade."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from ._config import MemoryConfig
+from ._embedding_runner import EmbeddingRunner
+from ._errors import ConfigError, InvalidInputError, NotFoundError, StoreClosedError
+from ._filters import parse_filters
+from ._messages import naive_utc, normalize_messages
+from ._search import Searcher
+from ._store import Stores
+from ._types import AddResult, HistoryEvent, MemoryInput, MemoryItem, PendingWork, SearchMode
+from ._validation import check_id, check_metadata, check_scope, check_text, check_vector
+from ._writer import Upsert, WriteRequest, Writer
+from .embeddings import Embedder, make_embedder
+
+__all__ = ["AsyncMemory"]
+
+log = logging.getLogger("agentmem_plugins")
+_MODES = ("vector", "fulltext", "hybrid")
+_MAX_LIMIT = 10_000
+
+
+class AsyncMemory:
+    """Long-term memory for agents: add, search, update, forget. Async-first.
+
+    Example::
+
+        async with AsyncMemory(path="./mem", embedder="hash") as memory:
+            await memory.add("I live in Paris", user_id="alice")
+            hits = await memory.search("where does alice live?", user_id="alice")
+            print(hits[0].text, hits[0].score)
+
+    Writes need a scope (``user_id``, ``agent_id`` and/or ``run_id``); reads stay inside
+    the scope they are given. Concurrent ``add`` calls are coalesced into micro-batches:
+    one embedding call and one write per store serve many callers, and each call returns
+    once its memory is durable.
+    """
+
+    def __init__(
+        self,
+        config: MemoryConfig | None = None,
+        /,
+        *,
+        embedder: Embedder | str | None = None,
+        llm: Any = None,
+        **config_fields: Any,
+    ) -> None:
+        if embedder is not None:
+            config_fields["embedder"] = embedder
+        if llm is not None:
+            config_fields["llm"] = llm
+        self.config = MemoryConfig.build(config, **config_fields)
+        self.embedder: Embedder | None = make_embedder(self.config.embedder)
+        self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="agentmem-io")
+        self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
+        try:
+            self._stores = Stores(self.config, self.embedder)
+        except BaseException:
+            self._shutdown_pools()
+            raise
+        self._runner = EmbeddingRunner(self.embedder, self._embed_pool)
+        self._writer = Writer(
+            store=self._stores,
+            runner=self._runner,
+            io=self._io,
+            max_rows=self.config.batch_max_size,
+            max_wait_s=self.config.batch_max_wait_ms / 1000,
+            maintain_every=self.config.compact_every_writes,
+        )
+        self._searcher = Searcher(self._stores, self._io, self.config.search_overfetch)
+        self._infer: Any = None  # built on first use (intelligent mode)
+        #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given)
+        self.llm = _resolve_llm(self.config)
+        self._closed = False
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError("this memory is closed; open a new one")
+
+    def _shutdown_pools(self) -> None:
+        self._io_pool.shutdown(wait=True)
+        self._embed_pool.shutdown(wait=True)
+
+    async def __aenter__(self) -> AsyncMemory:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+    # --- writes ------------------------------------------------------------------------
+
+    async def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool | None = None,
+        wait: bool = True,
+        observed_at: datetime | None = None,
+    ) -> AddResult:
+        """Remember ``messages`` (a str, a ``{"role", "content"}`` dict, or a list).
+
+        ``infer=False`` stores each message's text as given; ``infer=True`` has the LLM
+        extract facts and reconcile them with what is stored; ``None`` infers when an LLM
+        is configured. ``wait=False`` (intelligent mode) hands the messages over and
+        returns at once with a ``pending_id``; :meth:`flush` waits for them.
+        """
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=True)
+        meta = check_metadata(metadata)
+        msgs = normalize_messages(
+            messages, max_chars=self.config.max_text_chars, observed_at=observed_at
+        )
+        if self._should_infer(infer):
+            return await self._pipeline().add(msgs, scope, meta, wait=wait)
+        upserts = [
+            Upsert(
+                text=m.content, scope=scope, metadata=meta, observed_at=m.observed_at,
+                role=m.role, actor=m.name,
+            )
+            for m in msgs
+        ]
+        return AddResult(results=await self._writer.submit(WriteRequest(upserts=upserts)))
+
+    async def add_many(self, items: Iterable[MemoryInput | Mapping[str, Any]]) -> list[str]:
+        """Batch mode: store many texts (or precomputed vectors) as given; ids in order.
+
+        Every item is validated before anything is written. An item with an ``id`` is an
+        idempotent upsert; a ``vector`` is stored as given instead of embedding the text.
+        """
+        self._check_open()
+        upserts = [self._upsert_from(i, item) for i, item in enumerate(items)]
+        seen: set[str] = set()
+        for i, u in enumerate(upserts):
+            if u.id is not None:
+                if u.id in seen:
+                    raise InvalidInputError(f"items[{i}].id {u.id!r} appears twice in one call")
+                seen.add(u.id)
+        size = max(self.config.batch_max_size, 1)
+        requests = [WriteRequest(upserts=upserts[s : s + size]) for s in range(0, len(upserts), size)]
+        results = await asyncio.gather(*(self._writer.submit(r) for r in requests))
+        return [e.id for events in results for e in events]
+
+    def _upsert_from(self, index: int, item: MemoryInput | Mapping[str, Any]) -> Upsert:
+        where = f"items[{index}]"
+        if isinstance(item, Mapping):
+            try:
+                item = MemoryInput.model_validate(dict(item))
+            except ValidationError as exc:
+                problem = exc.errors()[0]
+                field = ".".join(map(str, problem["loc"]))
+                raise InvalidInputError(f"{where}.{field}: {problem['msg']}") from None
+        elif not isinstance(item, MemoryInput):
+            raise InvalidInputError(f"{where} must be a dict or MemoryInput, got {type(item).__name__}")
+        text = check_text(item.text, max_chars=self.config.max_text_chars, field=f"{where}.text")
+        vector = None
+        if item.vector is not None:
+            vector = np.asarray(
+                check_vector(item.vector, dim=self._stores.dim, field=f"{where}.vector"),
+                dtype=np.float32,
+            )
+        elif self.embedder is None:
+            raise InvalidInputError(
+                f"{where}.vector is required: this store has no embedder (embedder='none')"
+            )
+        return Upsert(
+            text=text,
+            scope=check_scope(item.user_id, item.agent_id, item.run_id, required=True),
+            metadata=check_metadata(item.metadata, field=f"{where}.metadata"),
+            vector=vector,
+            id=check_id(item.id, field=f"{where}.id") if item.id is not None else None,
+        )
+
+    async def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        vector: Sequence[float] | None = None,
+    ) -> MemoryItem:
+        """Change a memory's text (re-embedded), metadata (replaced) and/or vector."""
+        self._check_open()
+        check_id(memory_id)
+        if text is None and metadata is None and vector is None:
+            raise InvalidInputError("update needs text=, metadata= or vector=")
+        rows = await self._io(self._stores.records.full_rows, [memory_id])
+        if not rows:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        old = rows[0]
+        new_text = old["text"] if text is None else check_text(text, max_chars=self.config.max_text_chars)
+        if vector is not None:
+            new_vector = np.asarray(check_vector(vector, dim=self._stores.dim), dtype=np.float32)
+        elif new_text == old["text"]:
+            new_vector = np.frombuffer(old["vector"], dtype=np.float32)
+        else:
+            new_vector = None
+            if self.embedder is None:
+                raise InvalidInputError("this store has no embedder: pass vector= with new text")
+        upsert = Upsert(
+            text=new_text,
+            scope={k: old[k] for k in ("user_id", "agent_id", "run_id") if old[k] is not None},
+            metadata=old["metadata"] if metadata is None else check_metadata(metadata),
+            vector=new_vector,
+            id=memory_id,
+            must_exist=True,
+            observed_at=old["observed_at"],
+        )
+        await self._writer.submit(WriteRequest(upserts=[upsert]))
+        return await self.get(memory_id)
+
+    async def delete(self, memory_id: str) -> None:
+        """Forget one memory (its history stays); ``NotFoundError`` if unknown."""
+        self._check_open()
+        await self._writer.submit(WriteRequest(deletes=[check_id(memory_id)]))
+
+    async def delete_many(self, ids: Iterable[str]) -> int:
+        """Forget these memories; unknown ids are skipped. Returns how many were deleted."""
+        self._check_open()
+        checked = list(dict.fromkeys(check_id(i, field="ids[]") for i in ids))
+        deleted = 0
+        for start in range(0, len(checked), 4096):
+            request = WriteRequest(deletes=checked[start : start + 4096], delete_missing_ok=True)
+            deleted += len(await self._writer.submit(request))
+        return deleted
+
+    async def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Forget every memory of a scope (optionally only those matching ``filters``)."""
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=True)
+        flt = parse_filters(filters)
+        ids = await self._io(self._stores.records.ids, scope, flt)
+        return await self.delete_many(ids)
+
+    async def reset(self) -> None:
+        """Drop every memory, history event and pending item of this store."""
+        self._check_open()
+        await self._writer.drain()
+        async with self._writer.lock:
+            await self._io(self._stores.reset)
+
+    # --- reads -------------------------------------------------------------------------
+
+    async def search(
+        self,
+        query: str | None = None,
+        *,
+        vector: Sequence[float] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        mode: SearchMode = "vector",
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        all_scopes: bool = False,
+    ) -> list[MemoryItem]:
+        """The memories most relevant to ``query`` (or ``vector``), best first, scored."""
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
+        flt = parse_filters(filters)
+        _check_limit(limit)
+        if mode not in _MODES:
+            raise InvalidInputError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+            raise InvalidInputError(f"threshold must be a number or None, got {threshold!r}")
+        if query is not None:
+            query = check_text(query, max_chars=self.config.max_text_chars, field="query")
+        elif vector is None or mode == "fulltext":
+            raise InvalidInputError(f"search(mode={mode!r}) needs a query string")
+        post = {"include_invalidated": include_invalidated, "as_of": naive_utc(as_of, "as_of")}
+        if mode == "fulltext":
+            assert query is not None
+            hits = await self._searcher.fulltext(query, scope, flt, limit, **post)
+        else:
+            if vector is not None:
+                qvec = np.asarray(check_vector(vector, dim=self._stores.dim), dtype=np.float32)
+            else:
+                assert query is not None
+                qvec = await self._runner.query(query)
+            if mode == "vector":
+                hits = await self._searcher.vector(qvec, scope, flt, limit, **post)
+            else:
+                hits = await self._searcher.hybrid(query, qvec, scope, flt, limit, **post)
+        if threshold is not None:
+            hits = [h for h in hits if h.score is not None and h.score >= threshold]
+        return hits
+
+    async def get(self, memory_id: str) -> MemoryItem:
+        """One memory by id; ``NotFoundError`` if unknown."""
+        self._check_open()
+        found = await self._io(self._stores.records.fetch, [check_id(memory_id)])
+        if memory_id not in found:
+            raise NotFoundError(f"no memory with id {memory_id!r}")
+        return found[memory_id]
+
+    async def get_many(self, ids: Iterable[str]) -> list[MemoryItem]:
+        """The memories of those ``ids`` that exist, in the order given."""
+        self._check_open()
+        wanted = [check_id(i, field="ids[]") for i in ids]
+        found = await self._io(self._stores.records.fetch, wanted)
+        return [found[i] for i in wanted if i in found]
+
+    async def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        include_invalidated: bool = False,
+        all_scopes: bool = False,
+    ) -> list[MemoryItem]:
+        """Memories of a scope, oldest first (stable for paging with ``offset``)."""
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
+        flt = parse_filters(filters)
+        if limit is not None:
+            _check_limit(limit, maximum=None)
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise InvalidInputError(f"offset must be an int >= 0, got {offset!r}")
+        return await self._io(
+            self._stores.records.list, scope, flt, limit=limit, offset=offset,
+            include_invalidated=include_invalidated,
+        )
+
+    async def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+        all_scopes: bool = False,
+    ) -> int:
+        """How many memories a scope holds (matching ``filters``)."""
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
+        return await self._io(
+            self._stores.records.count, scope, parse_filters(filters),
+            include_invalidated=include_invalidated,
+        )
+
+    async def history(self, memory_id: str) -> list[HistoryEvent]:
+        """Every add/update/invalidate/delete event of a memory, oldest first."""
+        self._check_open()
+        events = await self._io(self._stores.records.history, check_id(memory_id))
+        if not events:
+            raise NotFoundError(f"no memory and no history with id {memory_id!r}")
+        return events
+
+    # --- intelligent mode --------------------------------------------------------------
+
+    def _should_infer(self, infer: bool | None) -> bool:
+        if infer is False:
+            return False
+        has_llm = self.llm is not None
+        if infer is True and not has_llm:
+            raise ConfigError(
+                "infer=True needs an LLM: pass llm= (a ChatModel), or set llm_base_url and "
+                "llm_model in MemoryConfig (or AGENTMEM_LLM_BASE_URL / AGENTMEM_LLM_MODEL)"
+            )
+        return has_llm
+
+    def _pipeline(self) -> Any:
+        if self._infer is None:
+            from .infer.pipeline import InferPipeline
+
+            self._infer = InferPipeline(self, self.llm)
+        return self._infer
+
+    async def pending(self) -> list[PendingWork]:
+        """Input whose LLM processing failed after retries (or is still queued)."""
+        self._check_open()
+        return await self._pipeline().pending()
+
+    async def retry_pending(self) -> list[AddResult]:
+        """Replay every pending item through intelligent mode."""
+        self._check_open()
+        return await self._pipeline().retry_pending()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Wait for every write and every handed-over (``wait=False``) message."""
+        if self._infer is not None:
+            await self._infer.drain()
+        await self._writer.drain()
+
+    async def close(self) -> None:
+        """Flush, then close both stores. Safe to call twice."""
+        if self._closed:
+            return
+        try:
+            await self.flush()
+            if self._infer is not None:
+                await self._infer.close()
+            await self._writer.close()
+        finally:
+            self._closed = True
+            await self._io(self._stores.close)
+            self._shutdown_pools()
+
+
+def _resolve_llm(config: MemoryConfig) -> Any:
+    if config.llm is not None:
+        if not callable(getattr(config.llm, "complete", None)):
+            raise ConfigError(
+                "llm must be a ChatModel (an object with async complete(messages, json_mode=)); "
+                "wrap LangChain/LlamaIndex models with the bridges in langchain_agentmem / "
+                "llama_index.memory.agentmem"
+            )
+        return config.llm
+    if config.llm_base_url and config.llm_model:
+        from .llms import OpenAIChatModel
+
+        return OpenAIChatModel.from_config(config)
+    return None
+
+
+def _check_limit(limit: Any, *, maximum: int | None = _MAX_LIMIT) -> None:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InvalidInputError(f"limit must be an int >= 1, got {limit!r}")
+    if maximum is not None and limit > maximum:
+        raise InvalidInputError(f"limit must be at most {maximum:,}, got {limit:,}")

@@ -1,0 +1,119 @@
+"""The read path: vector, full-text and hybrid search with scope and metadata filters.
+
+The vector index prefilters by scope; everything else (metadata filters, invalidated
+memories, ``as_of``) is checked against SQL, the source of truth, on the candidates.
+Candidates are over-fetched and the fetch widened until enough survive, so a filter
+never silently shortens the result. A selective filter (few matching rows) is answered
+exactly instead: the matching vectors come from SQL and are scored with one matmul.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+from ._filters import Filter
+from ._store import Stores
+from ._types import MemoryItem
+
+__all__ = ["Searcher", "rrf_fuse"]
+
+EXACT_MAX_ROWS = 4096
+RRF_K = 60
+
+
+def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
+    """Reciprocal rank fusion: ``score(id) = sum(1 / (k + rank))`` over the rankings."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, memory_id in enumerate(ranking, start=1):
+            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
+    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+
+
+class Searcher:
+    def __init__(self, stores: Stores, io: Callable[..., Awaitable[Any]], overfetch: int) -> None:
+        self._stores = stores
+        self._io = io
+        self._overfetch = overfetch
+
+    async def vector(
+        self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
+    ) -> list[MemoryItem]:
+        if flt is not None or post.get("as_of") is not None:
+            count = await self._io(self._stores.records.count, scope, flt, **post)
+            if count <= EXACT_MAX_ROWS:
+                return await self._exact(vector, scope, flt, k, **post)
+
+        def fetch(n: int) -> list[tuple[str, float]]:
+            return self._stores.vectors.search_vector(vector, scope, n)
+
+        return await self._widen(fetch, scope, flt, k, **post)
+
+    async def fulltext(
+        self, text: str, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
+    ) -> list[MemoryItem]:
+        def fetch(n: int) -> list[tuple[str, float]]:
+            return self._stores.vectors.search_text(text, scope, n)
+
+        return await self._widen(fetch, scope, flt, k, **post)
+
+    async def hybrid(
+        self,
+        text: str | None,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        **post: Any,
+    ) -> list[MemoryItem]:
+        depth = max(2 * k, 20)
+        dense = await self.vector(vector, scope, flt, depth, **post)
+        sparse = await self.fulltext(text, scope, flt, depth, **post) if text else []
+        by_id = {m.id: m for m in (*dense, *sparse)}
+        fused = rrf_fuse([m.id for m in dense], [m.id for m in sparse])[:k]
+        return [by_id[i].model_copy(update={"score": s}) for i, s in fused]
+
+    async def _widen(
+        self,
+        fetch: Callable[[int], list[tuple[str, float]]],
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[MemoryItem]:
+        n = max(k * self._overfetch, 16)
+        while True:
+            candidates = await self._io(fetch, n)
+            items = await self._io(
+                self._stores.records.fetch,
+                [i for i, _ in candidates],
+                scope=scope,
+                flt=flt,
+                include_invalidated=include_invalidated,
+                as_of=as_of,
+            )
+            hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
+            if len(hits) >= k or len(candidates) < n:
+                return hits[:k]
+            n *= 4
+
+    async def _exact(
+        self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
+    ) -> list[MemoryItem]:
+        ids, matrix = await self._io(self._stores.records.vectors, scope, flt, **post)
+        if matrix is None:
+            return []
+        query = vector.astype(np.float32) / (np.linalg.norm(vector) or 1.0)
+        norms = np.linalg.norm(matrix, axis=1)
+        norms[norms == 0] = 1.0
+        scores = (matrix @ query) / norms
+        top = np.argsort(-scores, kind="stable")[:k]
+        chosen = [(ids[i], float(scores[i])) for i in top]
+        items = await self._io(self._stores.records.fetch, [i for i, _ in chosen])
+        return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]

@@ -1,0 +1,344 @@
+"""The write path: coalesce requests into micro-batches, embed, persist in parallel.
+
+Two stages joined by a one-slot queue, so embedding batch N+1 overlaps persisting
+batch N::
+
+    submit() -> [input queue] -> collect + embed -> [1 slot] -> persist (SQL || LanceDB)
+
+Every request's future resolves only after its rows are committed in both stores, so an
+acknowledged write survives a kill -9 (SQL is committed; the vector side is rebuilt
+from SQL by the reconcile step if the process died between the two).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from ._embedding_runner import EmbeddingRunner
+from ._errors import AgentMemError, InvalidInputError, NotFoundError, StoreClosedError
+from ._types import MemoryEvent
+from .storage import Changes
+
+__all__ = ["Upsert", "WriteRequest", "Writer", "now_utc"]
+
+log = logging.getLogger("agentmem_plugins")
+
+
+def now_utc() -> datetime:
+    """Naive UTC: what both SQLite and PostgreSQL ``TIMESTAMP`` columns round-trip."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class Upsert:
+    text: str
+    scope: dict[str, str]
+    metadata: dict[str, Any]
+    vector: np.ndarray | None = None
+    id: str | None = None  # None: a new id is generated
+    must_exist: bool = False  # update(): NotFoundError when the id is unknown
+    observed_at: datetime | None = None
+    role: str | None = None
+    actor: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class WriteRequest:
+    upserts: list[Upsert] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    delete_missing_ok: bool = False
+    invalidations: list[tuple[str, str | None]] = field(default_factory=list)
+    future: asyncio.Future[list[MemoryEvent]] | None = None
+
+    def explicit_ids(self) -> set[str]:
+        ids = {u.id for u in self.upserts if u.id is not None}
+        return ids | set(self.deletes) | {i for i, _ in self.invalidations}
+
+
+IO = Callable[..., Awaitable[Any]]
+
+
+class Writer:
+    """Owns the batching pipeline; one per store."""
+
+    def __init__(
+        self,
+        *,
+        store: Any,  # _store.Stores: records, vectors, dim bookkeeping
+        runner: EmbeddingRunner,
+        io: IO,
+        max_rows: int,
+        max_wait_s: float,
+        maintain_every: int,
+    ) -> None:
+        self._store = store
+        self._runner = runner
+        self._io = io
+        self._max_rows = max_rows
+        self._max_wait_s = max_wait_s
+        self._maintain_every = maintain_every
+        self._commits = 0
+        self._input: asyncio.Queue[WriteRequest] | None = None
+        self._ready: asyncio.Queue[list[WriteRequest] | None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._carry: WriteRequest | None = None
+        self._inflight = 0
+        self._idle: asyncio.Event | None = None
+        self._closed = False
+        self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
+
+    # --- public ------------------------------------------------------------------------
+
+    async def submit(self, request: WriteRequest) -> list[MemoryEvent]:
+        if self._closed:
+            raise StoreClosedError("this memory is closed; open a new one")
+        self._start()
+        assert self._input is not None and self._idle is not None
+        request.future = asyncio.get_running_loop().create_future()
+        self._inflight += 1
+        self._idle.clear()
+        await self._input.put(request)
+        return await request.future
+
+    async def drain(self) -> None:
+        """Wait until every submitted request is settled."""
+        if self._idle is not None:
+            await self._idle.wait()
+
+    async def close(self) -> None:
+        await self.drain()
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    # --- stages ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        if self._tasks:
+            return
+        self._input = asyncio.Queue()
+        self._ready = asyncio.Queue(maxsize=1)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._tasks = [
+            asyncio.create_task(self._collect_loop(), name="agentmem-embed"),
+            asyncio.create_task(self._persist_loop(), name="agentmem-persist"),
+        ]
+
+    async def _collect_loop(self) -> None:
+        assert self._input is not None and self._ready is not None
+        while True:
+            batch = await self._collect()
+            try:
+                await self._embed(batch)
+            except Exception as exc:  # the whole batch shares one embed call
+                self._settle(batch, exc)
+                continue
+            await self._ready.put(batch)
+
+    async def _collect(self) -> list[WriteRequest]:
+        assert self._input is not None
+        first = self._carry or await self._input.get()
+        self._carry = None
+        batch, rows, touched = [first], len(first.upserts), first.explicit_ids()
+        waited = False
+        while rows < self._max_rows:
+            try:
+                request = self._input.get_nowait()
+            except asyncio.QueueEmpty:
+                if waited or len(batch) == 1 or self._max_wait_s <= 0:
+                    break
+                waited = True  # callers are arriving together: give the rest a moment
+                await asyncio.sleep(self._max_wait_s)
+                continue
+            ids = request.explicit_ids()
+            if ids & touched:  # same id twice in one batch: keep their order across batches
+                self._carry = request
+                break
+            batch.append(request)
+            rows += len(request.upserts)
+            touched |= ids
+        return batch
+
+    async def _embed(self, batch: list[WriteRequest]) -> None:
+        todo = [u for r in batch for u in r.upserts if u.vector is None]
+        if not todo:
+            return
+        vectors = await self._runner.documents([u.text for u in todo])
+        for upsert, vector in zip(todo, vectors):
+            upsert.vector = vector
+
+    async def _persist_loop(self) -> None:
+        assert self._ready is not None
+        while True:
+            batch = await self._ready.get()
+            if batch is None:
+                return
+            try:
+                async with self.lock:
+                    await self._persist(batch)
+            except Exception as exc:
+                self._settle(batch, exc)
+
+    def _settle(self, batch: list[WriteRequest], exc: BaseException | None = None) -> None:
+        for request in batch:
+            if request.future is not None and not request.future.done():
+                request.future.set_exception(exc or AgentMemError("write was not applied"))
+        self._inflight -= len(batch)
+        if self._inflight == 0 and self._idle is not None:
+            self._idle.set()
+
+    # --- persistence -------------------------------------------------------------------
+
+    async def _persist(self, batch: list[WriteRequest]) -> None:
+        ids = set().union(*(r.explicit_ids() for r in batch))
+        existing = await self._io(self._store.records.existing, list(ids)) if ids else {}
+        now = now_utc()
+        rev = uuid.uuid4().hex[:16]
+        changes = Changes()
+        vectors: list[np.ndarray] = []
+        accepted: list[tuple[WriteRequest, list[MemoryEvent]]] = []
+        for request in batch:
+            try:
+                events = self._plan(request, existing, changes, vectors, now, rev)
+            except AgentMemError as exc:
+                assert request.future is not None
+                request.future.set_exception(exc)
+                continue
+            accepted.append((request, events))
+        if vectors:
+            changes.vectors = np.stack(vectors).astype(np.float32, copy=False)
+        if changes.rows or changes.delete_ids or changes.invalidations:
+            await self._store.write(changes, self._io)
+            if changes.touches_vectors():
+                self._commits += 1
+                if self._commits % self._maintain_every == 0:
+                    try:
+                        await self._io(self._store.maintain)
+                    except Exception:  # upkeep must never fail a committed write
+                        log.exception("vector index maintenance failed; will retry later")
+        for request, events in accepted:
+            assert request.future is not None
+            if not request.future.done():
+                request.future.set_result(events)
+        self._settle(batch)
+
+    def _plan(
+        self,
+        request: WriteRequest,
+        existing: dict[str, dict[str, Any]],
+        changes: Changes,
+        vectors: list[np.ndarray],
+        now: datetime,
+        rev: str,
+    ) -> list[MemoryEvent]:
+        """Check one request against what is stored, then add it to ``changes``."""
+        for upsert in request.upserts:
+            old = existing.get(upsert.id) if upsert.id else None
+            if upsert.must_exist and old is None:
+                raise NotFoundError(f"no memory with id {upsert.id!r}")
+            if old is not None and _scope_of(old) != upsert.scope:
+                raise InvalidInputError(
+                    f"id {upsert.id!r} already belongs to another scope; ids are unique "
+                    "across the store, pick another id"
+                )
+            assert upsert.vector is not None
+            self._store.check_dim(len(upsert.vector))
+        for memory_id in request.deletes:
+            if memory_id not in existing and not request.delete_missing_ok:
+                raise NotFoundError(f"no memory with id {memory_id!r}")
+
+        events: list[MemoryEvent] = []
+        for upsert in request.upserts:
+            old = existing.get(upsert.id) if upsert.id else None
+            memory_id = upsert.id or uuid.uuid4().hex
+            vector = np.asarray(upsert.vector, dtype=np.float32)
+            changes.rows.append(
+                {
+                    "id": memory_id,
+                    "text": upsert.text,
+                    **{k: upsert.scope.get(k) for k in ("user_id", "agent_id", "run_id")},
+                    "metadata": upsert.metadata,
+                    "vector": vector.tobytes(),
+                    "rev": rev,
+                    "created_at": old["created_at"] if old else now,
+                    "updated_at": now,
+                    "observed_at": upsert.observed_at,
+                    "invalid_at": None,
+                    "invalid_reason": None,
+                }
+            )
+            vectors.append(vector)
+            kind = "UPDATE" if old else "ADD"
+            if old:
+                changes.replace_ids.append(memory_id)
+            changes.history.append(
+                _history(memory_id, kind, old["text"] if old else None, upsert.text, now, upsert)
+            )
+            events.append(
+                MemoryEvent(
+                    id=memory_id,
+                    text=upsert.text,
+                    event=kind,
+                    previous_text=old["text"] if old else None,
+                    reason=upsert.reason,
+                )
+            )
+        for memory_id in request.deletes:
+            old = existing.get(memory_id)
+            if old is None:
+                continue
+            changes.delete_ids.append(memory_id)
+            changes.history.append(_history(memory_id, "DELETE", old["text"], None, now))
+            events.append(MemoryEvent(id=memory_id, text=old["text"], event="DELETE"))
+        for memory_id, reason in request.invalidations:
+            old = existing.get(memory_id)
+            if old is None or old["invalid_at"] is not None:
+                log.info("skipping invalidation of %r: unknown or already invalid", memory_id)
+                continue
+            changes.invalidations.append((memory_id, now, reason))
+            changes.history.append(
+                _history(memory_id, "INVALIDATE", old["text"], old["text"], now, reason=reason)
+            )
+            events.append(
+                MemoryEvent(id=memory_id, text=old["text"], event="INVALIDATE", reason=reason)
+            )
+        return events
+
+
+def _scope_of(row: dict[str, Any]) -> dict[str, str]:
+    return {k: row[k] for k in ("user_id", "agent_id", "run_id") if row.get(k) is not None}
+
+
+def _history(
+    memory_id: str,
+    event: str,
+    old: str | None,
+    new: str | None,
+    at: datetime,
+    upsert: Upsert | None = None,
+    *,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "memory_id": memory_id,
+        "event": event,
+        "old_text": old,
+        "new_text": new,
+        "actor": upsert.actor if upsert else None,
+        "role": upsert.role if upsert else None,
+        "reason": upsert.reason if upsert else reason,
+        "created_at": at,
+    }

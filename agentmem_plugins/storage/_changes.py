@@ -1,0 +1,40 @@
+"""``Changes``: one batch of writes, applied to both stores as a unit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Changes", "utc"]
+
+
+def utc(value: datetime | None) -> datetime | None:
+    """Naive datetimes read back from SQLite are UTC; make them aware."""
+    from datetime import timezone
+
+    if value is None:
+        return None
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+@dataclass
+class Changes:
+    """Rows to insert (replacing any row of the same id), deletes, invalidations, history.
+
+    ``rows`` are dicts of :class:`~agentmem_plugins.storage._tables.MemoryRow` columns
+    (``metadata`` for the JSON column, ``vector`` as float32 bytes); ``vectors`` holds
+    the same vectors as one ``(len(rows), dim)`` array for the vector index.
+    """
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    vectors: np.ndarray | None = None
+    replace_ids: list[str] = field(default_factory=list)
+    delete_ids: list[str] = field(default_factory=list)
+    invalidations: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def touches_vectors(self) -> bool:
+        return bool(self.rows or self.replace_ids or self.delete_ids)

@@ -1,0 +1,280 @@
+"""``RecordStore``: the SQL side (any SQLAlchemy URL), the source of truth.
+
+Blocking by design: the core calls it from worker threads. SQLite runs in WAL mode with
+a busy timeout; writes open with ``BEGIN IMMEDIATE`` (a deferred BEGIN that later
+upgrades to a write lock fails with SQLITE_BUSY even with a timeout). Bulk writes use
+SQLAlchemy Core ``executemany``, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlmodel import SQLModel
+
+from .._filters import Filter, compile_sql
+from .._types import HistoryEvent, MemoryItem
+from ._changes import Changes, utc
+from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
+
+__all__ = ["RecordStore"]
+
+M = MemoryRow.__table__  # type: ignore[attr-defined]
+H = HistoryRow.__table__  # type: ignore[attr-defined]
+P = PendingRow.__table__  # type: ignore[attr-defined]
+META = MetaRow.__table__  # type: ignore[attr-defined]
+_ITEM_COLS = [c for c in M.c if c.name not in ("vector", "rev")]
+_IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
+
+
+def _chunks(items: Sequence[str], size: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class RecordStore:
+    def __init__(self, url: str, *, synchronous: str = "NORMAL") -> None:
+        self.url = url
+        self.dialect = sa.engine.make_url(url).get_backend_name()
+        self._write = self._engine(url, synchronous, immediate=True)
+        self._read = self._engine(url, synchronous, immediate=False)
+        SQLModel.metadata.create_all(
+            self._write, tables=[M, H, P, META]
+        )
+
+    def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
+        if self.dialect != "sqlite":
+            return sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute(f"PRAGMA synchronous={synchronous}")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    def close(self) -> None:
+        self._write.dispose()
+        self._read.dispose()
+
+    # --- store meta --------------------------------------------------------------------
+
+    def get_meta(self) -> dict[str, str]:
+        with self._read.connect() as conn:
+            return {k: v for k, v in conn.execute(sa.select(META.c.key, META.c.value))}
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self._write.begin() as conn:
+            conn.execute(META.delete().where(META.c.key.in_(list(values))))
+            conn.execute(META.insert(), [{"key": k, "value": v} for k, v in values.items()])
+
+    def delete_meta(self, key: str) -> None:
+        with self._write.begin() as conn:
+            conn.execute(META.delete().where(META.c.key == key))
+
+    # --- writes ------------------------------------------------------------------------
+
+    def existing(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The stored rows (without vectors) of those ``ids`` that exist."""
+        found: dict[str, dict[str, Any]] = {}
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for row in conn.execute(sa.select(*_ITEM_COLS).where(M.c.id.in_(chunk))):
+                    found[row.id] = row._asdict()
+        return found
+
+    def apply(self, changes: Changes) -> None:
+        """Apply one batch in one transaction."""
+        with self._write.begin() as conn:
+            doomed = list(changes.replace_ids) + list(changes.delete_ids)
+            for chunk in _chunks(doomed):
+                conn.execute(M.delete().where(M.c.id.in_(chunk)))
+            if changes.rows:
+                conn.execute(M.insert(), changes.rows)
+            for memory_id, at, reason in changes.invalidations:
+                conn.execute(
+                    M.update()
+                    .where(M.c.id == memory_id, M.c.invalid_at.is_(None))
+                    .values(invalid_at=at, invalid_reason=reason, updated_at=at)
+                )
+            if changes.history:
+                conn.execute(H.insert(), changes.history)
+
+    def reset(self) -> None:
+        with self._write.begin() as conn:
+            for table in (M, H, P):
+                conn.execute(table.delete())
+
+    # --- reads -------------------------------------------------------------------------
+
+    def _where(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
+        if as_of is not None:
+            clauses.append(M.c.created_at <= as_of.replace(tzinfo=None))
+            if not include_invalidated:
+                clauses.append(
+                    sa.or_(M.c.invalid_at.is_(None), M.c.invalid_at > as_of.replace(tzinfo=None))
+                )
+        elif not include_invalidated:
+            clauses.append(M.c.invalid_at.is_(None))
+        if flt is not None:
+            clauses.append(compile_sql(flt, M.c.metadata, self.dialect))
+        return clauses
+
+    def fetch(
+        self,
+        ids: Sequence[str],
+        *,
+        scope: dict[str, str] | None = None,
+        flt: Filter | None = None,
+        include_invalidated: bool = True,
+        as_of: datetime | None = None,
+    ) -> dict[str, MemoryItem]:
+        """Those of ``ids`` that exist and match; a dict so callers keep their own order."""
+        where = self._where(scope or {}, flt, include_invalidated=include_invalidated, as_of=as_of)
+        out: dict[str, MemoryItem] = {}
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                query = sa.select(*_ITEM_COLS).where(M.c.id.in_(chunk), *where)
+                for row in conn.execute(query):
+                    out[row.id] = to_item(row._asdict())
+        return out
+
+    def list(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        limit: int | None,
+        offset: int = 0,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+    ) -> list[MemoryItem]:
+        query = (
+            sa.select(*_ITEM_COLS)
+            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
+            .order_by(M.c.created_at, M.c.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self._read.connect() as conn:
+            return [to_item(r._asdict()) for r in conn.execute(query)]
+
+    def count(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+    ) -> int:
+        query = sa.select(sa.func.count()).select_from(M).where(
+            *self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of)
+        )
+        with self._read.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def ids(self, scope: dict[str, str], flt: Filter | None) -> list[str]:
+        query = sa.select(M.c.id).where(*self._where(scope, flt, include_invalidated=True))
+        with self._read.connect() as conn:
+            return list(conn.execute(query).scalars())
+
+    def vectors(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+    ) -> tuple[list[str], np.ndarray | None]:
+        """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
+        query = (
+            sa.select(M.c.id, M.c.vector)
+            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
+            .limit(limit)
+        )
+        with self._read.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return [], None
+        matrix = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
+        return [r.id for r in rows], matrix.reshape(len(rows), -1)
+
+    def revisions(self) -> dict[str, str]:
+        with self._read.connect() as conn:
+            return {i: r for i, r in conn.execute(sa.select(M.c.id, M.c.rev))}
+
+    def full_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                out.extend(r._asdict() for r in conn.execute(sa.select(M).where(M.c.id.in_(chunk))))
+        return out
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        query = sa.select(H).where(H.c.memory_id == memory_id).order_by(H.c.created_at, H.c.id)
+        with self._read.connect() as conn:
+            return [
+                HistoryEvent(**{**r._asdict(), "created_at": utc(r.created_at)})
+                for r in conn.execute(query)
+            ]
+
+    # --- pending work (DESIGN invariant 4) ---------------------------------------------
+
+    def add_pending(self, row: dict[str, Any]) -> None:
+        with self._write.begin() as conn:
+            conn.execute(P.insert(), [row])
+
+    def update_pending(self, pending_id: str, *, error: str | None, attempts: int) -> None:
+        with self._write.begin() as conn:
+            conn.execute(
+                P.update().where(P.c.id == pending_id).values(error=error, attempts=attempts)
+            )
+
+    def delete_pending(self, pending_id: str) -> None:
+        with self._write.begin() as conn:
+            conn.execute(P.delete().where(P.c.id == pending_id))
+
+    def list_pending(self) -> list[dict[str, Any]]:
+        with self._read.connect() as conn:
+            return [r._asdict() for r in conn.execute(sa.select(P).order_by(P.c.created_at))]
+
+
+def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:
+    return MemoryItem(
+        id=row["id"],
+        text=row["text"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        metadata=row["metadata"] or {},
+        created_at=utc(row["created_at"]),
+        updated_at=utc(row["updated_at"]),
+        observed_at=utc(row["observed_at"]),
+        invalid_at=utc(row["invalid_at"]),
+        invalid_reason=row["invalid_reason"],
+        score=score,
+    )

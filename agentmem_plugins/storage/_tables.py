@@ -1,0 +1,75 @@
+"""SQLModel tables: memories (the source of truth), history, pending work, store meta."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = ["HistoryRow", "MemoryRow", "MetaRow", "PendingRow"]
+
+
+class MemoryRow(SQLModel, table=True):
+    """One memory. ``vector`` (float32 bytes) lets the vector index be rebuilt from SQL alone."""
+
+    __tablename__ = "memories"
+    __table_args__ = (
+        Index("ix_memories_scope", "user_id", "agent_id", "run_id", "created_at"),
+        Index("ix_memories_agent", "agent_id", "created_at"),
+        Index("ix_memories_run", "run_id", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=512)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    user_id: str | None = Field(default=None, max_length=512)
+    agent_id: str | None = Field(default=None, max_length=512)
+    run_id: str | None = Field(default=None, max_length=512)
+    # SQLModel reserves the attribute name ``metadata``: the column keeps the name, the
+    # attribute is ``meta``.
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
+    vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    rev: str = Field(max_length=32)
+    # Naive UTC everywhere: what SQLite and PostgreSQL TIMESTAMP both round-trip.
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    observed_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    invalid_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
+    invalid_reason: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class HistoryRow(SQLModel, table=True):
+    __tablename__ = "history"
+    __table_args__ = (Index("ix_history_memory", "memory_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=64)
+    memory_id: str = Field(max_length=512)
+    event: str = Field(max_length=16)
+    old_text: str | None = Field(default=None, sa_column=Column(Text))
+    new_text: str | None = Field(default=None, sa_column=Column(Text))
+    actor: str | None = Field(default=None, max_length=512)
+    role: str | None = Field(default=None, max_length=64)
+    reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class PendingRow(SQLModel, table=True):
+    __tablename__ = "pending_work"
+
+    id: str = Field(primary_key=True, max_length=64)
+    user_id: str | None = Field(default=None, max_length=512)
+    agent_id: str | None = Field(default=None, max_length=512)
+    run_id: str | None = Field(default=None, max_length=512)
+    messages: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
+    error: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class MetaRow(SQLModel, table=True):
+    __tablename__ = "store_meta"
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_column=Column(Text, nullable=False))

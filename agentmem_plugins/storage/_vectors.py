@@ -1,0 +1,213 @@
+"""``VectorIndex``: the LanceDB side, vectors plus a full-text index over the text.
+
+Blocking by design (called from worker threads). Rows are written in batches only; a
+one-row append costs milliseconds and a fragment. Maintenance (compaction, index
+upkeep, old-version cleanup, the ANN index once the table is large enough) runs in the
+background between batches; see :meth:`maintain`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import lancedb
+import numpy as np
+import pyarrow as pa
+
+from ._changes import Changes
+
+__all__ = ["VectorIndex", "sql_literal"]
+
+log = logging.getLogger("agentmem_plugins")
+TABLE = "memories"
+SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
+_DELETE_CHUNK = 2000
+
+
+def sql_literal(value: str) -> str:
+    """A LanceDB (DataFusion SQL) string literal: values never become code (invariant 6)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def scope_where(scope: dict[str, str]) -> str | None:
+    if not scope:
+        return None
+    return " AND ".join(f"{k} = {sql_literal(v)}" for k, v in sorted(scope.items()))
+
+
+def _ids_where(ids: Sequence[str]) -> str:
+    return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
+
+
+class VectorIndex:
+    def __init__(self, uri: str, *, ann_min_rows: int, ann_ef: int, storage_options: Any = None):
+        self._db = lancedb.connect(uri, storage_options=storage_options)
+        self._ann_min_rows = ann_min_rows
+        self._ann_ef = ann_ef
+        self._lock = threading.Lock()  # guards handle swaps and index creation
+        self._table: Any = None
+        self._has_ann = False
+        self._has_fts = False
+        if TABLE in self._db.table_names():
+            self._open()
+
+    # --- table handle ------------------------------------------------------------------
+
+    def _open(self) -> None:
+        table = self._db.open_table(TABLE)
+        indices = {tuple(ix.columns): ix.index_type for ix in table.list_indices()}
+        self._has_ann = ("vector",) in indices
+        self._has_fts = ("text",) in indices
+        self._table = table
+
+    @property
+    def dim(self) -> int | None:
+        if self._table is None:
+            return None
+        return self._table.schema.field("vector").type.list_size
+
+    def ensure(self, dim: int) -> None:
+        with self._lock:
+            if self._table is not None:
+                return
+            schema = pa.schema(
+                [
+                    pa.field("id", pa.string(), nullable=False),
+                    pa.field("text", pa.string()),
+                    pa.field("user_id", pa.string()),
+                    pa.field("agent_id", pa.string()),
+                    pa.field("run_id", pa.string()),
+                    pa.field("rev", pa.string()),
+                    pa.field("vector", pa.list_(pa.float32(), dim)),
+                ]
+            )
+            self._table = self._db.create_table(TABLE, schema=schema, exist_ok=True)
+
+    def count(self) -> int:
+        return 0 if self._table is None else self._table.count_rows()
+
+    # --- writes ------------------------------------------------------------------------
+
+    def apply(self, changes: Changes) -> None:
+        doomed = list(changes.replace_ids) + list(changes.delete_ids)
+        self.delete(doomed)
+        if changes.rows:
+            self.add(changes.rows, changes.vectors)
+
+    def delete(self, ids: Sequence[str]) -> None:
+        if self._table is None:
+            return
+        for i in range(0, len(ids), _DELETE_CHUNK):
+            self._table.delete(_ids_where(ids[i : i + _DELETE_CHUNK]))
+
+    def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
+        if vectors is None:
+            vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
+        self.ensure(vectors.shape[1])
+        dim = vectors.shape[1]
+        flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
+        data = pa.table(
+            {
+                "id": [r["id"] for r in rows],
+                "text": [r["text"] for r in rows],
+                "user_id": [r["user_id"] for r in rows],
+                "agent_id": [r["agent_id"] for r in rows],
+                "run_id": [r["run_id"] for r in rows],
+                "rev": [r["rev"] for r in rows],
+                "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+            }
+        )
+        self._table.add(data)
+
+    def reset(self) -> None:
+        with self._lock:
+            if TABLE in self._db.table_names():
+                self._db.drop_table(TABLE)
+            self._table = None
+            self._has_ann = self._has_fts = False
+
+    # --- reads -------------------------------------------------------------------------
+
+    def search_vector(
+        self, vector: np.ndarray, scope: dict[str, str], k: int
+    ) -> list[tuple[str, float]]:
+        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``."""
+        if self._table is None:
+            return []
+        query = (
+            self._table.search(vector.astype(np.float32), vector_column_name="vector")
+            .distance_type("cosine")
+            .limit(k)
+            .select(["id", "_distance"])
+        )
+        if (where := scope_where(scope)) is not None:
+            query = query.where(where, prefilter=True)
+        if self._has_ann:
+            query = query.ef(max(self._ann_ef, k)).refine_factor(2)
+        table = query.to_arrow()
+        ids = table.column("id").to_pylist()
+        dist = table.column("_distance").to_numpy()
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, dist)]
+
+    def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
+        """``(id, BM25 score)`` of the best full-text matches in ``scope``."""
+        if self._table is None:
+            return []
+        self._ensure_fts()
+        query = (
+            self._table.search(text, query_type="fts", fts_columns="text")
+            .limit(k)
+            .select(["id", "_score"])
+        )
+        if (where := scope_where(scope)) is not None:
+            query = query.where(where, prefilter=True)
+        table = query.to_arrow()
+        return list(zip(table.column("id").to_pylist(), table.column("_score").to_pylist()))
+
+    def revisions(self) -> dict[str, str]:
+        if self._table is None:
+            return {}
+        table = self._table.search().select(["id", "rev"]).limit(None).to_arrow()
+        return dict(zip(table.column("id").to_pylist(), table.column("rev").to_pylist()))
+
+    # --- maintenance -------------------------------------------------------------------
+
+    def _ensure_fts(self) -> None:
+        if self._has_fts or self._table is None:
+            return
+        with self._lock:
+            if not self._has_fts:
+                from lancedb.index import FTS
+
+                self._table.create_index("text", config=FTS(), replace=True)
+                self._has_fts = True
+
+    def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
+        """Compact fragments, fold new rows into indexes, drop old versions, build the ANN
+        index once the table is large enough, then reopen the handle (a long-lived handle
+        grows in memory with every commit)."""
+        if self._table is None:
+            return
+        table = self._table
+        rows = table.count_rows()
+        if not self._has_ann and rows >= self._ann_min_rows:
+            self._build_ann(table, rows)
+        table.optimize(cleanup_older_than=cleanup_older_than)
+        with self._lock:
+            self._open()
+
+    def _build_ann(self, table: Any, rows: int) -> None:
+        from lancedb.index import Bitmap, IvfHnswSq
+
+        log.info("building the ANN index over %d rows", rows)
+        for column in SCOPE_COLUMNS:
+            table.create_index(column, config=Bitmap(), replace=True)
+        partitions = max(1, rows // 100_000)
+        table.create_index(
+            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=partitions)
+        )
+        self._has_ann = True
