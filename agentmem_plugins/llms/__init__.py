@@ -1,5 +1,21 @@
-"""Chat models for intelligent mode: the protocol, an OpenAI-compatible client, fakes."""
+"""Chat models for intelligent mode: the protocol, an OpenAI-compatible client, fakes.
 
+``call_json`` is the one place retries, re-asks and the concurrency bound live.
+"""
+
+from ._fake import ChatCall, RuleBasedChatModel, ScriptedChatModel
+from ._openai import OpenAIChatModel
 from ._protocol import ChatMessage, ChatModel
+from ._retry import ConcurrencyLimit, call_json, parse_json_answer
 
-__all__ = ["ChatMessage", "ChatModel"]
+__all__ = [
+    "ChatCall",
+    "ChatMessage",
+    "ChatModel",
+    "ConcurrencyLimit",
+    "OpenAIChatModel",
+    "RuleBasedChatModel",
+    "ScriptedChatModel",
+    "call_json",
+    "parse_json_answer",
+]

@@ -1,0 +1,198 @@
+"""``OpenAIChatModel``: any OpenAI-compatible chat-completions endpoint over HTTP.
+
+OpenAI, Ollama (``http://localhost:11434/v1``), vLLM, llama.cpp server, or the loopback
+test server. One pooled keep-alive ``httpx.AsyncClient`` (HTTP/1.1) per instance. It does
+not retry: it only classifies failures so :func:`~agentmem_plugins.llms.call_json` (the
+one place retries live) knows what to do::
+
+    httpx timeout / connection error / dropped connection  -> LLMTransientError
+    HTTP 429 (Retry-After honoured), 408, 5xx               -> LLMTransientError
+    other HTTP 4xx, bad URL                                  -> LLMRequestError
+    2xx with a body that is not a chat completion            -> LLMResponseError
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from .._errors import LLMRequestError, LLMResponseError, LLMTransientError
+from ._protocol import ChatMessage
+
+__all__ = ["OpenAIChatModel", "parse_retry_after"]
+
+_BODY_SNIPPET = 300
+
+
+def parse_retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` (OpenAI) or ``Retry-After`` (seconds or an
+    HTTP date); ``None`` when absent or unreadable."""
+    raw_ms = headers.get("retry-after-ms")
+    if raw_ms:
+        try:
+            return max(0.0, float(raw_ms) / 1000.0)
+        except ValueError:
+            pass
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _snippet(response: httpx.Response) -> str:
+    text = response.text
+    return text[:_BODY_SNIPPET] + ("..." if len(text) > _BODY_SNIPPET else "")
+
+
+class OpenAIChatModel:
+    """Chat completions from an OpenAI-compatible server.
+
+    ``base_url`` ends before ``/chat/completions`` (e.g. ``https://api.openai.com/v1``).
+    ``timeout_s`` bounds connecting, each read and each write; waiting for a free pooled
+    connection is not bounded (bound concurrency with ``call_json(limit=...)`` instead).
+    ``temperature`` is sent only when given (some reasoning models reject it).
+    ``prompt_tokens``/``completion_tokens``/``requests`` count what the server reported.
+
+    Example::
+
+        llm = OpenAIChatModel("http://127.0.0.1:8000/v1", "my-model")
+        text = await llm.complete([{"role": "user", "content": "Say hi"}])
+        await llm.aclose()
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        max_connections: int = 64,
+        temperature: float | None = None,
+        extra_body: dict[str, Any] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not base_url:
+            raise ValueError("base_url is required, e.g. 'https://api.openai.com/v1'")
+        if not model:
+            raise ValueError("model is required")
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.temperature = temperature
+        self.extra_body = dict(extra_body or {})
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s, pool=None),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=30.0,
+            ),
+            http1=True,
+            http2=False,
+            transport=transport,
+        )
+        self.requests = 0
+        self.prompt_tokens = 0
+        self.completion_tokens = 0
+
+    @classmethod
+    def from_config(cls, config: Any, **overrides: Any) -> OpenAIChatModel:
+        """Built from a :class:`~agentmem_plugins.MemoryConfig`'s ``llm_*`` fields."""
+        if not getattr(config, "llm_base_url", None) or not getattr(config, "llm_model", None):
+            from .._errors import ConfigError
+
+            raise ConfigError(
+                "an LLM needs llm_base_url and llm_model "
+                "(or AGENTMEM_LLM_BASE_URL and AGENTMEM_LLM_MODEL in the environment)"
+            )
+        kwargs: dict[str, Any] = {
+            "api_key": config.llm_api_key,
+            "timeout_s": config.llm_timeout_s,
+            "max_connections": config.llm_max_concurrency,
+        }
+        kwargs.update(overrides)
+        return cls(config.llm_base_url, config.llm_model, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"OpenAIChatModel(base_url={self.base_url!r}, model={self.model!r})"
+
+    async def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> str:
+        body: dict[str, Any] = {"model": self.model, "messages": list(messages)}
+        if json_mode:
+            body["response_format"] = {"type": "json_object"}
+        if self.temperature is not None:
+            body["temperature"] = self.temperature
+        body.update(self.extra_body)
+        try:
+            response = await self._client.post("/chat/completions", json=body)
+        except httpx.TimeoutException as exc:
+            raise LLMTransientError(f"LLM request timed out ({type(exc).__name__})") from exc
+        except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
+            raise LLMRequestError(f"LLM request cannot be sent: {exc}") from exc
+        except httpx.TransportError as exc:  # connect/read/write errors, dropped connections
+            raise LLMTransientError(f"LLM connection failed: {type(exc).__name__}: {exc}") from exc
+        self.requests += 1
+        return self._read(response)
+
+    def _read(self, response: httpx.Response) -> str:
+        status = response.status_code
+        if status == 429 or status == 408 or status >= 500:
+            raise LLMTransientError(
+                f"LLM server answered HTTP {status}: {_snippet(response)}",
+                retry_after=parse_retry_after(response.headers),
+            )
+        if status >= 400:
+            raise LLMRequestError(
+                f"LLM server rejected the request, HTTP {status}: {_snippet(response)}"
+            )
+        if status >= 300:
+            raise LLMRequestError(f"LLM server answered HTTP {status} (redirects not followed)")
+        try:
+            data = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise LLMResponseError(f"LLM response is not JSON: {_snippet(response)}") from exc
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(usage, dict):
+            self.prompt_tokens += _int(usage.get("prompt_tokens"))
+            self.completion_tokens += _int(usage.get("completion_tokens"))
+        try:
+            content = data["choices"][0]["message"]["content"]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise LLMResponseError(
+                f"LLM response has no choices[0].message.content: {_snippet(response)}"
+            ) from exc
+        if not isinstance(content, str):
+            raise LLMResponseError(f"LLM answer content is {type(content).__name__}, not text")
+        return content
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+    async def __aenter__(self) -> OpenAIChatModel:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+def _int(value: Any) -> int:
+    return value if isinstance(value, int) and value >= 0 else 0
