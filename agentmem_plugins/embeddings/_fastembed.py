@@ -1,0 +1,359 @@
+"""``FastEmbedEmbedder``: ONNX embedding models through fastembed.
+
+Two ways to name a model:
+
+* a fastembed model name (default ``BAAI/bge-small-en-v1.5``), taken from the local
+  cache or downloaded from the HuggingFace Hub;
+* ``model_path=``: a local folder with ``model.onnx`` (or ``onnx/model.onnx``) and the
+  tokenizer files (``tokenizer.json``, ``tokenizer_config.json``, optionally
+  ``config.json`` and ``special_tokens_map.json``). It goes through fastembed's own
+  custom-model path (``TextEmbedding.add_custom_model`` + ``specific_model_path``), so
+  tokenisation, batching and pooling are fastembed's, not a copy of them.
+
+Loading is eager: the constructor loads the model and embeds one probe text. A missing
+or broken model then fails where the user configured it, with one clear
+:class:`EmbedderError`, instead of inside a background worker on the first ``add``;
+and ``dim`` is known before a store is opened (the store records it, invariant 5).
+
+A missing model costs about a second, not the ~40 s of fastembed's download retries:
+the local cache is tried first with ``local_files_only=True``; a download is only
+attempted when allowed (``local_files_only`` not true, ``HF_HUB_OFFLINE`` unset) and, in
+the default automatic mode, when the Hub answers a one-second connection probe.
+
+``fastembed`` itself is imported only when an embedder is built, so importing
+``agentmem_plugins`` stays fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .._errors import ConfigError, EmbedderError
+
+__all__ = ["FastEmbedEmbedder"]
+
+DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
+_LOCAL_PREFIX = "agentmem-local"
+_HUB_PROBE_TIMEOUT_S = 1.0
+_TRUE = {"1", "true", "yes", "on"}
+
+# fastembed's custom-model registry is class-level and process-wide, and registering a
+# name twice raises; registrations go through this lock and are looked up first.
+_REGISTRY_LOCK = threading.Lock()
+
+
+class FastEmbedEmbedder:
+    """Embeds texts with an ONNX model through fastembed (ONNX Runtime, CPU by default).
+
+    Example::
+
+        from agentmem_plugins.embeddings import FastEmbedEmbedder
+
+        emb = FastEmbedEmbedder()                       # BAAI/bge-small-en-v1.5, 384-d
+        emb = FastEmbedEmbedder(model_path="./my-onnx-model", threads=2)
+        vectors = emb.embed_documents(["Alice likes green tea", "Bob plays chess"])
+        query = emb.embed_query("what does Alice drink?")
+
+    Args:
+        model_name: a fastembed model name; ignored for naming when ``model_path`` is set.
+        model_path: a local model folder (see the module docstring); no network is used.
+        cache_dir: fastembed's cache folder (default: ``FASTEMBED_CACHE_PATH`` or a
+            ``fastembed_cache`` folder in the temp directory).
+        threads: ONNX Runtime intra-op threads (default: all cores).
+        batch_size: texts per ONNX Runtime run inside one ``embed_documents`` call.
+        local_files_only: ``True``: never download; ``False``: download if not cached;
+            ``None`` (default): download only if the Hub is reachable right now.
+        pooling: for ``model_path`` models, ``"mean"`` (default) or ``"cls"``; vectors
+            are always L2-normalised.
+
+    Raises:
+        EmbedderError: the model cannot be found or loaded; the message says what to do.
+    """
+
+    def __init__(
+        self,
+        model_name: str = DEFAULT_MODEL,
+        *,
+        model_path: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        threads: int | None = None,
+        batch_size: int = 256,
+        local_files_only: bool | None = None,
+        pooling: str = "mean",
+    ) -> None:
+        if batch_size < 1:
+            raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+        self._batch_size = batch_size
+        self._cache_dir = None if cache_dir is None else str(cache_dir)
+        self._threads = threads
+        if model_path is not None:
+            folder = Path(model_path)
+            self._model_name, self._name = self._register_local(folder, pooling)
+            self._model = self._load_local(folder)
+        else:
+            self._model_name = model_name
+            self._name = f"fastembed:{model_name}"
+            self._model = self._load_hub(model_name, local_files_only)
+        self._dim = self._probe_dim()
+
+    # -- Embedder protocol --------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def dim(self) -> int:
+        return self._dim
+
+    @property
+    def model_name(self) -> str:
+        """The name fastembed knows the model by (a generated one for ``model_path``)."""
+        return self._model_name
+
+    def __repr__(self) -> str:
+        return f"FastEmbedEmbedder(name={self._name!r}, dim={self._dim})"
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed a batch in one fastembed call (fastembed splits it by ``batch_size``)."""
+        if len(texts) == 0:
+            return np.zeros((0, self._dim), dtype=np.float32)
+        try:
+            rows = list(self._model.embed(list(texts), batch_size=self._batch_size))
+        except Exception as exc:
+            raise EmbedderError(f"{self._name} failed to embed {len(texts)} texts: {exc}") from exc
+        return _normalized(np.stack(rows))
+
+    def embed_query(self, text: str) -> np.ndarray:
+        try:
+            rows = list(self._model.query_embed(text))
+        except Exception as exc:
+            raise EmbedderError(f"{self._name} failed to embed a query: {exc}") from exc
+        return _normalized(np.stack(rows))[0]
+
+    # -- loading ------------------------------------------------------------------
+
+    def _text_embedding(self, model_name: str, **kwargs: Any) -> Any:
+        from fastembed import TextEmbedding
+
+        return TextEmbedding(model_name, cache_dir=self._cache_dir, threads=self._threads, **kwargs)
+
+    def _load_hub(self, model_name: str, local_files_only: bool | None) -> Any:
+        try:
+            from fastembed import TextEmbedding
+        except ImportError as exc:  # pragma: no cover - fastembed is a dependency
+            raise ImportError("FastEmbedEmbedder needs fastembed: pip install fastembed") from exc
+
+        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
+        if model_name.lower() not in known:
+            raise EmbedderError(
+                f"fastembed does not know the model {model_name!r}. Use a name from "
+                "fastembed.TextEmbedding.list_supported_models(), pass a local ONNX model "
+                "folder (FastEmbedEmbedder(model_path=...) or embedder='fastembed:/path/to/dir'), "
+                "or use embedder='hash' (offline, no weights)."
+            )
+        # 1. the local cache: fast, no network
+        try:
+            with _quiet_fastembed():
+                return self._text_embedding(model_name, local_files_only=True)
+        except Exception as exc:
+            cache_error: Exception = exc
+        # 2. a download, when allowed
+        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+        if local_files_only or offline or (local_files_only is None and not _hub_reachable()):
+            why = (
+                "local_files_only=True"
+                if local_files_only
+                else "HF_HUB_OFFLINE is set"
+                if offline
+                else "the HuggingFace Hub is not reachable"
+            )
+            raise EmbedderError(
+                f"The embedding model {model_name!r} is not in the fastembed cache "
+                f"({self._cache_dir or 'default cache dir'}) and {why}. Either download it "
+                "once with network access, pass a local model folder "
+                "(FastEmbedEmbedder(model_path=...) or embedder='fastembed:/path/to/dir'), "
+                f"or use embedder='hash' (offline, no weights). Cause: {cache_error}"
+            ) from cache_error
+        try:
+            return self._text_embedding(model_name, local_files_only=False)
+        except Exception as exc:
+            raise EmbedderError(
+                f"Could not download or load the embedding model {model_name!r}: {exc}. "
+                "Pass a local model folder (model_path=...) or use embedder='hash'."
+            ) from exc
+
+    def _register_local(self, folder: Path, pooling: str) -> tuple[str, str]:
+        """Register the folder's model with fastembed (once per content); return names."""
+        from fastembed import TextEmbedding
+        from fastembed.common.model_description import ModelSource, PoolingType
+        from fastembed.text.custom_text_embedding import CustomTextEmbedding
+
+        model_file = _check_folder(folder)
+        try:
+            pool = PoolingType[pooling.upper()]
+        except KeyError:
+            raise EmbedderError(f"pooling must be 'mean' or 'cls', got {pooling!r}") from None
+        digest = _fingerprint(folder, model_file, pool.value)
+        # named by content, not by path: moving or renaming the folder keeps the
+        # embedding space (and so the store) valid; changing the weights does not
+        fastembed_name = f"{_LOCAL_PREFIX}/{digest}"
+        with _REGISTRY_LOCK:
+            registered = {m.model.lower() for m in CustomTextEmbedding._list_supported_models()}
+            if fastembed_name.lower() not in registered:
+                try:
+                    TextEmbedding.add_custom_model(
+                        model=fastembed_name,
+                        pooling=pool,
+                        normalization=True,
+                        # never used to download: specific_model_path wins
+                        sources=ModelSource(hf=fastembed_name),
+                        dim=_declared_dim(folder, model_file),
+                        model_file=model_file,
+                        description=f"local model folder {folder}",
+                    )
+                except ValueError as exc:  # registered by someone else meanwhile
+                    if "already registered" not in str(exc):
+                        raise EmbedderError(f"cannot register {folder}: {exc}") from exc
+        return fastembed_name, f"fastembed:local-{digest}"
+
+    def _load_local(self, folder: Path) -> Any:
+        try:
+            return self._text_embedding(
+                self._model_name, specific_model_path=str(folder), local_files_only=True
+            )
+        except Exception as exc:
+            raise EmbedderError(f"Could not load the ONNX model in {folder}: {exc}") from exc
+
+    def _probe_dim(self) -> int:
+        """Embed one text: proves the model runs and gives its true dimension."""
+        try:
+            probe = np.asarray(next(iter(self._model.embed(["probe"], batch_size=1))))
+        except Exception as exc:
+            raise EmbedderError(f"{self._name} loaded but cannot embed: {exc}") from exc
+        if probe.ndim != 1 or probe.size == 0:
+            raise EmbedderError(
+                f"{self._name} returns embeddings of shape {probe.shape}; expected one "
+                "vector per text (check pooling and the model's output)"
+            )
+        return int(probe.size)
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _normalized(arr: np.ndarray) -> np.ndarray:
+    out = np.asarray(arr, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+
+
+def _check_folder(folder: Path) -> str:
+    """The model file's path inside ``folder``; EmbedderError if files are missing."""
+    if not folder.is_dir():
+        raise EmbedderError(
+            f"model_path {str(folder)!r} is not a folder. Pass a folder holding model.onnx "
+            "and tokenizer files, or use embedder='hash' (offline, no weights)."
+        )
+    model_file = next(
+        (f for f in ("model.onnx", "onnx/model.onnx") if (folder / f).is_file()), None
+    )
+    missing = [f for f in ("tokenizer.json", "tokenizer_config.json") if not (folder / f).is_file()]
+    if model_file is None:
+        missing.insert(0, "model.onnx (or onnx/model.onnx)")
+    if missing:
+        raise EmbedderError(
+            f"model folder {str(folder)!r} lacks {', '.join(missing)}. A fastembed model "
+            "folder needs model.onnx, tokenizer.json and tokenizer_config.json "
+            "(python -m agentmem_plugins.testing.tiny_model --out DIR builds a test one)."
+        )
+    assert model_file is not None
+    return model_file
+
+
+def _fingerprint(folder: Path, model_file: str, pooling: str) -> str:
+    """A short hash of everything that changes the vectors: weights, tokenizer, pooling."""
+    h = hashlib.blake2b(digest_size=6)
+    h.update(f"{model_file}\0{pooling}\0".encode())
+    for name in (model_file, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        path = folder / name
+        if path.is_file():
+            with path.open("rb") as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):  # noqa: B023
+                    h.update(block)
+    return h.hexdigest()
+
+
+def _declared_dim(folder: Path, model_file: str) -> int:
+    """The dimension fastembed's registry wants before loading; the probe checks it."""
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        for key in ("hidden_size", "dim", "d_model"):
+            if isinstance(config.get(key), int) and config[key] > 0:
+                return int(config[key])
+    except (OSError, ValueError):
+        pass
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(folder / model_file), providers=["CPUExecutionProvider"])
+        last = session.get_outputs()[0].shape[-1]
+    except Exception as exc:
+        raise EmbedderError(f"Could not read the ONNX model in {folder}: {exc}") from exc
+    if not isinstance(last, int):
+        raise EmbedderError(
+            f"Cannot tell the embedding size of {folder}: add hidden_size to its config.json"
+        )
+    return last
+
+
+def _hub_reachable() -> bool:
+    """Can a TCP connection to the Hub be opened within about a second?
+
+    Runs in a daemon thread because name resolution ignores socket timeouts and can
+    hang for many seconds on a machine without network.
+    """
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True  # a proxy may reach what we cannot: let the download try
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    answer: list[bool] = []
+
+    def probe() -> None:
+        try:
+            with socket.create_connection((host, port), timeout=_HUB_PROBE_TIMEOUT_S):
+                answer.append(True)
+        except OSError:
+            answer.append(False)
+
+    thread = threading.Thread(target=probe, name="agentmem-hub-probe", daemon=True)
+    thread.start()
+    thread.join(_HUB_PROBE_TIMEOUT_S + 0.25)
+    return bool(answer and answer[0])
+
+
+@contextmanager
+def _quiet_fastembed() -> Iterator[None]:
+    """Silence fastembed's loguru error lines during the cache probe (a miss is normal)."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - loguru comes with fastembed
+        yield
+        return
+    logger.disable("fastembed")
+    try:
+        yield
+    finally:
+        logger.enable("fastembed")
