@@ -242,6 +242,8 @@ def _word_features(
     with np.errstate(over="ignore"):
         h = np.zeros(cps.size, dtype=np.uint64)
         for k in range(_CHAR_NGRAMS[-1]):
+            if k >= cps.size:  # a batch of short words: no longer n-gram fits anywhere
+                break
             # h[i] = hash of cps[i : i + k + 1], valid where that slice stays in the word
             h[: cps.size - k] = h[: cps.size - k] * _U64(0x100000001B3) + cps[k:] + _U64(1)
             n = k + 1
