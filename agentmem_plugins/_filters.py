@@ -81,6 +81,8 @@ def _parse_dict(node: Mapping[str, Any], where: str) -> Filter:
 
 
 def _parse_key(key: Any, value: Any, where: str) -> list[Cond]:
+    if isinstance(key, str) and key.upper() in ("AND", "OR", "NOT"):
+        raise FilterError(f"{where}: logical operators are upper-case: use {key.upper()!r}")
     if not isinstance(key, str) or not _KEY.match(key):
         raise FilterError(
             f"{where}: bad metadata key {key!r}; keys in filters may use letters, digits, "

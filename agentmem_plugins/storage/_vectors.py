@@ -52,10 +52,13 @@ class VectorIndex:
         self._table: Any = None
         self._has_ann = False
         self._has_fts = False
-        if TABLE in self._db.table_names():
+        if self._exists():
             self._open()
 
     # --- table handle ------------------------------------------------------------------
+
+    def _exists(self) -> bool:
+        return TABLE in self._db.list_tables().tables
 
     def _open(self) -> None:
         table = self._db.open_table(TABLE)
@@ -125,7 +128,7 @@ class VectorIndex:
 
     def reset(self) -> None:
         with self._lock:
-            if TABLE in self._db.table_names():
+            if self._exists():
                 self._db.drop_table(TABLE)
             self._table = None
             self._has_ann = self._has_fts = False

@@ -1,0 +1,54 @@
+"""Shared fixtures: stores in tmp dirs on the offline embedder, and a call-counting one."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+import numpy as np
+import pytest
+
+from agentmem_plugins import AsyncMemory, Memory
+from agentmem_plugins.embeddings import HashEmbedder
+
+
+class CountingEmbedder:
+    """The offline embedder, counting calls and texts (to prove batching)."""
+
+    def __init__(self, dim: int = 64) -> None:
+        self._inner = HashEmbedder(dim=dim)
+        self.calls: list[int] = []
+        self.query_calls = 0
+
+    @property
+    def name(self) -> str:
+        return self._inner.name
+
+    @property
+    def dim(self) -> int:
+        return self._inner.dim
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        self.calls.append(len(texts))
+        return self._inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        self.query_calls += 1
+        return self._inner.embed_query(text)
+
+
+@pytest.fixture
+def counting_embedder() -> CountingEmbedder:
+    return CountingEmbedder()
+
+
+@pytest.fixture
+async def amem(tmp_path) -> AsyncIterator[AsyncMemory]:
+    memory = AsyncMemory(path=tmp_path / "store", embedder="hash")
+    yield memory
+    await memory.close()
+
+
+@pytest.fixture
+def mem(tmp_path) -> Iterator[Memory]:
+    with Memory(path=tmp_path / "store", embedder="hash") as memory:
+        yield memory

@@ -1,0 +1,107 @@
+"""The write path: coalesced micro-batches, isolation of bad requests, durability order,
+invariant 5 (one embedding space per store) and the reconcile step."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from agentmem_plugins import AsyncMemory, EmbedderMismatchError, InvalidInputError
+
+
+async def test_concurrent_adds_share_embed_calls(tmp_path, counting_embedder) -> None:
+    async with AsyncMemory(path=tmp_path, embedder=counting_embedder) as memory:
+        results = await asyncio.gather(
+            *(memory.add(f"memory number {i}", user_id=f"u{i % 7}") for i in range(200))
+        )
+        assert sum(counting_embedder.calls) == 200
+        # 200 callers, far fewer embed calls: they were coalesced into micro-batches
+        assert len(counting_embedder.calls) <= 20, counting_embedder.calls
+        ids = [r.results[0].id for r in results]
+        assert len(set(ids)) == 200
+        assert len(await memory.get_many(ids)) == 200
+        assert await memory.count(all_scopes=True) == 200
+
+
+async def test_add_many_embeds_in_batches_not_one_by_one(tmp_path, counting_embedder) -> None:
+    async with AsyncMemory(
+        path=tmp_path, embedder=counting_embedder, batch_max_size=256
+    ) as memory:
+        ids = await memory.add_many({"text": f"t {i}", "user_id": "u"} for i in range(1000))
+        assert len(ids) == 1000 and len(set(ids)) == 1000
+        assert counting_embedder.calls and max(counting_embedder.calls) <= 256
+        assert len(counting_embedder.calls) <= 8
+
+
+async def test_one_bad_request_does_not_fail_its_batch_mates(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+        await memory.add_many([{"id": "taken", "text": "alice's", "user_id": "alice"}])
+        good = [memory.add(f"good {i}", user_id="bob") for i in range(20)]
+        bad = memory.add_many([{"id": "taken", "text": "bob's", "user_id": "bob"}])
+        results = await asyncio.gather(*good, bad, return_exceptions=True)
+        assert isinstance(results[-1], InvalidInputError)
+        assert not any(isinstance(r, Exception) for r in results[:-1])
+        assert await memory.count(user_id="bob") == 20
+
+
+async def test_same_id_in_concurrent_requests_keeps_submission_order(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+        await asyncio.gather(
+            *(
+                memory.add_many([{"id": "k", "text": f"version {i}", "user_id": "u"}])
+                for i in range(10)
+            )
+        )
+        assert (await memory.get("k")).text == "version 9"
+        assert len(await memory.history("k")) == 10
+
+
+async def test_a_store_refuses_another_embedder(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+        await memory.add("x", user_id="u")
+    with pytest.raises(EmbedderMismatchError, match="hash-v1-256"):
+        AsyncMemory(path=tmp_path, embedder="hash:128")
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:  # still fine
+        assert await memory.count(user_id="u") == 1
+
+
+async def test_dimension_is_learned_from_the_first_precomputed_vector(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="none") as memory:
+        await memory.add_many([{"text": "a", "user_id": "u", "vector": [0.1, 0.2]}])
+        with pytest.raises(InvalidInputError, match="has 3 dimensions"):
+            await memory.add_many([{"text": "b", "user_id": "u", "vector": [1, 2, 3]}])
+    async with AsyncMemory(path=tmp_path, embedder="none") as memory:
+        with pytest.raises(InvalidInputError, match="has 3 dimensions"):
+            await memory.add_many([{"text": "b", "user_id": "u", "vector": [1, 2, 3]}])
+        with pytest.raises(InvalidInputError, match="no embedder"):
+            await memory.add("needs a vector", user_id="u")
+
+
+async def test_reconcile_repairs_both_kinds_of_drift(tmp_path) -> None:
+    memory = AsyncMemory(path=tmp_path, embedder="hash")
+    ids = await memory.add_many({"text": f"fact {i}", "user_id": "u"} for i in range(50))
+    stores = memory._stores
+    stores.vectors.delete(ids[:5])  # SQL rows whose vectors were lost
+    orphan = dict(stores.records.full_rows([ids[5]])[0], id="orphan", rev="zzz")
+    stores.vectors.add([orphan], None)  # a vector row SQL never committed
+    repaired = stores.reconcile()
+    assert repaired == {"removed": 1, "added": 5}
+    assert stores.vectors.revisions() == stores.records.revisions()
+    hits = await memory.search("fact 3", user_id="u", limit=3)
+    assert ids[3] in [h.id for h in hits]
+    await memory.close()
+
+
+async def test_many_small_batches_keep_the_table_compact(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash", compact_every_writes=8) as memory:
+        for i in range(40):
+            await memory.add(f"small batch {i}", user_id="u")
+        table = memory._stores.vectors._table
+        assert len(table.to_arrow()) == 40
+        # compaction ran: far fewer fragments than the 40 appends made
+        assert table.stats()["fragment_stats"]["num_fragments"] < 20
+        vector = np.asarray(memory.embedder.embed_query("small batch 7"))
+        hits = await memory.search(vector=vector.tolist(), user_id="u", limit=1)
+        assert hits[0].text == "small batch 7"
