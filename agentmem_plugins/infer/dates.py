@@ -178,7 +178,7 @@ def resolve_relative_dates(text: str, observed_at: date | datetime | None) -> st
             replacement = f"{prep_m.group(1)} {rendered}"
         else:
             replacement = ("on " if mention.granularity == "day" else "in ") + rendered
-        if mention.start == 0 or text[: mention.start].rstrip().endswith((".", "!", "?")):
+        if m_text[:1].isupper():  # "Yesterday I ..." -> "On 2024-05-01 I ..."
             replacement = replacement[0].upper() + replacement[1:]
         out.append(text[pos : mention.start])
         out.append(replacement)

@@ -121,7 +121,9 @@ class ExtractionAnswer(_Lenient):
         items = [{"text": item} if isinstance(item, str) else item for item in v]
         # a fact with an empty text is noise, not a reason to re-ask
         return [
-            i for i in items if not (isinstance(i, dict) and not str(i.get("text", "")).strip())
+            i
+            for i in items
+            if not (isinstance(i, dict) and "text" in i and not str(i["text"] or "").strip())
         ]
 
 

@@ -19,13 +19,14 @@ In process (sync: its loop runs in a background thread; or ``async with``)::
         ...
         print(server.stats()["by_outcome"])
 
-Endpoints: ``POST /v1/chat/completions`` (also ``/chat/completions``), ``GET /v1/models``,
-``GET /stats``, ``POST /reset-stats``, ``GET|POST /config`` (JSON body: any of the
-:class:`ServerConfig` fields), ``GET /health``.
+Endpoints (each also under ``/v1``, so ``base_url + "/stats"`` works):
+``POST /chat/completions``, ``GET /models``, ``GET /stats``, ``POST /reset-stats``,
+``GET|POST /config`` (JSON body: any of the :class:`ServerConfig` fields), ``GET /health``.
 
 Faults, drawn per chat request from one seeded RNG in arrival order:
 
-* ``error_rate``: half HTTP 429 (with ``Retry-After`` and ``retry-after-ms``), half 500;
+* ``error_rate``: HTTP 429 (with ``Retry-After`` and ``retry-after-ms``) or 500, split by
+  ``rate_limit_share`` (default half and half);
 * ``timeout_rate``: no answer; the connection is held for ``hang_s`` seconds or until the
   client closes it, then closed;
 * ``malformed_rate``: HTTP 200 whose content is not the JSON asked for (truncated JSON,
@@ -91,7 +92,8 @@ class ServerConfig:
 
     latency_ms: float = 0.0
     jitter_ms: float = 0.0  # uniform extra latency in [0, jitter_ms]
-    error_rate: float = 0.0  # split evenly between 429 and 500
+    error_rate: float = 0.0  # split between 429 and 500 by rate_limit_share
+    rate_limit_share: float = 0.5  # fraction of injected errors that are 429
     malformed_rate: float = 0.0
     timeout_rate: float = 0.0
     hang_s: float = 30.0  # how long a "timeout" request is held at most
@@ -99,7 +101,7 @@ class ServerConfig:
     model: str = "agentmem-rules"
 
     def __post_init__(self) -> None:
-        for name in ("error_rate", "malformed_rate", "timeout_rate"):
+        for name in ("error_rate", "malformed_rate", "timeout_rate", "rate_limit_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
@@ -258,6 +260,10 @@ class LLMServer:
                 loop.run_forever()
             finally:
                 loop.run_until_complete(self.stop())
+                leftovers = asyncio.all_tasks(loop)
+                for task in leftovers:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*leftovers, return_exceptions=True))
                 loop.close()
 
         self._thread = threading.Thread(target=run, name="agentmem-llm-server", daemon=True)
@@ -303,10 +309,10 @@ class LLMServer:
         except asyncio.CancelledError:
             pass
         finally:
-            self._conns.discard(task)
             writer.close()
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
+            self._conns.discard(task)
 
     async def _read_request(
         self, reader: asyncio.StreamReader
@@ -345,9 +351,11 @@ class LLMServer:
     ) -> tuple[int, dict[str, str], Any]:
         with self._lock:
             self._stats["requests"] += 1
-        if path in ("/v1/chat/completions", "/chat/completions") and method == "POST":
+        if path.startswith("/v1/"):  # every route answers with and without the /v1 prefix
+            path = path[3:]
+        if path == "/chat/completions" and method == "POST":
             return await self._chat(body, reader)
-        if path in ("/v1/models", "/models") and method == "GET":
+        if path == "/models" and method == "GET":
             data = [{"id": self.config.model, "object": "model", "owned_by": "agentmem"}]
             return 200, {}, {"object": "list", "data": data}
         if path == "/stats" and method == "GET":
@@ -413,7 +421,7 @@ class LLMServer:
             if delay > 0:
                 await asyncio.sleep(delay)
             if draw < cfg.error_rate:
-                if pick < 0.5:
+                if pick < cfg.rate_limit_share:
                     self._count("rate_limited")
                     retry = cfg.retry_after_s
                     headers = {
@@ -516,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--latency-ms", type=float, default=0.0)
     parser.add_argument("--jitter-ms", type=float, default=0.0)
-    parser.add_argument("--error-rate", type=float, default=0.0, help="half 429, half 500")
+    parser.add_argument("--error-rate", type=float, default=0.0, help="429s and 500s")
+    parser.add_argument("--rate-limit-share", type=float, default=0.5, help="429 share of errors")
     parser.add_argument("--malformed-rate", type=float, default=0.0)
     parser.add_argument("--timeout-rate", type=float, default=0.0)
     parser.add_argument("--hang-s", type=float, default=30.0)
@@ -532,6 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             jitter_ms=args.jitter_ms,
             error_rate=args.error_rate,
+            rate_limit_share=args.rate_limit_share,
             malformed_rate=args.malformed_rate,
             timeout_rate=args.timeout_rate,
             hang_s=args.hang_s,

@@ -1,0 +1,235 @@
+"""OpenAIChatModel: the request it sends and how it classifies every kind of failure."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from agentmem_plugins._config import MemoryConfig
+from agentmem_plugins._errors import (
+    ConfigError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMTransientError,
+)
+from agentmem_plugins.infer.prompts import build_extraction_messages
+from agentmem_plugins.infer.schema import ExtractionAnswer
+from agentmem_plugins.llms import ChatModel, OpenAIChatModel, call_json, parse_json_answer
+from agentmem_plugins.llms._openai import parse_retry_after
+
+MSG = [{"role": "user", "content": "hello"}]
+
+
+def _completion(content, usage=None):
+    body = {"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}]}
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def _mock(handler):
+    return OpenAIChatModel(
+        "http://127.0.0.1:9/v1", "m", api_key="sk-test", transport=httpx.MockTransport(handler)
+    )
+
+
+async def test_request_shape_and_usage_counters():
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        usage = {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}
+        return httpx.Response(200, json=_completion('{"ok": true}', usage))
+
+    llm = _mock(handler)
+    assert isinstance(llm, ChatModel)
+    assert await llm.complete(MSG, json_mode=True) == '{"ok": true}'
+    assert await llm.complete(MSG) == '{"ok": true}'
+    await llm.aclose()
+    first, second = seen
+    assert first.method == "POST" and first.url.path == "/v1/chat/completions"
+    assert first.headers["authorization"] == "Bearer sk-test"
+    body = json.loads(first.content)
+    assert body["model"] == "m" and body["messages"] == MSG
+    assert body["response_format"] == {"type": "json_object"}
+    assert "temperature" not in body
+    assert "response_format" not in json.loads(second.content)
+    assert (llm.requests, llm.prompt_tokens, llm.completion_tokens) == (2, 14, 6)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "error", "retry_after"),
+    [
+        (429, {"Retry-After": "3"}, LLMTransientError, 3.0),
+        (429, {"retry-after-ms": "250", "Retry-After": "1"}, LLMTransientError, 0.25),
+        (429, {}, LLMTransientError, None),
+        (408, {}, LLMTransientError, None),
+        (500, {}, LLMTransientError, None),
+        (503, {"Retry-After": "2"}, LLMTransientError, 2.0),
+        (400, {}, LLMRequestError, None),
+        (401, {}, LLMRequestError, None),
+        (404, {}, LLMRequestError, None),
+        (422, {}, LLMRequestError, None),
+    ],
+)
+async def test_http_status_classification(status, headers, error, retry_after):
+    llm = _mock(lambda r: httpx.Response(status, headers=headers, json={"error": "x"}))
+    with pytest.raises(error) as info:
+        await llm.complete(MSG)
+    assert str(status) in str(info.value)
+    if error is LLMTransientError:
+        assert info.value.retry_after == retry_after
+    await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json at all",
+        json.dumps({"choices": []}).encode(),
+        json.dumps({"object": "error"}).encode(),
+        json.dumps(_completion(None)).encode(),
+        json.dumps([1, 2]).encode(),
+    ],
+)
+async def test_bad_bodies_are_response_errors(body):
+    llm = _mock(lambda r: httpx.Response(200, content=body))
+    with pytest.raises(LLMResponseError):
+        await llm.complete(MSG)
+    await llm.aclose()
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [httpx.ConnectError("refused"), httpx.ReadTimeout("slow"), httpx.RemoteProtocolError("x")],
+)
+async def test_transport_failures_are_transient(exc):
+    def handler(request):
+        raise exc
+
+    llm = _mock(handler)
+    with pytest.raises(LLMTransientError):
+        await llm.complete(MSG)
+    await llm.aclose()
+
+
+async def test_connection_refused_on_loopback_is_transient(llm_server_factory):
+    server = llm_server_factory()
+    port = server.port
+    server.close()  # nothing listens on that port any more
+    async with OpenAIChatModel(f"http://127.0.0.1:{port}/v1", "m", timeout_s=2) as llm:
+        with pytest.raises(LLMTransientError, match="connection"):
+            await llm.complete(MSG)
+
+
+def test_parse_retry_after_forms():
+    h = httpx.Headers
+    assert parse_retry_after(h({"Retry-After": "5"})) == 5.0
+    assert parse_retry_after(h({"Retry-After": "0.5"})) == 0.5
+    assert parse_retry_after(h({"retry-after-ms": "1500"})) == 1.5
+    assert parse_retry_after(h({"Retry-After": "soon"})) is None
+    assert parse_retry_after(h({})) is None
+    in_past = parse_retry_after(h({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}))
+    assert in_past == 0.0
+
+
+def test_from_config():
+    cfg = MemoryConfig(
+        llm_base_url="http://127.0.0.1:1/v1/",
+        llm_model="tiny",
+        llm_api_key="k",
+        llm_timeout_s=3,
+        llm_max_concurrency=7,
+    )
+    llm = OpenAIChatModel.from_config(cfg)
+    assert (llm.base_url, llm.model) == ("http://127.0.0.1:1/v1", "tiny")
+    assert llm._client.timeout.read == 3
+    with pytest.raises(ConfigError, match="llm_base_url"):
+        OpenAIChatModel.from_config(MemoryConfig(llm_base_url=None, llm_model=None))
+
+
+# --- against the loopback server, one fault kind at a time ---------------------------------
+
+
+async def test_ok_against_the_loopback_server(llm_server):
+    async with OpenAIChatModel(llm_server.base_url, "agentmem-rules") as llm:
+        messages = build_extraction_messages(["My name is Bob. I work at Acme."])
+        answer = await call_json(llm, messages, schema=ExtractionAnswer)
+    assert [f.text for f in answer.facts] == ["Name is Bob", "Works at Acme"]
+    stats = llm_server.stats()
+    assert stats["by_outcome"]["ok"] == 1 and stats["by_task"]["extract_facts"] == 1
+    assert stats["prompt_tokens"] == llm.prompt_tokens > 0
+    assert stats["completion_tokens"] == llm.completion_tokens > 0
+
+
+async def test_429_with_retry_after(llm_server_factory):
+    server = llm_server_factory(error_rate=1.0, rate_limit_share=1.0, retry_after_s=2)
+    async with OpenAIChatModel(server.base_url, "m") as llm:
+        with pytest.raises(LLMTransientError, match="429") as info:
+            await llm.complete(MSG)
+    assert info.value.retry_after == 2.0
+    assert server.stats()["by_outcome"]["rate_limited"] == 1
+
+
+async def test_500(llm_server_factory):
+    server = llm_server_factory(error_rate=1.0, rate_limit_share=0.0)
+    async with OpenAIChatModel(server.base_url, "m") as llm:
+        with pytest.raises(LLMTransientError, match="500") as info:
+            await llm.complete(MSG)
+    assert info.value.retry_after is None
+    assert server.stats()["by_outcome"]["server_error"] == 1
+
+
+async def test_timeout(llm_server_factory):
+    server = llm_server_factory(timeout_rate=1.0, hang_s=20)
+    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.3) as llm:
+        with pytest.raises(LLMTransientError, match="timed out"):
+            await llm.complete(MSG)
+    assert server.stats()["by_outcome"]["timeout"] == 1
+
+
+async def test_malformed_is_reasked_then_gives_up(llm_server_factory):
+    server = llm_server_factory(malformed_rate=1.0)
+    async with OpenAIChatModel(server.base_url, "m") as llm:
+        text = await llm.complete(build_extraction_messages(["I like tea"]), json_mode=True)
+        with pytest.raises(LLMResponseError):  # the HTTP call succeeded; the content is bad
+            parse_json_answer(text, ExtractionAnswer)
+        with pytest.raises(LLMResponseError):
+            await call_json(
+                llm,
+                build_extraction_messages(["I like tea"]),
+                schema=ExtractionAnswer,
+                max_reasks=2,
+            )
+    assert server.stats()["by_outcome"]["malformed"] == 4
+
+
+async def test_bad_request_is_not_retried(llm_server):
+    async with OpenAIChatModel(llm_server.base_url, "m") as llm:
+        with pytest.raises(LLMRequestError, match="400"):
+            await call_json(llm, [], schema=ExtractionAnswer, max_retries=3)
+    assert llm_server.stats()["by_outcome"]["bad_request"] == 1
+
+
+async def test_every_fault_kind_mixed_still_yields_answers(llm_server_factory):
+    server = llm_server_factory(
+        error_rate=0.3, timeout_rate=0.1, malformed_rate=0.2, retry_after_s=0.01, hang_s=5, seed=3
+    )
+    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.5) as llm:
+        for i in range(25):
+            answer = await call_json(
+                llm,
+                build_extraction_messages([f"I live in city {i}"]),
+                schema=ExtractionAnswer,
+                max_retries=20,
+                max_reasks=10,
+                max_wait_s=0.02,
+                base_wait_s=0.001,
+            )
+            assert [f.text for f in answer.facts] == [f"Lives in city {i}"]
+    outcomes = server.stats()["by_outcome"]
+    assert outcomes["ok"] == 25
+    for kind in ("rate_limited", "server_error", "timeout", "malformed"):
+        assert outcomes[kind] > 0, outcomes

@@ -1,0 +1,178 @@
+"""call_json: transient errors retried, 4xx never, malformed answers re-asked, bounds kept."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from agentmem_plugins._errors import LLMRequestError, LLMResponseError, LLMTransientError
+from agentmem_plugins.infer.schema import ExtractionAnswer
+from agentmem_plugins.llms import ConcurrencyLimit, ScriptedChatModel, call_json, parse_json_answer
+
+MSGS = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"}]
+GOOD = '{"facts": [{"text": "Likes tea"}]}'
+FAST = {"max_wait_s": 0.01, "base_wait_s": 0.001}
+
+
+async def test_success_first_time_uses_json_mode():
+    llm = ScriptedChatModel([GOOD])
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, **FAST)
+    assert [f.text for f in answer.facts] == ["Likes tea"]
+    assert len(llm.calls) == 1 and llm.calls[0].json_mode
+    assert llm.calls[0].messages == MSGS
+
+
+async def test_transient_errors_are_retried_then_succeed():
+    llm = ScriptedChatModel(
+        [LLMTransientError("429"), LLMTransientError("500"), LLMTransientError("timeout"), GOOD]
+    )
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, max_retries=3, **FAST)
+    assert answer.facts[0].text == "Likes tea"
+    assert len(llm.calls) == 4
+    assert all(c.messages == MSGS for c in llm.calls)  # a retry resends the same conversation
+
+
+async def test_transient_exhaustion_raises_the_last_error():
+    llm = ScriptedChatModel([LLMTransientError(f"fail {i}") for i in range(3)])
+    with pytest.raises(LLMTransientError, match="fail 2"):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, max_retries=2, **FAST)
+    assert llm.remaining == 0 and len(llm.calls) == 3
+
+
+async def test_zero_retries_means_one_attempt():
+    llm = ScriptedChatModel([LLMTransientError("x"), GOOD])
+    with pytest.raises(LLMTransientError):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, max_retries=0, **FAST)
+    assert len(llm.calls) == 1
+
+
+async def test_request_errors_are_never_retried():
+    llm = ScriptedChatModel([LLMRequestError("401 bad key"), GOOD])
+    with pytest.raises(LLMRequestError):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, max_retries=5, max_reasks=5, **FAST)
+    assert len(llm.calls) == 1
+
+
+async def test_other_exceptions_propagate_unretried():
+    llm = ScriptedChatModel([RuntimeError("bug"), GOOD])
+    with pytest.raises(RuntimeError):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, **FAST)
+    assert len(llm.calls) == 1
+
+
+async def test_malformed_answer_is_reasked_with_the_error_then_succeeds():
+    llm = ScriptedChatModel(['{"facts": [', '{"wrong": 1}', GOOD])
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, max_reasks=2, **FAST)
+    assert answer.facts[0].text == "Likes tea"
+    assert len(llm.calls) == 3
+    reask = llm.calls[1].messages
+    assert reask[: len(MSGS)] == MSGS
+    assert reask[-2] == {"role": "assistant", "content": '{"facts": ['}
+    assert reask[-1]["role"] == "user" and "not valid JSON" in reask[-1]["content"]
+    # the conversation does not grow with every re-ask: only the latest bad answer is shown
+    assert len(llm.calls[2].messages) == len(MSGS) + 2
+    assert "facts" in llm.calls[2].messages[-1]["content"]  # the schema error names the field
+
+
+async def test_reask_exhaustion_raises_response_error():
+    llm = ScriptedChatModel(["nope", "still nope", "never"])
+    with pytest.raises(LLMResponseError, match="no valid answer after 3"):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, max_reasks=2, **FAST)
+    assert len(llm.calls) == 3
+
+
+async def test_response_error_from_the_model_is_reasked():
+    llm = ScriptedChatModel([LLMResponseError("no content"), GOOD])
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, max_reasks=1, **FAST)
+    assert answer.facts[0].text == "Likes tea"
+    assert llm.calls[1].messages[-1]["role"] == "user"  # no assistant turn: there was no text
+
+
+async def test_transient_errors_inside_a_reask_are_retried():
+    llm = ScriptedChatModel(["bad", LLMTransientError("503"), GOOD])
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, max_reasks=1, **FAST)
+    assert answer.facts[0].text == "Likes tea"
+    assert len(llm.calls) == 3
+
+
+async def test_retry_after_is_honoured():
+    llm = ScriptedChatModel([LLMTransientError("429", retry_after=0.3), GOOD])
+    start = time.monotonic()
+    await call_json(llm, MSGS, schema=ExtractionAnswer, max_wait_s=5, base_wait_s=0.001)
+    assert time.monotonic() - start >= 0.29
+
+
+async def test_every_wait_is_capped_by_max_wait():
+    llm = ScriptedChatModel([LLMTransientError("429", retry_after=600), GOOD])
+    start = time.monotonic()
+    await call_json(llm, MSGS, schema=ExtractionAnswer, max_wait_s=0.05, base_wait_s=0.001)
+    assert time.monotonic() - start < 5  # generous: the point is "not 600 s"
+
+
+async def test_concurrency_limit_bounds_calls_in_flight():
+    state = {"now": 0, "peak": 0}
+
+    async def slow(_messages, _json_mode):
+        state["now"] += 1
+        state["peak"] = max(state["peak"], state["now"])
+        await asyncio.sleep(0.01)
+        state["now"] -= 1
+        return GOOD
+
+    llm = ScriptedChatModel([slow] * 20)
+    limit = ConcurrencyLimit(3)
+    results = await asyncio.gather(
+        *(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, **FAST) for _ in range(20))
+    )
+    assert len(results) == 20
+    assert state["peak"] == 3 == limit.peak
+    assert limit.in_flight == 0
+
+
+async def test_limit_is_not_held_during_backoff():
+    limit = ConcurrencyLimit(1)
+    first = ScriptedChatModel([LLMTransientError("429", retry_after=0.3), GOOD])
+    second = ScriptedChatModel([GOOD])
+    task = asyncio.create_task(
+        call_json(first, MSGS, schema=ExtractionAnswer, limit=limit, max_wait_s=5)
+    )
+    await asyncio.sleep(0.05)  # first is now sleeping before its retry
+    start = time.monotonic()
+    await call_json(second, MSGS, schema=ExtractionAnswer, limit=limit, **FAST)
+    assert time.monotonic() - start < 0.25  # did not wait for first's backoff to end
+    await task
+
+
+def test_concurrency_limit_rejects_zero():
+    with pytest.raises(ValueError):
+        ConcurrencyLimit(0)
+
+
+class _Point(BaseModel):
+    x: int
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('{"x": 1}', 1), ('  {"x": 2}\n', 2), ('```json\n{"x": 3}\n```', 3), ('```\n{"x": 4}```', 4)],
+)
+def test_parse_json_answer_accepts_objects_and_one_fence(text, expected):
+    assert parse_json_answer(text, _Point).x == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "not valid JSON"),
+        ('Sure! {"x": 1}', "not valid JSON"),
+        ("[1, 2]", "not an object"),
+        ('{"x": "seven"}', "does not match the schema"),
+        ('{"y": 1}', "x: Field required"),
+    ],
+)
+def test_parse_json_answer_rejects(text, message):
+    with pytest.raises(LLMResponseError, match=message):
+        parse_json_answer(text, _Point)
