@@ -1,0 +1,496 @@
+"""``AgentMemVectorStore``: a LangChain ``VectorStore`` over the agentmem core.
+
+Documents map one-to-one onto core memories: ``page_content`` -> text, ``metadata`` ->
+metadata (stored and returned unchanged, no extra keys), ``id`` -> id (an explicit id
+makes the write an idempotent upsert). All behaviour (batching, filters, scoring) is the
+core's; this module maps types.
+
+**Scope.** Core writes need a scope, and reads never cross scopes, so a vector store
+lives in one: ``agent_id="langchain"`` unless you pass ``user_id=``, ``agent_id=`` and/or
+``run_id=``. Two stores on one memory with different scopes are separate collections;
+ids are unique across the whole memory, so reusing one id in another scope is a
+``ValueError``.
+
+**Scores.** ``similarity_search_with_score`` returns the core's cosine similarity
+(higher is better, in [-1, 1]); relevance scores map it to [0, 1] as ``(1 + s) / 2``.
+With ``mode="hybrid"`` (vector + full text, fused by reciprocal rank) the score is the
+fusion score.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from langchain_core.documents import Document
+from langchain_core.embeddings import Embeddings
+from langchain_core.vectorstores import VectorStore
+from langchain_core.vectorstores.utils import maximal_marginal_relevance
+
+from agentmem_plugins import AsyncMemory, Memory, MemoryItem
+
+from ._filters import to_core_filter
+from ._runner import CoreRunner, as_runner
+from .embeddings import AgentMemEmbeddings, LangChainEmbedder, to_core_embedder
+
+if TYPE_CHECKING:
+    from .retrievers import AgentMemRetriever
+
+__all__ = ["DEFAULT_SCOPE", "AgentMemVectorStore"]
+
+#: The scope of a vector store given no ``user_id``/``agent_id``/``run_id``.
+DEFAULT_SCOPE = {"agent_id": "langchain"}
+_MODES = ("vector", "fulltext", "hybrid")
+
+
+def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, str]) -> dict[str, str]:
+    """The scope fields given (each a non-empty str), else ``default``."""
+    scope = {}
+    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a non-empty str, got {value!r}")
+        scope[name] = value
+    return scope or dict(default)
+
+
+def to_document(item: MemoryItem) -> Document:
+    return Document(id=item.id, page_content=item.text, metadata=dict(item.metadata))
+
+
+def _check_kwargs(method: str, kwargs: dict[str, Any]) -> None:
+    if kwargs:
+        raise TypeError(f"{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+
+
+def _check_mode(mode: Any) -> str:
+    if mode not in _MODES:
+        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
+    return mode
+
+
+class AgentMemVectorStore(VectorStore):
+    """LangChain vector store on agentmem: SQL + LanceDB, durable, scoped, filterable.
+
+    Example::
+
+        from langchain_core.documents import Document
+        from langchain_agentmem import AgentMemVectorStore, AgentMemEmbeddings
+
+        store = AgentMemVectorStore(embedding=AgentMemEmbeddings("hash"), path="./vs")
+        store.add_documents([Document("Alice likes green tea", metadata={"k": 1})], ids=["a"])
+        store.similarity_search("tea", k=1, filter={"k": {"$gte": 1}})
+
+    Build it over LangChain ``Embeddings`` (``embedding=``, plus ``path=`` and any other
+    ``MemoryConfig`` field) or over an existing core memory (``memory=`` an
+    ``AsyncMemory`` or ``Memory``, which the store then does not close). Filters take the
+    core's grammar or the Mongo-style ``$eq``/``$gt``/``$in``/``$and``/... spelling.
+    """
+
+    def __init__(
+        self,
+        embedding: Embeddings | None = None,
+        *,
+        memory: AsyncMemory | Memory | None = None,
+        path: str | Path | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        **config: Any,
+    ) -> None:
+        if (embedding is None) == (memory is None):
+            raise ValueError(
+                "pass embedding= (a LangChain Embeddings; a new store is built at path=) "
+                "or memory= (an existing AsyncMemory or Memory), exactly one of them"
+            )
+        if memory is not None and (path is not None or config):
+            raise ValueError("path= and config fields apply only when building from embedding=")
+        self.scope = make_scope(user_id, agent_id, run_id, DEFAULT_SCOPE)
+        build: dict[str, Any] = dict(config)
+        if embedding is not None:
+            build["embedder"] = to_core_embedder(embedding)
+            if path is not None:
+                build["path"] = path
+        self._runner: CoreRunner = as_runner(memory, **build)
+        self._embedding = embedding
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    @property
+    def memory(self) -> AsyncMemory | Memory:
+        """The core memory behind this store."""
+        return self._runner.memory
+
+    @property
+    def embeddings(self) -> Embeddings | None:
+        if self._embedding is not None:
+            return self._embedding
+        core = self._runner.core.embedder
+        if core is None:
+            return None
+        return core.embeddings if isinstance(core, LangChainEmbedder) else AgentMemEmbeddings(core)
+
+    def _select_relevance_score_fn(self) -> Callable[[float], float]:
+        return lambda similarity: (1.0 + similarity) / 2.0
+
+    def _in_scope(self, item: MemoryItem) -> bool:
+        return all(getattr(item, field) == value for field, value in self.scope.items())
+
+    def close(self) -> None:
+        """Close the memory if this store built it; a wrapped memory stays open."""
+        self._runner.close()
+
+    async def aclose(self) -> None:
+        await self._runner.aclose()
+
+    def __enter__(self) -> AgentMemVectorStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- requests (pure: built once, run sync or async) ----------------------------------
+
+    def _add_call(
+        self, texts: Iterable[str], metadatas: list[dict] | None, ids: list[str | None] | None
+    ) -> Callable[[AsyncMemory], Any]:
+        if isinstance(texts, (str, bytes)):
+            raise TypeError("texts must be a list of str, not a single str")
+        texts = list(texts)
+        if metadatas is not None and len(metadatas) != len(texts):
+            raise ValueError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
+        if ids is not None and len(ids) != len(texts):
+            raise ValueError(f"got {len(ids)} ids for {len(texts)} texts")
+        items = [
+            {
+                "text": text,
+                "metadata": metadatas[i] if metadatas is not None else None,
+                **({"id": ids[i]} if ids is not None and ids[i] is not None else {}),
+                **self.scope,
+            }
+            for i, text in enumerate(texts)
+        ]
+        return lambda m: m.add_many(items)
+
+    def _search_call(
+        self,
+        *,
+        query: str | None = None,
+        vector: Sequence[float] | None = None,
+        k: int,
+        filter: Any = None,
+        mode: str = "vector",
+    ) -> Callable[[AsyncMemory], Any]:
+        if query is not None and not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        kwargs = {
+            "limit": k,
+            "filters": to_core_filter(filter),
+            "mode": _check_mode(mode),
+            **self.scope,
+        }
+        if vector is not None:
+            kwargs["vector"] = [float(x) for x in vector]
+        return lambda m: m.search(query, **kwargs)
+
+    def _delete_call(self, ids: list[str] | None, filter: Any) -> Callable[[AsyncMemory], Any]:
+        if ids is None:
+            flt = to_core_filter(filter)
+            return lambda m: m.delete_all(**self.scope, filters=flt)
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of str, not a single str")
+        wanted = list(ids)
+
+        async def delete(m: AsyncMemory) -> int:
+            # delete only this store's documents, never another scope's with the same id
+            mine = [item.id for item in await m.get_many(wanted) if self._in_scope(item)]
+            return await m.delete_many(mine)
+
+        return delete
+
+    def _get_call(self, ids: Sequence[str]) -> Callable[[AsyncMemory], Any]:
+        if isinstance(ids, str):
+            raise TypeError("ids must be a list of str, not a single str")
+        wanted = list(ids)
+
+        async def get(m: AsyncMemory) -> list[Document]:
+            return [to_document(i) for i in await m.get_many(wanted) if self._in_scope(i)]
+
+        return get
+
+    def _embedder(self) -> Any:
+        embedder = self._runner.core.embedder
+        if embedder is None:
+            raise ValueError("max marginal relevance search needs an embedder; this memory has none")
+        return embedder
+
+    @staticmethod
+    def _mmr(
+        embedding: Sequence[float], hits: list[MemoryItem], vectors: Any, k: int, lambda_mult: float
+    ) -> list[Document]:
+        if not hits:
+            return []
+        chosen = maximal_marginal_relevance(
+            np.asarray(embedding, dtype=np.float32), np.asarray(vectors).tolist(),
+            lambda_mult=lambda_mult, k=min(k, len(hits)),
+        )
+        return [to_document(hits[i]) for i in chosen]
+
+    # --- writes ------------------------------------------------------------------------
+
+    def add_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        """Store ``texts`` (one batch, one embedding call); an existing id is replaced."""
+        _check_kwargs("add_texts", kwargs)
+        return self._runner.run(self._add_call(texts, metadatas, ids))
+
+    async def aadd_texts(
+        self,
+        texts: Iterable[str],
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str | None] | None = None,
+        **kwargs: Any,
+    ) -> list[str]:
+        _check_kwargs("aadd_texts", kwargs)
+        return await self._runner.arun(self._add_call(texts, metadatas, ids))
+
+    def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        """Delete these ids (unknown ones are skipped); ``ids=None`` deletes the whole
+        scope, or only the documents matching ``filter=``."""
+        flt = kwargs.pop("filter", None)
+        _check_kwargs("delete", kwargs)
+        self._runner.run(self._delete_call(ids, flt))
+        return True
+
+    async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
+        flt = kwargs.pop("filter", None)
+        _check_kwargs("adelete", kwargs)
+        await self._runner.arun(self._delete_call(ids, flt))
+        return True
+
+    # --- reads -------------------------------------------------------------------------
+
+    def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return self._runner.run(self._get_call(ids))
+
+    async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
+        return await self._runner.arun(self._get_call(ids))
+
+    def similarity_search_with_score(
+        self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        """``(document, score)`` best first; see the module doc for what the score is."""
+        _check_kwargs("similarity_search_with_score", kwargs)
+        hits = self._runner.run(self._search_call(query=query, k=k, filter=filter, mode=mode))
+        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+
+    async def asimilarity_search_with_score(
+        self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        _check_kwargs("asimilarity_search_with_score", kwargs)
+        call = self._search_call(query=query, k=k, filter=filter, mode=mode)
+        return [(to_document(h), float(h.score or 0.0)) for h in await self._runner.arun(call)]
+
+    def similarity_search(
+        self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
+    ) -> list[Document]:
+        _check_kwargs("similarity_search", kwargs)
+        return [d for d, _ in self.similarity_search_with_score(query, k, filter=filter, mode=mode)]
+
+    async def asimilarity_search(
+        self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
+    ) -> list[Document]:
+        _check_kwargs("asimilarity_search", kwargs)
+        pairs = await self.asimilarity_search_with_score(query, k, filter=filter, mode=mode)
+        return [d for d, _ in pairs]
+
+    def _similarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        if kwargs.get("mode", "vector") != "vector":
+            raise ValueError("relevance scores are defined for mode='vector' only")
+        return super()._similarity_search_with_relevance_scores(query, k, **kwargs)
+
+    async def _asimilarity_search_with_relevance_scores(
+        self, query: str, k: int = 4, **kwargs: Any
+    ) -> list[tuple[Document, float]]:
+        if kwargs.get("mode", "vector") != "vector":
+            raise ValueError("relevance scores are defined for mode='vector' only")
+        return await super()._asimilarity_search_with_relevance_scores(query, k, **kwargs)
+
+    def similarity_search_with_score_by_vector(
+        self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
+    ) -> list[tuple[Document, float]]:
+        hits = self._runner.run(self._search_call(vector=embedding, k=k, filter=filter))
+        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+
+    async def asimilarity_search_with_score_by_vector(
+        self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
+    ) -> list[tuple[Document, float]]:
+        hits = await self._runner.arun(self._search_call(vector=embedding, k=k, filter=filter))
+        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+
+    def similarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, *, filter: Any = None, **kwargs: Any
+    ) -> list[Document]:
+        _check_kwargs("similarity_search_by_vector", kwargs)
+        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter=filter)]
+
+    async def asimilarity_search_by_vector(
+        self, embedding: list[float], k: int = 4, *, filter: Any = None, **kwargs: Any
+    ) -> list[Document]:
+        _check_kwargs("asimilarity_search_by_vector", kwargs)
+        pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter=filter)
+        return [d for d, _ in pairs]
+
+    # Max marginal relevance: the core returns no vectors with its hits, so the
+    # ``fetch_k`` candidates are re-embedded here (one batched call) for the diversity
+    # term. Exact for stores whose vectors come from the embedder, as this one's do.
+
+    def max_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        *,
+        filter: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        _check_kwargs("max_marginal_relevance_search_by_vector", kwargs)
+        embedder = self._embedder()
+        hits = self._runner.run(self._search_call(vector=embedding, k=fetch_k, filter=filter))
+        vectors = embedder.embed_documents([h.text for h in hits]) if hits else []
+        return self._mmr(embedding, hits, vectors, k, lambda_mult)
+
+    async def amax_marginal_relevance_search_by_vector(
+        self,
+        embedding: list[float],
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        *,
+        filter: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        _check_kwargs("amax_marginal_relevance_search_by_vector", kwargs)
+        embedder = self._embedder()
+        call = self._search_call(vector=embedding, k=fetch_k, filter=filter)
+        hits = await self._runner.arun(call)
+        vectors = await _aembed_documents(embedder, [h.text for h in hits]) if hits else []
+        return self._mmr(embedding, hits, vectors, k, lambda_mult)
+
+    def max_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        *,
+        filter: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        """``k`` documents relevant to ``query`` yet diverse (``lambda_mult`` 1: relevance
+        only, 0: diversity only), picked from the ``fetch_k`` nearest."""
+        _check_kwargs("max_marginal_relevance_search", kwargs)
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        vector = np.asarray(self._embedder().embed_query(query), dtype=float).reshape(-1).tolist()
+        return self.max_marginal_relevance_search_by_vector(
+            vector, k, fetch_k, lambda_mult, filter=filter
+        )
+
+    async def amax_marginal_relevance_search(
+        self,
+        query: str,
+        k: int = 4,
+        fetch_k: int = 20,
+        lambda_mult: float = 0.5,
+        *,
+        filter: Any = None,
+        **kwargs: Any,
+    ) -> list[Document]:
+        _check_kwargs("amax_marginal_relevance_search", kwargs)
+        if not isinstance(query, str):
+            raise TypeError(f"query must be a str, got {type(query).__name__}")
+        vector = await _aembed_query(self._embedder(), query)
+        return await self.amax_marginal_relevance_search_by_vector(
+            vector, k, fetch_k, lambda_mult, filter=filter
+        )
+
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """As ``VectorStore.search``, plus ``search_type="hybrid"``."""
+        if search_type == "hybrid":
+            return self.similarity_search(query, mode="hybrid", **kwargs)
+        return super().search(query, search_type, **kwargs)
+
+    async def asearch(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        if search_type == "hybrid":
+            return await self.asimilarity_search(query, mode="hybrid", **kwargs)
+        return await super().asearch(query, search_type, **kwargs)
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AgentMemVectorStore:
+        """A new store (``path=``, scope and config fields in ``kwargs``) holding ``texts``."""
+        store = cls(embedding=embedding, **kwargs)
+        store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    async def afrom_texts(
+        cls,
+        texts: list[str],
+        embedding: Embeddings,
+        metadatas: list[dict] | None = None,
+        *,
+        ids: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AgentMemVectorStore:
+        store = cls(embedding=embedding, **kwargs)
+        await store.aadd_texts(texts, metadatas, ids=ids)
+        return store
+
+    def as_retriever(self, **kwargs: Any) -> AgentMemRetriever:
+        """An :class:`AgentMemRetriever` (with a real ``k`` field) over this store.
+
+        Takes the retriever's fields (``k``, ``search_type``, ``filter``, ...) or the
+        generic ``search_kwargs={"k": ...}`` form.
+        """
+        from .retrievers import AgentMemRetriever
+
+        tags = kwargs.pop("tags", None) or self._get_retriever_tags()
+        return AgentMemRetriever(vectorstore=self, tags=tags, **kwargs)
+
+
+async def _aembed_query(embedder: Any, text: str) -> list[float]:
+    native = getattr(embedder, "aembed_query", None)
+    out = await native(text) if native else await asyncio.to_thread(embedder.embed_query, text)
+    return np.asarray(out, dtype=float).reshape(-1).tolist()
+
+
+async def _aembed_documents(embedder: Any, texts: list[str]) -> Any:
+    native = getattr(embedder, "aembed_documents", None)
+    if native is not None:
+        return await native(texts)
+    return await asyncio.to_thread(embedder.embed_documents, texts)
