@@ -1,0 +1,494 @@
+"""``AgentMemStore``: LangGraph's long-term memory store (``BaseStore``) on the core.
+
+Use it wherever LangGraph takes a store: ``create_agent(model, tools, store=...)``,
+``graph.compile(store=...)``, LangMem's memory tools.
+
+**Mapping.** One LangGraph item is one core memory:
+
+* scope: the store's ``agent_id`` (default ``"langgraph"``), plus ``user_id`` taken from
+  the namespace label at position ``user_label`` when you set it (``user_label=1`` for
+  the usual ``("memories", "{user_id}")``), so core-side reads such as
+  ``Memory.search(user_id="alice", agent_id="langgraph")`` see the same memories;
+* id: a UUID5 of (scope, namespace, key), so a key is unique within its namespace;
+* text: the value's text at the ``index`` fields (embedded by the core), or, for items
+  not indexed, the value as JSON (not searchable by query);
+* metadata (reserved keys): ``lg.ns`` / ``lg.ns.<i>`` / ``lg.depth`` (namespace, for
+  prefix search), ``lg.key``, ``lg.indexed``, ``lg.value`` (the value, returned
+  unchanged) and a flattened copy of the value's fields for filters: ``v.<path>`` for
+  scalars, ``vj.<path>`` for lists (as canonical JSON).
+
+**Behaviour matched to LangGraph's ``InMemoryStore``** (tested side by side): namespace
+validation, ``list_namespaces`` (prefix/suffix with ``"*"``, ``max_depth``, sorted,
+``limit``/``offset``), filters (``{"k": v}``, nested dicts, ``$eq $ne $gt $gte $lt
+$lte``), search with a query (cosine, best first; items put with ``index=False`` only
+fill up a short page, unscored) and without (oldest first), ``batch`` results in op
+order with every read of a batch seeing the state before its writes, and the last of
+several writes to one key winning. Differences: ``created_at`` is kept across updates
+(``InMemoryStore`` resets it); ``list_namespaces`` lists namespaces holding at least one
+item (``InMemoryStore`` also lists emptied and merely-read ones); filter keys follow the
+core's key charset (letters, digits, ``_ - .`` and spaces); values must be JSON.
+TTL is not supported (``supports_ttl = False``).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+try:
+    from langgraph.store.base import (
+        BaseStore,
+        GetOp,
+        IndexConfig,
+        InvalidNamespaceError,
+        Item,
+        ListNamespacesOp,
+        MatchCondition,
+        Op,
+        PutOp,
+        Result,
+        SearchItem,
+        SearchOp,
+        ensure_embeddings,
+        get_text_at_path,
+        tokenize_path,
+    )
+except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the extras test
+    raise ImportError(
+        'AgentMemStore needs langgraph: pip install "agentmem-plugins[langgraph]"'
+    ) from exc
+
+from langchain_core.embeddings import Embeddings
+
+from agentmem_plugins import AsyncMemory, FilterError, Memory, MemoryItem
+from agentmem_plugins.embeddings import make_embedder
+
+from ._runner import CoreRunner, as_runner
+from .embeddings import AgentMemEmbeddings, LangChainEmbedder
+
+__all__ = ["AgentMemStore"]
+
+_ID_SPACE = uuid.UUID("6f1c1d0e-8a4b-5d7e-9c2f-3b1a0e5d4c77")
+_CORE_SPECS = ("hash", "fastembed")
+_FILTER_OPS = {"$eq": "eq", "$ne": "ne", "$gt": "gt", "$gte": "gte", "$lt": "lt", "$lte": "lte"}
+_PAGE = 1000
+
+
+class AgentMemStore(BaseStore):
+    """LangGraph ``BaseStore`` on agentmem: durable, scoped, semantic search.
+
+    Example::
+
+        from langchain.agents import create_agent
+        from langchain_agentmem import AgentMemStore
+
+        store = AgentMemStore(path="./mem", index={"embed": "hash", "fields": ["text"]})
+        store.put(("memories", "alice"), "tea", {"text": "Alice likes green tea"})
+        store.search(("memories", "alice"), query="what does alice drink?")
+        agent = create_agent(model, tools, store=store)
+
+    Build a new memory at ``path=`` (plus any ``MemoryConfig`` field) or wrap one with
+    ``memory=`` (an ``AsyncMemory`` or ``Memory``; its embedder is used and it is not
+    closed by the store). ``index`` is LangGraph's: ``embed`` (LangChain ``Embeddings``,
+    an embedding function, a ``"provider:model"`` string for ``init_embeddings``, or a
+    core spec such as ``"hash"``), ``fields`` (paths into the value, default ``["$"]``:
+    the whole value) and ``dims`` (checked against the embedder). Without ``index`` the
+    store does no semantic search: a query is ignored, as in ``InMemoryStore``.
+    """
+
+    supports_ttl = False
+
+    def __init__(
+        self,
+        *,
+        memory: AsyncMemory | Memory | None = None,
+        path: str | Path | None = None,
+        index: IndexConfig | None = None,
+        agent_id: str = "langgraph",
+        user_label: int | None = None,
+        **config: Any,
+    ) -> None:
+        if not isinstance(agent_id, str) or not agent_id.strip():
+            raise ValueError(f"agent_id must be a non-empty str, got {agent_id!r}")
+        if user_label is not None and (
+            isinstance(user_label, bool) or not isinstance(user_label, int) or user_label < 0
+        ):
+            raise ValueError(f"user_label must be an int >= 0 or None, got {user_label!r}")
+        if index is not None and not isinstance(index, Mapping):
+            raise TypeError(f"index must be a dict (IndexConfig), got {type(index).__name__}")
+        self.agent_id = agent_id
+        self.user_label = user_label
+        self.index_config: dict[str, Any] | None = dict(index) if index else None
+        if memory is not None:
+            if path is not None or config:
+                raise ValueError("path= and config fields apply only when memory= is not given")
+            if self.index_config and self.index_config.get("embed") is not None:
+                raise ValueError(
+                    "index['embed'] applies only when the store builds its memory (path=); "
+                    "a wrapped memory embeds with its own embedder"
+                )
+            self._runner: CoreRunner = as_runner(memory)
+        else:
+            build = dict(config)
+            if path is not None:
+                build["path"] = path
+            build["embedder"] = self._embedder_for(self.index_config)
+            self._runner = as_runner(None, **build)
+        embedder = self._runner.core.embedder
+        self.embeddings: Embeddings | None = None
+        self._fields: list[tuple[str, Any]] = []
+        if self.index_config:
+            if embedder is None:
+                raise ValueError("index needs an embedder, and this memory has none")
+            dims = self.index_config.get("dims")
+            if dims is not None and dims != embedder.dim:
+                raise ValueError(f"index['dims'] is {dims} but the embedder's is {embedder.dim}")
+            self.embeddings = (
+                embedder.embeddings
+                if isinstance(embedder, LangChainEmbedder)
+                else AgentMemEmbeddings(embedder)
+            )
+            fields = self.index_config.get("fields") or ["$"]
+            self._fields = [(p, p if p == "$" else tokenize_path(p)) for p in fields]
+        # items not indexed get a fixed unit vector: never searched by query, and the
+        # core embeds nothing for them
+        dim = embedder.dim if embedder is not None else 1
+        self._placeholder = [1.0] + [0.0] * (dim - 1)
+
+    @staticmethod
+    def _embedder_for(index: dict[str, Any] | None) -> Any:
+        if not index:
+            return "none"
+        embed = index.get("embed")
+        if embed is None:
+            raise ValueError("index needs 'embed': Embeddings, a function, or a model name")
+        if isinstance(embed, str) and embed.split(":", 1)[0].strip().lower() in _CORE_SPECS:
+            return make_embedder(embed)
+        if isinstance(embed, AgentMemEmbeddings):
+            return embed.embedder
+        return LangChainEmbedder(ensure_embeddings(embed), dim=index.get("dims"))
+
+    # --- plumbing ----------------------------------------------------------------------
+
+    @property
+    def memory(self) -> AsyncMemory | Memory:
+        """The core memory behind this store."""
+        return self._runner.memory
+
+    def close(self) -> None:
+        """Close the memory if this store built it; a wrapped memory stays open."""
+        self._runner.close()
+
+    async def aclose(self) -> None:
+        await self._runner.aclose()
+
+    def __enter__(self) -> AgentMemStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def batch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = _checked(ops)
+        return self._runner.run(lambda m: self._execute(m, ops))
+
+    async def abatch(self, ops: Iterable[Op]) -> list[Result]:
+        ops = _checked(ops)
+        return await self._runner.arun(lambda m: self._execute(m, ops))
+
+    # --- mapping -----------------------------------------------------------------------
+
+    def _scope(self, namespace: Sequence[str]) -> dict[str, str]:
+        scope = {"agent_id": self.agent_id}
+        if self.user_label is not None and len(namespace) > self.user_label:
+            scope["user_id"] = namespace[self.user_label]
+        return scope
+
+    def _id(self, namespace: tuple[str, ...], key: str) -> str:
+        return str(uuid.uuid5(_ID_SPACE, json.dumps([self.agent_id, list(namespace), key])))
+
+    def _text(self, op: PutOp, value: dict[str, Any], limit: int) -> str | None:
+        if not self._fields or op.index is False:
+            return None
+        paths = self._fields if op.index is None else [(p, tokenize_path(p)) for p in op.index]
+        texts = [t for _, path in paths for t in get_text_at_path(value, path) if t.strip()]
+        return "\n".join(texts)[:limit] if texts else None
+
+    def _record(self, op: PutOp, limit: int) -> dict[str, Any]:
+        value = dict(op.value or {})
+        text = self._text(op, value, limit)
+        ns = list(op.namespace)
+        metadata: dict[str, Any] = {
+            "lg.ns": ns,
+            **{f"lg.ns.{i}": label for i, label in enumerate(ns)},
+            "lg.depth": len(ns),
+            "lg.key": op.key,
+            "lg.indexed": text is not None,
+            "lg.value": value,
+        }
+        _flatten(value, "", metadata)
+        record = {
+            "id": self._id(op.namespace, op.key),
+            "text": text if text is not None else _placeholder_text(op)[:limit],
+            "metadata": metadata,
+            **self._scope(op.namespace),
+        }
+        if text is None:
+            record["vector"] = self._placeholder
+        return record
+
+    def _ns_filter(self, prefix: Sequence[str]) -> list[dict[str, Any]]:
+        # lg.depth >= n also keeps out memories this store did not write (no lg.depth)
+        parts: list[dict[str, Any]] = [{f"lg.ns.{i}": label} for i, label in enumerate(prefix)]
+        return [*parts, {"lg.depth": {"gte": len(prefix)}}]
+
+    # --- execution (on the memory's loop) ------------------------------------------------
+
+    async def _execute(self, m: AsyncMemory, ops: list[Op]) -> list[Result]:
+        results: list[Result] = [None] * len(ops)
+        gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
+        if gets:
+            ids = [self._id(op.namespace, op.key) for _, op in gets]
+            found = {item.id: item for item in await m.get_many(ids)}
+            for (i, op), memory_id in zip(gets, ids):
+                item = found.get(memory_id)
+                if item is not None and _owns(item, op.namespace, op.key):
+                    results[i] = _to_item(item)
+        for i, op in enumerate(ops):
+            if isinstance(op, SearchOp):
+                results[i] = await self._search(m, op)
+            elif isinstance(op, ListNamespacesOp):
+                results[i] = await self._list_namespaces(m, op)
+        puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
+        for op in ops:
+            if isinstance(op, PutOp):
+                puts[(op.namespace, op.key)] = op  # the last write to a key wins
+        deletes = [self._id(ns, key) for (ns, key), op in puts.items() if op.value is None]
+        limit = m.config.max_text_chars
+        records = [self._record(op, limit) for op in puts.values() if op.value is not None]
+        if deletes:
+            await m.delete_many(deletes)
+        if records:
+            await m.add_many(records)
+        return results
+
+    async def _search(self, m: AsyncMemory, op: SearchOp) -> list[SearchItem]:
+        if op.limit <= 0:
+            return []
+        scope = self._scope(op.namespace_prefix)
+        base = [*self._ns_filter(op.namespace_prefix), *_value_filter(op.filter)]
+        if not (op.query and self.embeddings is not None):
+            items = await m.get_all(
+                **scope, filters=_and(base), limit=op.limit, offset=op.offset
+            )
+            return [_to_search_item(item, None) for item in items]
+        hits = await m.search(
+            op.query,
+            **scope,
+            filters=_and([*base, {"lg.indexed": True}]),
+            limit=op.offset + op.limit,
+        )
+        found = [_to_search_item(h, h.score) for h in hits[op.offset :]]
+        if len(found) < op.limit:  # as InMemoryStore: unindexed items fill a short page
+            rest = await m.get_all(
+                **scope, filters=_and([*base, {"lg.indexed": False}]), limit=op.limit - len(found)
+            )
+            found.extend(_to_search_item(item, None) for item in rest)
+        return found
+
+    async def _list_namespaces(self, m: AsyncMemory, op: ListNamespacesOp) -> list[tuple[str, ...]]:
+        conditions = op.match_conditions or ()
+        exact: list[dict[str, Any]] = [{"lg.depth": {"gte": 0}}]
+        for cond in conditions:
+            if cond.match_type == "prefix":
+                exact += [{f"lg.ns.{i}": p} for i, p in enumerate(cond.path) if p != "*"]
+        namespaces: set[tuple[str, ...]] = set()
+        offset = 0
+        while True:  # every namespace holding an item, one page of records at a time
+            page = await m.get_all(
+                agent_id=self.agent_id, filters=_and(exact), limit=_PAGE, offset=offset
+            )
+            namespaces.update(tuple(item.metadata["lg.ns"]) for item in page if _is_ours(item))
+            if len(page) < _PAGE:
+                break
+            offset += _PAGE
+        matched = [ns for ns in namespaces if all(_matches(c, ns) for c in conditions)]
+        if op.max_depth is not None:
+            result = sorted({ns[: op.max_depth] for ns in matched})
+        else:
+            result = sorted(matched)
+        return result[op.offset : op.offset + op.limit]
+
+
+# --- helpers (pure) ------------------------------------------------------------------------
+
+
+def _checked(ops: Iterable[Op]) -> list[Op]:
+    """Validate every op before anything runs: labels as LangGraph checks them, types."""
+    checked = list(ops)
+    for op in checked:
+        if isinstance(op, (GetOp, PutOp)):
+            _labels(op.namespace)
+            if not isinstance(op.key, str):
+                raise TypeError(f"key must be a str, got {type(op.key).__name__}")
+        if isinstance(op, PutOp):
+            if op.value is not None and not isinstance(op.value, Mapping):
+                raise TypeError(f"value must be a dict (or None to delete), got {type(op.value).__name__}")
+            if op.ttl is not None:
+                raise NotImplementedError(
+                    "TTL is not supported by AgentMemStore; put with ttl=None"
+                )
+            if op.index is not None and op.index is not False and (
+                isinstance(op.index, str) or not all(isinstance(p, str) for p in op.index)
+            ):
+                raise TypeError("index must be False, None or a list of field paths")
+        elif isinstance(op, SearchOp):
+            _labels(op.namespace_prefix)
+            for name in ("limit", "offset"):
+                value = getattr(op, name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+            if op.query is not None and not isinstance(op.query, str):
+                raise TypeError(f"query must be a str, got {type(op.query).__name__}")
+        elif isinstance(op, ListNamespacesOp):
+            for cond in op.match_conditions or ():
+                if not isinstance(cond, MatchCondition) or cond.match_type not in ("prefix", "suffix"):
+                    raise ValueError(f"unsupported match condition {cond!r}")
+                _labels(cond.path)
+        elif not isinstance(op, GetOp):
+            raise ValueError(f"Unknown operation type: {type(op).__name__}")
+    return checked
+
+
+def _labels(namespace: Any) -> None:
+    if not isinstance(namespace, tuple):
+        raise InvalidNamespaceError(
+            f"Namespace must be a tuple of str, got {type(namespace).__name__}: {namespace!r}"
+        )
+    for label in namespace:
+        if not isinstance(label, str):
+            raise InvalidNamespaceError(
+                f"Invalid namespace label '{label}' found in {namespace}. Namespace labels "
+                f"must be strings, but got {type(label).__name__}."
+            )
+        if "." in label:
+            raise InvalidNamespaceError(
+                f"Invalid namespace label '{label}' found in {namespace}. Namespace labels "
+                "cannot contain periods ('.')."
+            )
+        if "\x00" in label:
+            raise InvalidNamespaceError(
+                f"Invalid namespace label '{label}' found in {namespace}. Namespace labels "
+                "cannot contain NUL bytes ('\\x00')."
+            )
+        if not label:
+            raise InvalidNamespaceError(
+                f"Namespace labels cannot be empty strings. Got {label} in {namespace}"
+            )
+
+
+def _placeholder_text(op: PutOp) -> str:
+    return "/".join((*op.namespace, op.key)) or "item"
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _flatten(value: Mapping[str, Any], path: str, out: dict[str, Any]) -> None:
+    for key, v in value.items():
+        here = f"{path}{key}"
+        if isinstance(v, Mapping):
+            _flatten(v, f"{here}.", out)
+        elif isinstance(v, (list, tuple)):
+            out[f"vj.{here}"] = _canonical(list(v))
+        else:
+            out[f"v.{here}"] = v
+
+
+def _value_filter(flt: Any, path: str = "") -> list[dict[str, Any]]:
+    """LangGraph's value filter as core filter clauses (ANDed by the caller)."""
+    if flt is None:
+        return []
+    if not isinstance(flt, Mapping):
+        raise FilterError(f"filter must be a dict, got {type(flt).__name__}")
+    clauses: list[dict[str, Any]] = []
+    for key, want in flt.items():
+        if not isinstance(key, str) or not key:
+            raise FilterError(f"filter keys must be non-empty str, got {key!r}")
+        here = f"{path}{key}"
+        if isinstance(want, Mapping) and any(str(k).startswith("$") for k in want):
+            ops = {}
+            for op, operand in want.items():
+                if op not in _FILTER_OPS:
+                    raise FilterError(
+                        f"filter.{here}: unsupported operator {op!r}; use one of "
+                        f"{', '.join(_FILTER_OPS)}"
+                    )
+                ops[_FILTER_OPS[op]] = operand
+            clauses.append({f"v.{here}": ops})
+        elif isinstance(want, Mapping):
+            clauses.extend(_value_filter(want, f"{here}."))
+        elif isinstance(want, (list, tuple)):
+            clauses.append({f"vj.{here}": _canonical(list(want))})
+        else:
+            clauses.append({f"v.{here}": want})
+    return clauses
+
+
+def _and(clauses: list[dict[str, Any]]) -> dict[str, Any] | None:
+    if not clauses:
+        return None
+    return clauses[0] if len(clauses) == 1 else {"AND": clauses}
+
+
+def _is_ours(item: MemoryItem) -> bool:
+    meta = item.metadata
+    return isinstance(meta.get("lg.ns"), list) and "lg.key" in meta and "lg.value" in meta
+
+
+def _owns(item: MemoryItem, namespace: tuple[str, ...], key: str) -> bool:
+    return _is_ours(item) and tuple(item.metadata["lg.ns"]) == namespace and (
+        item.metadata["lg.key"] == key
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
+
+
+def _to_item(item: MemoryItem) -> Item:
+    meta = item.metadata
+    return Item(
+        value=meta["lg.value"],
+        key=meta["lg.key"],
+        namespace=tuple(meta["lg.ns"]),
+        created_at=_aware(item.created_at),
+        updated_at=_aware(item.updated_at),
+    )
+
+
+def _to_search_item(item: MemoryItem, score: float | None) -> SearchItem:
+    meta = item.metadata
+    return SearchItem(
+        namespace=tuple(meta["lg.ns"]),
+        key=meta["lg.key"],
+        value=meta["lg.value"],
+        created_at=_aware(item.created_at),
+        updated_at=_aware(item.updated_at),
+        score=float(score) if score is not None else None,
+    )
+
+
+def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
+    path = tuple(condition.path)
+    if len(namespace) < len(path):
+        return False
+    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(
+        reversed(namespace), reversed(path)
+    )
+    return all(p == "*" or n == p for n, p in pairs)
