@@ -265,6 +265,7 @@ class AsyncMemory:
         """Drop every memory, history event and pending item of this store."""
         self._check_open()
         await self._writer.drain()
+        await self._writer.wait_maintenance()
         async with self._writer.lock:
             await self._io(self._stores.reset)
 

@@ -94,6 +94,7 @@ class Writer:
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._closed = False
+        self._maintenance: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
 
     # --- public ------------------------------------------------------------------------
@@ -116,6 +117,7 @@ class Writer:
 
     async def close(self) -> None:
         await self.drain()
+        await self.wait_maintenance()
         self._closed = True
         for task in self._tasks:
             task.cancel()
@@ -191,6 +193,21 @@ class Writer:
             except Exception as exc:
                 self._settle(batch, exc)
 
+    def _start_maintenance(self) -> None:
+        """Compaction and index upkeep run beside the write path, one run at a time."""
+        if self._maintenance is None or self._maintenance.done():
+            self._maintenance = asyncio.create_task(self._maintain(), name="agentmem-maintain")
+
+    async def _maintain(self) -> None:
+        try:
+            await self._io(self._store.maintain)
+        except Exception:  # upkeep must never fail a write; the next run tries again
+            log.exception("vector index maintenance failed; will retry later")
+
+    async def wait_maintenance(self) -> None:
+        if self._maintenance is not None:
+            await asyncio.gather(self._maintenance, return_exceptions=True)
+
     def _settle(self, batch: list[WriteRequest], exc: BaseException | None = None) -> None:
         for request in batch:
             if request.future is not None and not request.future.done():
@@ -224,10 +241,7 @@ class Writer:
             if changes.touches_vectors():
                 self._commits += 1
                 if self._commits % self._maintain_every == 0:
-                    try:
-                        await self._io(self._store.maintain)
-                    except Exception:  # upkeep must never fail a committed write
-                        log.exception("vector index maintenance failed; will retry later")
+                    self._start_maintenance()
         for request, events in accepted:
             assert request.future is not None
             if not request.future.done():

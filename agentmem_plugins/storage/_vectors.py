@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -43,9 +44,26 @@ def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
 
 
+def _retry_conflicts(write: Any, attempts: int = 5) -> None:
+    """Retry a commit that lost a race with background compaction (both are atomic, and a
+    failed commit wrote nothing, so a retry cannot duplicate rows)."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except Exception as exc:
+            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+                raise
+            log.info("vector commit conflicted with maintenance; retrying (%s)", exc)
+            time.sleep(0.01 * 2**attempt)
+
+
 class VectorIndex:
     def __init__(self, uri: str, *, ann_min_rows: int, ann_ef: int, storage_options: Any = None):
-        self._db = lancedb.connect(uri, storage_options=storage_options)
+        # Strong read consistency: a handle sees every commit (other handles, background
+        # maintenance, other processes) at the price of one manifest check per read.
+        self._db = lancedb.connect(
+            uri, storage_options=storage_options, read_consistency_interval=timedelta(0)
+        )
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
         self._lock = threading.Lock()  # guards handle swaps and index creation
@@ -97,9 +115,9 @@ class VectorIndex:
 
     def apply(self, changes: Changes) -> None:
         doomed = list(changes.replace_ids) + list(changes.delete_ids)
-        self.delete(doomed)
+        _retry_conflicts(lambda: self.delete(doomed))
         if changes.rows:
-            self.add(changes.rows, changes.vectors)
+            _retry_conflicts(lambda: self.add(changes.rows, changes.vectors))
 
     def delete(self, ids: Sequence[str]) -> None:
         if self._table is None:

@@ -98,6 +98,7 @@ async def test_many_small_batches_keep_the_table_compact(tmp_path) -> None:
     async with AsyncMemory(path=tmp_path, embedder="hash", compact_every_writes=8) as memory:
         for i in range(40):
             await memory.add(f"small batch {i}", user_id="u")
+        await memory._writer.wait_maintenance()
         table = memory._stores.vectors._table
         assert len(table.to_arrow()) == 40
         # compaction ran: far fewer fragments than the 40 appends made
@@ -105,3 +106,22 @@ async def test_many_small_batches_keep_the_table_compact(tmp_path) -> None:
         vector = np.asarray(memory.embedder.embed_query("small batch 7"))
         hits = await memory.search(vector=vector.tolist(), user_id="u", limit=1)
         assert hits[0].text == "small batch 7"
+
+
+async def test_writes_and_deletes_race_background_maintenance_safely(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash", compact_every_writes=2) as memory:
+        keep: list[str] = []
+        for round_ in range(15):
+            ids = await memory.add_many(
+                {"text": f"round {round_} item {i}", "user_id": "u"} for i in range(40)
+            )
+            await asyncio.gather(
+                memory.delete_many(ids[:20]),
+                *(memory.add(f"single {round_} {i}", user_id="u") for i in range(10)),
+            )
+            keep += ids[20:]
+        await memory._writer.wait_maintenance()
+        assert await memory.count(user_id="u") == 15 * 30
+        stores = memory._stores
+        assert stores.vectors.revisions() == stores.records.revisions()
+        assert len(await memory.get_many(keep)) == len(keep)
