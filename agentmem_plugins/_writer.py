@@ -56,12 +56,13 @@ class WriteRequest:
     upserts: list[Upsert] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     delete_missing_ok: bool = False
-    invalidations: list[tuple[str, str | None]] = field(default_factory=list)
+    # (memory id, reason, when it stopped holding; None: now)
+    invalidations: list[tuple[str, str | None, datetime | None]] = field(default_factory=list)
     future: asyncio.Future[list[MemoryEvent]] | None = None
 
     def explicit_ids(self) -> set[str]:
         ids = {u.id for u in self.upserts if u.id is not None}
-        return ids | set(self.deletes) | {i for i, _ in self.invalidations}
+        return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
 
 
 IO = Callable[..., Awaitable[Any]]
@@ -316,12 +317,12 @@ class Writer:
             changes.delete_ids.append(memory_id)
             changes.history.append(_history(memory_id, "DELETE", old["text"], None, now))
             events.append(MemoryEvent(id=memory_id, text=old["text"], event="DELETE"))
-        for memory_id, reason in request.invalidations:
+        for memory_id, reason, when in request.invalidations:
             old = existing.get(memory_id)
             if old is None or old["invalid_at"] is not None:
                 log.info("skipping invalidation of %r: unknown or already invalid", memory_id)
                 continue
-            changes.invalidations.append((memory_id, now, reason))
+            changes.invalidations.append((memory_id, when or now, reason))
             changes.history.append(
                 _history(memory_id, "INVALIDATE", old["text"], old["text"], now, reason=reason)
             )

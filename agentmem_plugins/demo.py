@@ -62,7 +62,7 @@ def run_demo(args: argparse.Namespace) -> int:
         started = time.perf_counter()
         for number, session in enumerate(data["sessions"], start=1):
             when = datetime.fromisoformat(session["observed_at"])
-            result = memory.add(session["messages"], user_id=user, run_id=f"session-{number}",
+            result = memory.add(session["messages"], user_id=user, metadata={"session": number},
                                 observed_at=when)
             print(f"session {number} ({when:%Y-%m-%d}): "
                   + ", ".join(f"{e.event} {e.text!r}" for e in result.results[:6])

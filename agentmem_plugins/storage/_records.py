@@ -9,7 +9,7 @@ SQLAlchemy Core ``executemany``, one transaction per batch.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -106,11 +106,12 @@ class RecordStore:
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
             if changes.rows:
                 conn.execute(M.insert(), changes.rows)
+            stamp = datetime.now(timezone.utc).replace(tzinfo=None)
             for memory_id, at, reason in changes.invalidations:
                 conn.execute(
                     M.update()
                     .where(M.c.id == memory_id, M.c.invalid_at.is_(None))
-                    .values(invalid_at=at, invalid_reason=reason, updated_at=at)
+                    .values(invalid_at=at, invalid_reason=reason, updated_at=stamp)
                 )
             if changes.history:
                 conn.execute(H.insert(), changes.history)
@@ -132,7 +133,10 @@ class RecordStore:
     ) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
         if as_of is not None:
-            clauses.append(M.c.created_at <= as_of.replace(tzinfo=None))
+            # valid time: a memory holds from when it was observed (else stored) until it
+            # was invalidated
+            since = sa.func.coalesce(M.c.observed_at, M.c.created_at)
+            clauses.append(since <= as_of.replace(tzinfo=None))
             if not include_invalidated:
                 clauses.append(
                     sa.or_(M.c.invalid_at.is_(None), M.c.invalid_at > as_of.replace(tzinfo=None))
