@@ -65,7 +65,6 @@ def _op(op: Any, where: str) -> str:
     name = op[1:] if isinstance(op, str) and op.startswith("$") else op
     if name not in _OPS:
         raise FilterError(
-            f"{where}: unknown operator {op!r}; use one of "
-            + ", ".join(f"${o}" for o in _OPS)
+            f"{where}: unknown operator {op!r}; use one of " + ", ".join(f"${o}" for o in _OPS)
         )
     return name

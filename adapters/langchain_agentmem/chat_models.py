@@ -31,13 +31,26 @@ __all__ = ["JSON_HINT", "LangChainChatModel"]
 JSON_HINT = (
     "Answer with exactly one JSON object and nothing else: no prose, no Markdown code fences."
 )
-_ROLES = {"system": SystemMessage, "user": HumanMessage, "human": HumanMessage,
-          "assistant": AIMessage, "ai": AIMessage}
-_TRANSIENT_NAMES = ("RateLimit", "Timeout", "APIConnection", "ServiceUnavailable",
-                    "InternalServer", "Overloaded")
+_ROLES = {
+    "system": SystemMessage,
+    "user": HumanMessage,
+    "human": HumanMessage,
+    "assistant": AIMessage,
+    "ai": AIMessage,
+}
+_TRANSIENT_NAMES = (
+    "RateLimit",
+    "Timeout",
+    "APIConnection",
+    "ServiceUnavailable",
+    "InternalServer",
+    "Overloaded",
+)
 
 
-def to_langchain_messages(messages: Sequence[Mapping[str, Any]], *, json_mode: bool) -> list[BaseMessage]:
+def to_langchain_messages(
+    messages: Sequence[Mapping[str, Any]], *, json_mode: bool
+) -> list[BaseMessage]:
     """``[{"role", "content"}]`` as LangChain messages; the JSON hint joins the system prompt."""
     out: list[BaseMessage] = []
     for i, message in enumerate(messages):
@@ -59,10 +72,12 @@ def to_langchain_messages(messages: Sequence[Mapping[str, Any]], *, json_mode: b
 
 def _text_of(message: Any) -> str:
     text = getattr(message, "text", None)
+    if isinstance(text, str):  # langchain-core >= 1.0: a property (a callable str subclass)
+        return str(text)
     if callable(text):  # langchain-core < 1.0: a method
         text = text()
-    if isinstance(text, str):
-        return text
+        if isinstance(text, str):
+            return text
     content = getattr(message, "content", message)
     return content if isinstance(content, str) else str(content)
 
@@ -92,8 +107,9 @@ def map_error(exc: Exception) -> AgentMemError:
     status = _status_of(exc)
     if status is not None:
         if status == 429 or status >= 500:
-            return LLMTransientError(f"chat model failed with HTTP {status}: {what}",
-                                     retry_after=_retry_after(exc))
+            return LLMTransientError(
+                f"chat model failed with HTTP {status}: {what}", retry_after=_retry_after(exc)
+            )
         if 400 <= status < 500:
             return LLMRequestError(f"chat model rejected the request (HTTP {status}): {what}")
     if isinstance(exc, (TimeoutError, asyncio.TimeoutError, ConnectionError)) or any(
@@ -124,7 +140,9 @@ class LangChainChatModel:
         self._json_model = model.bind(**dict(json_bind)) if json_bind else model
         self.name = f"langchain:{type(model).__name__}"
 
-    async def complete(self, messages: Sequence[Mapping[str, Any]], *, json_mode: bool = False) -> str:
+    async def complete(
+        self, messages: Sequence[Mapping[str, Any]], *, json_mode: bool = False
+    ) -> str:
         prompt = to_langchain_messages(messages, json_mode=json_mode)
         runnable = self._json_model if json_mode else self.model
         try:

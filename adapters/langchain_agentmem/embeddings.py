@@ -98,9 +98,7 @@ class LangChainEmbedder:
             return np.zeros((0, self.dim), dtype=np.float32)
         matrix = np.asarray(rows, dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[0] != count:
-            raise ValueError(
-                f"{self._name} returned {matrix.shape[0]} vectors for {count} texts"
-            )
+            raise ValueError(f"{self._name} returned {matrix.shape[0]} vectors for {count} texts")
         return _normalise(matrix)
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
@@ -177,7 +175,7 @@ def to_core_embedder(embedding: Any) -> Embedder | str:
         return embedding.embedder  # no double bridge
     if isinstance(embedding, Embeddings):
         return LangChainEmbedder(embedding)
-    if isinstance(embedding, str) or isinstance(embedding, Embedder):
+    if isinstance(embedding, (str, Embedder)):
         return embedding
     raise TypeError(
         "embedding must be a LangChain Embeddings, a core Embedder or a core embedder spec "

@@ -254,7 +254,7 @@ class AgentMemStore(BaseStore):
         if gets:
             ids = [self._id(op.namespace, op.key) for _, op in gets]
             found = {item.id: item for item in await m.get_many(ids)}
-            for (i, op), memory_id in zip(gets, ids):
+            for (i, op), memory_id in zip(gets, ids, strict=True):
                 item = found.get(memory_id)
                 if item is not None and _owns(item, op.namespace, op.key):
                     results[i] = _to_item(item)
@@ -282,9 +282,7 @@ class AgentMemStore(BaseStore):
         scope = self._scope(op.namespace_prefix)
         base = [*self._ns_filter(op.namespace_prefix), *_value_filter(op.filter)]
         if not (op.query and self.embeddings is not None):
-            items = await m.get_all(
-                **scope, filters=_and(base), limit=op.limit, offset=op.offset
-            )
+            items = await m.get_all(**scope, filters=_and(base), limit=op.limit, offset=op.offset)
             return [_to_search_item(item, None) for item in items]
         hits = await m.search(
             op.query,
@@ -337,13 +335,17 @@ def _checked(ops: Iterable[Op]) -> list[Op]:
                 raise TypeError(f"key must be a str, got {type(op.key).__name__}")
         if isinstance(op, PutOp):
             if op.value is not None and not isinstance(op.value, Mapping):
-                raise TypeError(f"value must be a dict (or None to delete), got {type(op.value).__name__}")
+                raise TypeError(
+                    f"value must be a dict (or None to delete), got {type(op.value).__name__}"
+                )
             if op.ttl is not None:
                 raise NotImplementedError(
                     "TTL is not supported by AgentMemStore; put with ttl=None"
                 )
-            if op.index is not None and op.index is not False and (
-                isinstance(op.index, str) or not all(isinstance(p, str) for p in op.index)
+            if (
+                op.index is not None
+                and op.index is not False
+                and (isinstance(op.index, str) or not all(isinstance(p, str) for p in op.index))
             ):
                 raise TypeError("index must be False, None or a list of field paths")
         elif isinstance(op, SearchOp):
@@ -356,7 +358,10 @@ def _checked(ops: Iterable[Op]) -> list[Op]:
                 raise TypeError(f"query must be a str, got {type(op.query).__name__}")
         elif isinstance(op, ListNamespacesOp):
             for cond in op.match_conditions or ():
-                if not isinstance(cond, MatchCondition) or cond.match_type not in ("prefix", "suffix"):
+                if not isinstance(cond, MatchCondition) or cond.match_type not in (
+                    "prefix",
+                    "suffix",
+                ):
                     raise ValueError(f"unsupported match condition {cond!r}")
                 _labels(cond.path)
         elif not isinstance(op, GetOp):
@@ -452,8 +457,10 @@ def _is_ours(item: MemoryItem) -> bool:
 
 
 def _owns(item: MemoryItem, namespace: tuple[str, ...], key: str) -> bool:
-    return _is_ours(item) and tuple(item.metadata["lg.ns"]) == namespace and (
-        item.metadata["lg.key"] == key
+    return (
+        _is_ours(item)
+        and tuple(item.metadata["lg.ns"]) == namespace
+        and (item.metadata["lg.key"] == key)
     )
 
 
@@ -488,7 +495,9 @@ def _matches(condition: MatchCondition, namespace: tuple[str, ...]) -> bool:
     path = tuple(condition.path)
     if len(namespace) < len(path):
         return False
-    pairs = zip(namespace, path) if condition.match_type == "prefix" else zip(
-        reversed(namespace), reversed(path)
-    )
+    if condition.match_type == "suffix":
+        namespace = namespace[len(namespace) - len(path) :]
+    else:
+        namespace = namespace[: len(path)]
+    pairs = zip(namespace, path, strict=True)
     return all(p == "*" or n == p for n, p in pairs)

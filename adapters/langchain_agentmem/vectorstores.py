@@ -225,7 +225,9 @@ class AgentMemVectorStore(VectorStore):
     def _embedder(self) -> Any:
         embedder = self._runner.core.embedder
         if embedder is None:
-            raise ValueError("max marginal relevance search needs an embedder; this memory has none")
+            raise ValueError(
+                "max marginal relevance search needs an embedder; this memory has none"
+            )
         return embedder
 
     @staticmethod
@@ -235,8 +237,10 @@ class AgentMemVectorStore(VectorStore):
         if not hits:
             return []
         chosen = maximal_marginal_relevance(
-            np.asarray(embedding, dtype=np.float32), np.asarray(vectors).tolist(),
-            lambda_mult=lambda_mult, k=min(k, len(hits)),
+            np.asarray(embedding, dtype=np.float32),
+            np.asarray(vectors).tolist(),
+            lambda_mult=lambda_mult,
+            k=min(k, len(hits)),
         )
         return [to_document(hits[i]) for i in chosen]
 
@@ -345,7 +349,9 @@ class AgentMemVectorStore(VectorStore):
         self, embedding: list[float], k: int = 4, *, filter: Any = None, **kwargs: Any
     ) -> list[Document]:
         _check_kwargs("similarity_search_by_vector", kwargs)
-        return [d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter=filter)]
+        return [
+            d for d, _ in self.similarity_search_with_score_by_vector(embedding, k, filter=filter)
+        ]
 
     async def asimilarity_search_by_vector(
         self, embedding: list[float], k: int = 4, *, filter: Any = None, **kwargs: Any

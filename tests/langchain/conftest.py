@@ -6,10 +6,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from langchain_agentmem import AgentMemEmbeddings, AgentMemStore
 from langgraph.store.memory import InMemoryStore
 
 from agentmem_plugins import Memory
-from langchain_agentmem import AgentMemEmbeddings, AgentMemStore
 
 
 @pytest.fixture

@@ -157,7 +157,9 @@ def test_vector_search_with_filters(make_store, index):
     assert keys(results)[0] == "doc2" and len(results) == 2
     results = store.search(("test",), query="blue", filter={"score": {"$gt": 3.2}})
     assert keys(results)[0] == "doc4" and len(results) == 3
-    results = store.search(("test",), query="apple", filter={"score": {"$gte": 4.0}, "color": "green"})
+    results = store.search(
+        ("test",), query="apple", filter={"score": {"$gte": 4.0}, "color": "green"}
+    )
     assert keys(results) == ["doc3"]
     scores = [r.score for r in store.search(("test",), query="red apple")]
     assert all(isinstance(s, float) for s in scores) and scores == sorted(scores, reverse=True)
@@ -187,8 +189,9 @@ def test_vector_update_changes_embedding(make_store, index):
 
 def test_index_fields_per_put(make_store, index):
     store = make_store(index)
-    store.put(("t",), "a", {"text": "unrelated words", "title": "penguins in antarctica"},
-              index=["title"])
+    store.put(
+        ("t",), "a", {"text": "unrelated words", "title": "penguins in antarctica"}, index=["title"]
+    )
     store.put(("t",), "b", {"text": "penguins in antarctica", "title": "nothing"})
     assert {r.key for r in store.search(("t",), query="penguins antarctica", limit=2)} == {"a", "b"}
     assert store.search(("t",), query="penguins antarctica", limit=1)[0].score > 0.5
@@ -229,25 +232,50 @@ def test_query_without_index_is_ignored(make_store):
 def test_list_namespaces_basic(make_store):
     store = make_store()
     namespaces = [
-        ("a", "b", "c"), ("a", "b", "d", "e"), ("a", "b", "d", "i"), ("a", "b", "f"),
-        ("a", "c", "f"), ("b", "a", "f"), ("users", "123"), ("users", "456", "settings"),
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("b", "a", "f"),
+        ("users", "123"),
+        ("users", "456", "settings"),
         ("admin", "users", "789"),
     ]
     for i, ns in enumerate(namespaces):
         store.put(ns, f"id_{i}", {"data": f"value_{i:02d}"})
 
     assert store.list_namespaces(prefix=("a", "b")) == [
-        ("a", "b", "c"), ("a", "b", "d", "e"), ("a", "b", "d", "i"), ("a", "b", "f"),
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
     ]
-    assert store.list_namespaces(suffix=("f",)) == [("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f")]
+    assert store.list_namespaces(suffix=("f",)) == [
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("b", "a", "f"),
+    ]
     assert store.list_namespaces(prefix=("a",), suffix=("f",)) == [("a", "b", "f"), ("a", "c", "f")]
     assert store.list_namespaces(prefix=("a", "b"), max_depth=3) == [
-        ("a", "b", "c"), ("a", "b", "d"), ("a", "b", "f"),
+        ("a", "b", "c"),
+        ("a", "b", "d"),
+        ("a", "b", "f"),
     ]
-    assert store.list_namespaces(prefix=("a", "b"), limit=2) == [("a", "b", "c"), ("a", "b", "d", "e")]
-    assert store.list_namespaces(prefix=("a", "b"), offset=2) == [("a", "b", "d", "i"), ("a", "b", "f")]
+    assert store.list_namespaces(prefix=("a", "b"), limit=2) == [
+        ("a", "b", "c"),
+        ("a", "b", "d", "e"),
+    ]
+    assert store.list_namespaces(prefix=("a", "b"), offset=2) == [
+        ("a", "b", "d", "i"),
+        ("a", "b", "f"),
+    ]
     assert store.list_namespaces(prefix=("a", "*", "f")) == [("a", "b", "f"), ("a", "c", "f")]
-    assert store.list_namespaces(suffix=("*", "f")) == [("a", "b", "f"), ("a", "c", "f"), ("b", "a", "f")]
+    assert store.list_namespaces(suffix=("*", "f")) == [
+        ("a", "b", "f"),
+        ("a", "c", "f"),
+        ("b", "a", "f"),
+    ]
     assert store.list_namespaces(prefix=("nonexistent",)) == []
     assert store.list_namespaces(prefix=("users", "123")) == [("users", "123")]
     assert store.list_namespaces() == sorted(namespaces)
@@ -255,13 +283,21 @@ def test_list_namespaces_basic(make_store):
 
 def test_list_namespaces_with_wildcards(make_store):
     store = make_store()
-    for i, ns in enumerate([
-        ("users", "123"), ("users", "456"), ("users", "789", "settings"),
-        ("admin", "users", "789"), ("guests", "123"), ("guests", "456", "preferences"),
-    ]):
+    for i, ns in enumerate(
+        [
+            ("users", "123"),
+            ("users", "456"),
+            ("users", "789", "settings"),
+            ("admin", "users", "789"),
+            ("guests", "123"),
+            ("guests", "456", "preferences"),
+        ]
+    ):
         store.put(ns, f"id_{i}", {"data": i})
     assert store.list_namespaces(prefix=("users", "*")) == [
-        ("users", "123"), ("users", "456"), ("users", "789", "settings"),
+        ("users", "123"),
+        ("users", "456"),
+        ("users", "789", "settings"),
     ]
     assert store.list_namespaces(suffix=("*", "preferences")) == [("guests", "456", "preferences")]
     assert store.list_namespaces(prefix=("*", "users"), suffix=("*", "settings")) == []
@@ -283,8 +319,15 @@ def test_list_namespaces_pagination_and_depth(make_store):
 def test_list_namespaces_max_depth_and_empty(make_store):
     store = make_store()
     assert store.list_namespaces() == []
-    for i, ns in enumerate([("a", "b", "c", "d"), ("a", "b", "c", "e"), ("a", "b", "f"),
-                            ("a", "g"), ("h", "i", "j", "k")]):
+    for i, ns in enumerate(
+        [
+            ("a", "b", "c", "d"),
+            ("a", "b", "c", "e"),
+            ("a", "b", "f"),
+            ("a", "g"),
+            ("h", "i", "j", "k"),
+        ]
+    ):
         store.put(ns, f"id_{i}", {"i": i})
     assert store.list_namespaces(max_depth=2) == [("a", "b"), ("a", "g"), ("h", "i")]
 
@@ -352,14 +395,16 @@ def test_ttl_not_supported(make_store):
 def test_batch_results_in_op_order_reads_before_writes(make_store):
     store = make_store()
     store.put(("ns",), "old", {"v": 0})
-    results = store.batch([
-        PutOp(("ns",), "new", {"v": 1}),
-        GetOp(("ns",), "new"),
-        GetOp(("ns",), "old"),
-        SearchOp(("ns",)),
-        ListNamespacesOp(match_conditions=(MatchCondition("prefix", ("ns",)),)),
-        PutOp(("ns",), "old", None),
-    ])
+    results = store.batch(
+        [
+            PutOp(("ns",), "new", {"v": 1}),
+            GetOp(("ns",), "new"),
+            GetOp(("ns",), "old"),
+            SearchOp(("ns",)),
+            ListNamespacesOp(match_conditions=(MatchCondition("prefix", ("ns",)),)),
+            PutOp(("ns",), "old", None),
+        ]
+    )
     assert len(results) == 6
     assert results[0] is None and results[5] is None
     assert results[1] is None  # every read of a batch sees the state before its writes
@@ -372,12 +417,14 @@ def test_batch_results_in_op_order_reads_before_writes(make_store):
 
 def test_batch_last_write_to_a_key_wins(make_store):
     store = make_store()
-    store.batch([
-        PutOp(("ns",), "k", {"v": 1}),
-        PutOp(("ns",), "k", {"v": 2}),
-        PutOp(("ns",), "gone", {"v": 1}),
-        PutOp(("ns",), "gone", None),
-    ])
+    store.batch(
+        [
+            PutOp(("ns",), "k", {"v": 1}),
+            PutOp(("ns",), "k", {"v": 2}),
+            PutOp(("ns",), "gone", {"v": 1}),
+            PutOp(("ns",), "gone", None),
+        ]
+    )
     assert store.get(("ns",), "k").value == {"v": 2}
     assert store.get(("ns",), "gone") is None
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from langchain_agentmem import AgentMemRetriever, AgentMemVectorStore
 from langchain_core.documents import Document
 from langchain_tests.integration_tests import (
     RetrieversIntegrationTests,
     VectorStoreIntegrationTests,
 )
-
-from langchain_agentmem import AgentMemRetriever, AgentMemVectorStore
 
 
 class TestAgentMemVectorStore(VectorStoreIntegrationTests):
