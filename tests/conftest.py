@@ -52,3 +52,6 @@ async def amem(tmp_path) -> AsyncIterator[AsyncMemory]:
 def mem(tmp_path) -> Iterator[Memory]:
     with Memory(path=tmp_path / "store", embedder="hash") as memory:
         yield memory
+
+
+pytest_plugins = ["agentmem_plugins.testing.pytest_plugin"]

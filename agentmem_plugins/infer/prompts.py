@@ -71,6 +71,8 @@ never store the assistant's own suggestions as facts.
 of the message they appear in and write absolute dates as YYYY-MM-DD: "I moved yesterday" \
 said on 2024-05-02 gives "Moved on 2024-05-01".
 - Set each fact's observed_at to the observed_at of the message it came from.
+- When the new messages state the same single-valued thing more than once (where the user \
+lives, their manager, a favourite), keep only the latest statement: it replaces the earlier.
 - Skip greetings, small talk, questions and anything not worth remembering.
 - Write facts in the language the user writes in.
 

@@ -192,7 +192,15 @@ def extract_facts(payload: dict[str, Any]) -> dict[str, Any]:
             if observed_at:
                 item["observed_at"] = observed_at
             facts.append(item)
-    return {"facts": facts}
+    # A single-valued relation stated several times in one batch ("I live in A." ...
+    # "I live in B."): the latest statement holds, as the extraction prompt asks.
+    last = {subject_key(f["text"]): i for i, f in enumerate(facts)}
+    return {
+        "facts": [
+            f for i, f in enumerate(facts)
+            if (key := subject_key(f["text"])) is None or last[key] == i
+        ]
+    }
 
 
 def normalise(text: str) -> str:

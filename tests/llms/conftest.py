@@ -1,3 +1,3 @@
 # The loopback LLM server fixtures (llm_server, llm_server_factory). Imported here until the
 # top-level tests/conftest.py registers agentmem_plugins.testing.pytest_plugin.
-from agentmem_plugins.testing.pytest_plugin import llm_server, llm_server_factory  # noqa: F401
+

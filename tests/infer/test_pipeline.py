@@ -1,0 +1,225 @@
+"""Intelligent mode end to end: extraction, reconciliation, faults, pending work, scopes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from agentmem_plugins import AsyncMemory, ConfigError, LLMError
+from agentmem_plugins.llms import RuleBasedChatModel, ScriptedChatModel
+
+MAY_2 = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
+
+
+def fast_retries(**extra):
+    return {"llm_max_retries": 6, "llm_retry_max_wait_s": 0.05, **extra}
+
+
+@pytest.fixture
+async def rules_mem(tmp_path):
+    memory = AsyncMemory(path=tmp_path, embedder="hash", llm=RuleBasedChatModel(record=True))
+    yield memory
+    await memory.close()
+
+
+async def test_facts_are_extracted_and_infer_defaults_on_with_an_llm(rules_mem) -> None:
+    result = await rules_mem.add(
+        [
+            {"role": "user", "content": "Hi there! My name is Bob. I live in Paris."},
+            {"role": "assistant", "content": "Nice to meet you, Bob."},
+        ],
+        user_id="bob",
+    )
+    assert sorted(e.text for e in result.results) == ["Lives in Paris", "Name is Bob"]
+    assert {e.event for e in result.results} == {"ADD"}
+    # one extraction call; no decision call because nothing similar was stored yet
+    assert rules_mem.llm.call_count == 1
+    assert await rules_mem.count(user_id="bob") == 2
+    verbatim = await rules_mem.add("stored as is", user_id="bob", infer=False)
+    assert verbatim.results[0].text == "stored as is"
+
+
+async def test_contradiction_invalidates_old_fact_and_history_shows_both(rules_mem) -> None:
+    first = await rules_mem.add("I live in Paris.", user_id="u")
+    old_id = first.results[0].id
+    second = await rules_mem.add("I live in Berlin.", user_id="u")
+    events = {e.event: e for e in second.results}
+    assert events["INVALIDATE"].id == old_id and events["ADD"].text == "Lives in Berlin"
+    assert rules_mem.llm.call_count == 3  # extract; extract + decide
+    assert [h.text for h in await rules_mem.search("lives", user_id="u")] == ["Lives in Berlin"]
+    everything = await rules_mem.search("lives", user_id="u", include_invalidated=True)
+    assert {h.text for h in everything} == {"Lives in Paris", "Lives in Berlin"}
+    old = await rules_mem.get(old_id)
+    assert old.invalid_at is not None and "Berlin" in old.invalid_reason
+    history = await rules_mem.history(old_id)
+    assert [h.event for h in history] == ["ADD", "INVALIDATE"]
+    assert history[1].reason and history[0].new_text == "Lives in Paris"
+
+
+async def test_duplicates_are_ignored_not_stored_twice(rules_mem) -> None:
+    await rules_mem.add("I like green tea.", user_id="u")
+    again = await rules_mem.add("I like green tea.", user_id="u")
+    assert [e.event for e in again.results] == ["NONE"]
+    assert await rules_mem.count(user_id="u") == 1
+
+
+async def test_relative_dates_resolve_against_observation_time(rules_mem) -> None:
+    result = await rules_mem.add(
+        [{"role": "user", "content": "I moved to Lisbon yesterday.", "observed_at": MAY_2}],
+        user_id="u",
+    )
+    assert "2024-05-01" in result.results[0].text
+    item = await rules_mem.get(result.results[0].id)
+    assert item.observed_at == MAY_2
+
+
+async def test_point_in_time_queries_show_the_past(rules_mem) -> None:
+    march = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    june = datetime(2024, 6, 1, tzinfo=timezone.utc)
+    await rules_mem.add([{"content": "I live in Paris.", "observed_at": march}], user_id="u")
+    await rules_mem.add([{"content": "I live in Rome.", "observed_at": june}], user_id="u")
+    in_april = await rules_mem.search("lives", user_id="u", as_of=datetime(2024, 4, 1))
+    assert [h.text for h in in_april] == ["Lives in Paris"]
+    in_july = await rules_mem.search("lives", user_id="u", as_of=datetime(2024, 7, 1))
+    assert [h.text for h in in_july] == ["Lives in Rome"]
+
+
+async def test_unknown_ids_from_the_llm_are_ignored_and_logged(tmp_path, caplog) -> None:
+    script = ScriptedChatModel(
+        [
+            json.dumps({"facts": [{"text": "Likes jazz"}]}),
+            json.dumps({"facts": [{"text": "Likes bebop jazz"}]}),
+            json.dumps({"decisions": [
+                {"fact": 0, "action": "update", "target": 7, "text": "Likes bebop jazz"},
+                {"fact": 0, "action": "invalidate", "target": "abc"},
+            ]}),
+        ]
+    )
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=script) as memory:
+        first = await memory.add("I like jazz", user_id="u")
+        with caplog.at_level("WARNING", logger="agentmem_plugins"):
+            second = await memory.add("I like bebop jazz", user_id="u")
+        assert "unknown memory id" in caplog.text
+        # the invented ids changed nothing; the fact is not lost either
+        assert (await memory.get(first.results[0].id)).invalid_at is None
+        assert [e.event for e in second.results] == ["ADD"]
+        assert await memory.count(user_id="u") == 2
+
+
+async def test_every_fault_kind_is_survived(tmp_path, llm_server_factory) -> None:
+    server = llm_server_factory(
+        error_rate=0.3, malformed_rate=0.15, timeout_rate=0.1, hang_s=2.0, retry_after_s=0.01,
+        seed=3,
+    )
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm_base_url=server.base_url, llm_model="rules",
+        llm_timeout_s=0.3, llm_max_reasks=4, **fast_retries(llm_max_retries=10),
+    ) as memory:
+        results = await asyncio.gather(
+            *(memory.add(f"I live in City{u}. My dog is called Rex{u}.", user_id=f"u{u}")
+              for u in range(40))
+        )
+        assert all(r.pending_id is None for r in results)
+        assert await memory.count(all_scopes=True) == 80
+        outcomes = server.stats()["by_outcome"]
+        for kind in ("rate_limited", "server_error", "malformed", "timeout"):
+            assert outcomes.get(kind, 0) > 0, (kind, outcomes)
+
+
+async def test_outage_longer_than_retries_parks_work_then_replays(tmp_path, llm_server) -> None:
+    llm_server.configure(error_rate=1.0, rate_limit_share=0.0)
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm_base_url=llm_server.base_url, llm_model="rules",
+        **fast_retries(llm_max_retries=2),
+    ) as memory:
+        parked = await memory.add("I live in Oslo.", user_id="u")
+        assert parked.pending_id and parked.results == []
+        [work] = await memory.pending()
+        assert work.id == parked.pending_id and "500" in work.error and work.attempts == 1
+        assert work.messages[0].content == "I live in Oslo."
+        assert await memory.count(user_id="u") == 0  # nothing half-applied
+
+        llm_server.configure(error_rate=0.0)
+        [replayed] = await memory.retry_pending()
+        assert [e.text for e in replayed.results] == ["Lives in Oslo"]
+        assert await memory.pending() == []
+        assert await memory.count(user_id="u") == 1
+
+
+async def test_pending_work_survives_a_restart(tmp_path, llm_server) -> None:
+    llm_server.configure(error_rate=1.0, rate_limit_share=0.0)
+    settings = dict(path=tmp_path, embedder="hash", llm_base_url=llm_server.base_url,
+                    llm_model="rules", **fast_retries(llm_max_retries=1))
+    async with AsyncMemory(**settings) as memory:
+        await memory.add("I work at Initech.", user_id="u")
+    llm_server.configure(error_rate=0.0)
+    async with AsyncMemory(**settings) as memory:
+        assert len(await memory.pending()) == 1
+        await memory.retry_pending()
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Works at Initech"]
+
+
+async def test_a_4xx_is_not_retried(tmp_path) -> None:
+    from agentmem_plugins import LLMRequestError
+
+    script = ScriptedChatModel([LLMRequestError("401 bad key"), "never reached"])
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=script) as memory:
+        result = await memory.add("I live in Oslo.", user_id="u")
+        assert result.pending_id is not None
+        assert script.remaining == 1
+        assert "401" in (await memory.pending())[0].error
+
+
+async def test_wait_false_hands_over_and_flush_waits(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.05)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        handed = await memory.add("I live in Kyoto.", user_id="u", wait=False)
+        assert handed.pending_id is not None
+        await memory.flush()
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Kyoto"]
+        assert await memory.pending() == []
+
+
+async def test_queued_messages_of_one_scope_share_llm_calls(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.05)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await asyncio.gather(
+            *(memory.add(f"My hobby number {i} is chess{i}.", user_id="u") for i in range(20))
+        )
+        # the first call runs alone; the other 19 are coalesced while it is in flight
+        assert llm.call_count <= 4, llm.call_count
+        assert await memory.count(user_id="u") == 20
+
+
+async def test_scopes_run_concurrently_and_stay_isolated(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.1)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        started = asyncio.get_running_loop().time()
+        await asyncio.gather(
+            *(memory.add(f"I live in Town{u}.", user_id=f"user{u}") for u in range(30))
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        assert elapsed < 30 * 0.1  # not serialised across scopes (generous bound)
+        for u in range(30):
+            texts = [m.text for m in await memory.get_all(user_id=f"user{u}")]
+            assert texts == [f"Lives in Town{u}"]  # no other user's fact, no invalidation
+
+
+async def test_same_scope_updates_never_race(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.02)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        for _ in range(3):
+            await asyncio.gather(
+                *(memory.add(f"I live in Place{i}.", user_id="u") for i in range(5))
+            )
+        valid = await memory.get_all(user_id="u")
+        assert len([m for m in valid if m.text.startswith("Lives in")]) == 1
+
+
+async def test_infer_true_without_llm_is_a_clear_error(amem) -> None:
+    with pytest.raises(ConfigError, match="infer=True needs an LLM"):
+        await amem.add("I live in Oslo.", user_id="u", infer=True)
+    assert issubclass(LLMError, Exception)
