@@ -27,6 +27,7 @@ from ._protocol import ChatMessage
 __all__ = ["OpenAIChatModel", "parse_retry_after"]
 
 _BODY_SNIPPET = 300
+_POOL_SIZE = 8  # connections per httpx pool (see OpenAIChatModel.__init__)
 
 
 def parse_retry_after(headers: httpx.Headers) -> float | None:
@@ -63,6 +64,7 @@ class OpenAIChatModel:
     ``base_url`` ends before ``/chat/completions`` (e.g. ``https://api.openai.com/v1``).
     ``timeout_s`` bounds connecting, each read and each write; waiting for a free pooled
     connection is not bounded (bound concurrency with ``call_json(limit=...)`` instead).
+    ``max_connections`` keep-alive HTTP/1.1 connections at most, in pools of 8.
     ``temperature`` is sent only when given (some reasoning models reject it).
     ``prompt_tokens``/``completion_tokens``/``requests`` count what the server reported.
 
@@ -96,19 +98,31 @@ class OpenAIChatModel:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s, pool=None),
-            limits=httpx.Limits(
-                max_connections=max_connections,
-                max_keepalive_connections=max_connections,
-                keepalive_expiry=30.0,
-            ),
-            http1=True,
-            http2=False,
-            transport=transport,
-        )
+        if max_connections < 1:
+            raise ValueError("max_connections must be at least 1")
+        # Several small pools rather than one big one: httpcore 1.0's pool re-scans every
+        # connection for every queued request (O(connections x requests), encode/httpcore
+        # #1035), which collapsed one 200-connection pool to ~20 requests/s here; pools
+        # of 8 keep that cost flat. A request goes to the least busy pool.
+        shards = 1 if transport is not None else -(-max_connections // _POOL_SIZE)
+        per_shard = -(-max_connections // shards)
+        self._clients = [
+            httpx.AsyncClient(
+                base_url=self.base_url,
+                headers=headers,
+                timeout=httpx.Timeout(timeout_s, pool=None),
+                limits=httpx.Limits(
+                    max_connections=per_shard,
+                    max_keepalive_connections=per_shard,
+                    keepalive_expiry=30.0,
+                ),
+                http1=True,
+                http2=False,
+                transport=transport,
+            )
+            for _ in range(shards)
+        ]
+        self._busy = [0] * shards
         self.requests = 0
         self.prompt_tokens = 0
         self.completion_tokens = 0
@@ -141,14 +155,18 @@ class OpenAIChatModel:
         if self.temperature is not None:
             body["temperature"] = self.temperature
         body.update(self.extra_body)
+        shard = min(range(len(self._busy)), key=self._busy.__getitem__)
+        self._busy[shard] += 1
         try:
-            response = await self._client.post("/chat/completions", json=body)
+            response = await self._clients[shard].post("/chat/completions", json=body)
         except httpx.TimeoutException as exc:
             raise LLMTransientError(f"LLM request timed out ({type(exc).__name__})") from exc
         except (httpx.UnsupportedProtocol, httpx.LocalProtocolError) as exc:
             raise LLMRequestError(f"LLM request cannot be sent: {exc}") from exc
         except httpx.TransportError as exc:  # connect/read/write errors, dropped connections
             raise LLMTransientError(f"LLM connection failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._busy[shard] -= 1
         self.requests += 1
         return self._read(response)
 
@@ -184,8 +202,9 @@ class OpenAIChatModel:
         return content
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._client.aclose()
+        """Close the connection pools."""
+        for client in self._clients:
+            await client.aclose()
 
     async def __aenter__(self) -> OpenAIChatModel:
         return self

@@ -145,7 +145,9 @@ def test_from_config():
     )
     llm = OpenAIChatModel.from_config(cfg)
     assert (llm.base_url, llm.model) == ("http://127.0.0.1:1/v1", "tiny")
-    assert llm._client.timeout.read == 3
+    assert llm._clients[0].timeout.read == 3
+    assert len(llm._clients) == 1  # 7 connections: one pool
+    assert len(OpenAIChatModel("http://127.0.0.1:1", "m", max_connections=20)._clients) == 3
     with pytest.raises(ConfigError, match="llm_base_url"):
         OpenAIChatModel.from_config(MemoryConfig(llm_base_url=None, llm_model=None))
 
