@@ -138,6 +138,13 @@ class AgentMemStore(BaseStore):
                 build["path"] = path
             build["embedder"] = self._embedder_for(self.index_config)
             self._runner = as_runner(None, **build)
+        try:
+            self._bind_index()
+        except BaseException:
+            self._runner.close()  # a memory built here must not outlive a bad config
+            raise
+
+    def _bind_index(self) -> None:
         embedder = self._runner.core.embedder
         self.embeddings: Embeddings | None = None
         self._fields: list[tuple[str, Any]] = []
