@@ -236,10 +236,22 @@ class AsyncMemory:
         self._check_open()
         await self._writer.submit(WriteRequest(deletes=[check_id(memory_id)]))
 
-    async def delete_many(self, ids: Iterable[str]) -> int:
-        """Forget these memories; unknown ids are skipped. Returns how many were deleted."""
+    async def delete_many(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Forget these memories; unknown ids (and, with a scope, ids of other scopes) are
+        skipped. Returns how many were deleted."""
         self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=False)
         checked = list(dict.fromkeys(check_id(i, field="ids[]") for i in ids))
+        if scope:  # ids never change scope, so this check cannot go stale
+            found = await self._io(self._stores.records.fetch, checked, scope=scope)
+            checked = [i for i in checked if i in found]
         deleted = 0
         for start in range(0, len(checked), 4096):
             request = WriteRequest(deletes=checked[start : start + 4096], delete_missing_ok=True)
@@ -326,11 +338,20 @@ class AsyncMemory:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         return found[memory_id]
 
-    async def get_many(self, ids: Iterable[str]) -> list[MemoryItem]:
-        """The memories of those ``ids`` that exist, in the order given."""
+    async def get_many(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[MemoryItem]:
+        """The memories of those ``ids`` that exist (and belong to the scope, if one is
+        given), in the order given."""
         self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=False)
         wanted = [check_id(i, field="ids[]") for i in ids]
-        found = await self._io(self._stores.records.fetch, wanted)
+        found = await self._io(self._stores.records.fetch, wanted, scope=scope)
         return [found[i] for i in wanted if i in found]
 
     async def get_all(

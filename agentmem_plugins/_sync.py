@@ -85,6 +85,13 @@ class Memory:
         return self._async
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The private event loop the async memory runs on: adapters schedule its
+        coroutines there (``asyncio.run_coroutine_threadsafe``) to await them from another
+        loop without blocking a thread."""
+        return self._loop.loop
+
+    @property
     def config(self) -> MemoryConfig:
         return self._async.config
 

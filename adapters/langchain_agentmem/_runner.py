@@ -30,10 +30,7 @@ CoreCall = Callable[[AsyncMemory], Awaitable[T]]
 
 
 def _facade_loop(memory: Memory) -> asyncio.AbstractEventLoop:
-    loop = getattr(memory, "loop", None)  # public once the core exposes it
-    if loop is None:
-        loop = memory._loop.loop  # the facade's private loop thread
-    return loop
+    return memory.loop  # the facade's own loop thread
 
 
 async def _call(fn: CoreCall[T], core: AsyncMemory) -> T:

@@ -137,9 +137,6 @@ class AgentMemVectorStore(VectorStore):
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         return lambda similarity: (1.0 + similarity) / 2.0
 
-    def _in_scope(self, item: MemoryItem) -> bool:
-        return all(getattr(item, field) == value for field, value in self.scope.items())
-
     def close(self) -> None:
         """Close the memory if this store built it; a wrapped memory stays open."""
         self._runner.close()
@@ -205,12 +202,8 @@ class AgentMemVectorStore(VectorStore):
             raise TypeError("ids must be a list of str, not a single str")
         wanted = list(ids)
 
-        async def delete(m: AsyncMemory) -> int:
-            # delete only this store's documents, never another scope's with the same id
-            mine = [item.id for item in await m.get_many(wanted) if self._in_scope(item)]
-            return await m.delete_many(mine)
-
-        return delete
+        # only this store's documents, never another scope's with the same id
+        return lambda m: m.delete_many(wanted, **self.scope)
 
     def _get_call(self, ids: Sequence[str]) -> Callable[[AsyncMemory], Any]:
         if isinstance(ids, str):
@@ -218,7 +211,7 @@ class AgentMemVectorStore(VectorStore):
         wanted = list(ids)
 
         async def get(m: AsyncMemory) -> list[Document]:
-            return [to_document(i) for i in await m.get_many(wanted) if self._in_scope(i)]
+            return [to_document(i) for i in await m.get_many(wanted, **self.scope)]
 
         return get
 

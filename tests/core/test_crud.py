@@ -176,3 +176,11 @@ async def test_sync_facade_works_inside_a_running_loop(tmp_path) -> None:
     with Memory(path=tmp_path, embedder="hash") as memory:
         memory.add("inside a loop", user_id="u")
         assert memory.search("loop", user_id="u")[0].text == "inside a loop"
+
+
+async def test_get_many_and_delete_many_can_be_held_to_a_scope(amem: AsyncMemory) -> None:
+    a = (await amem.add("alice's", user_id="alice")).results[0].id
+    b = (await amem.add("bob's", user_id="bob")).results[0].id
+    assert [m.id for m in await amem.get_many([a, b], user_id="bob")] == [b]
+    assert await amem.delete_many([a, b], user_id="bob") == 1
+    assert (await amem.get(a)).text == "alice's"
