@@ -15,9 +15,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-import lancedb
 import numpy as np
-import pyarrow as pa
 
 from ._changes import Changes
 
@@ -59,6 +57,8 @@ def _retry_conflicts(write: Any, attempts: int = 5) -> None:
 
 class VectorIndex:
     def __init__(self, uri: str, *, ann_min_rows: int, ann_ef: int, storage_options: Any = None):
+        import lancedb  # imported here: ~1.5 s, and only a store needs it
+
         # Strong read consistency: a handle sees every commit (other handles, background
         # maintenance, other processes) at the price of one manifest check per read.
         self._db = lancedb.connect(
@@ -95,6 +95,8 @@ class VectorIndex:
         with self._lock:
             if self._table is not None:
                 return
+            import pyarrow as pa
+
             schema = pa.schema(
                 [
                     pa.field("id", pa.string(), nullable=False),
@@ -128,6 +130,8 @@ class VectorIndex:
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         if vectors is None:
             vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
+        import pyarrow as pa
+
         self.ensure(vectors.shape[1])
         dim = vectors.shape[1]
         flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1))
