@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
@@ -31,7 +31,7 @@ __all__ = ["Cond", "Filter", "Logic", "compile_sql", "parse_filters"]
 
 OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "nin", "contains")
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_\-. ]{0,127}$")
-Scalar = Union[str, int, float, bool, None]
+Scalar = str | int | float | bool | None
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Logic:
     children: tuple[Filter, ...]
 
 
-Filter = Union[Cond, Logic]
+Filter = Cond | Logic
 
 
 def parse_filters(filters: Any) -> Filter | None:
@@ -256,10 +256,14 @@ def _cond_sql(cond: Cond, column: ColumnElement[Any], sqlite: bool) -> ColumnEle
         return _eq(column, key, cond.value)
     if cond.op == "contains":
         as_text = _JsonText(column, key)
-        substring = sa.and_(
-            _JsonType(column, key) == "text",
-            as_text.contains(str(cond.value), autoescape=True),
-        ) if isinstance(cond.value, str) else sa.false()
+        substring = (
+            sa.and_(
+                _JsonType(column, key) == "text",
+                as_text.contains(str(cond.value), autoescape=True),
+            )
+            if isinstance(cond.value, str)
+            else sa.false()
+        )
         return sa.or_(substring, _JsonArrayHas(column, key, sa.literal(cond.value)))
     compare = {"gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}[cond.op]
     if isinstance(cond.value, str):

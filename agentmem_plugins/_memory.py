@@ -22,7 +22,7 @@ from ._search import Searcher
 from ._store import Stores
 from ._types import AddResult, HistoryEvent, MemoryInput, MemoryItem, PendingWork, SearchMode
 from ._validation import check_id, check_metadata, check_scope, check_text, check_vector
-from ._writer import Upsert, WriteRequest, Writer
+from ._writer import Upsert, Writer, WriteRequest
 from .embeddings import Embedder, make_embedder
 
 __all__ = ["AsyncMemory"]
@@ -105,7 +105,6 @@ class AsyncMemory:
     async def __aexit__(self, *exc: Any) -> None:
         await self.close()
 
-
     # --- writes ------------------------------------------------------------------------
 
     async def add(
@@ -137,8 +136,12 @@ class AsyncMemory:
             return await self._pipeline().add(msgs, scope, meta, wait=wait)
         upserts = [
             Upsert(
-                text=m.content, scope=scope, metadata=meta, observed_at=m.observed_at,
-                role=m.role, actor=m.name,
+                text=m.content,
+                scope=scope,
+                metadata=meta,
+                observed_at=m.observed_at,
+                role=m.role,
+                actor=m.name,
             )
             for m in msgs
         ]
@@ -159,7 +162,9 @@ class AsyncMemory:
                     raise InvalidInputError(f"items[{i}].id {u.id!r} appears twice in one call")
                 seen.add(u.id)
         size = max(self.config.batch_max_size, 1)
-        requests = [WriteRequest(upserts=upserts[s : s + size]) for s in range(0, len(upserts), size)]
+        requests = [
+            WriteRequest(upserts=upserts[s : s + size]) for s in range(0, len(upserts), size)
+        ]
         results = await asyncio.gather(*(self._writer.submit(r) for r in requests))
         return [e.id for events in results for e in events]
 
@@ -173,7 +178,9 @@ class AsyncMemory:
                 field = ".".join(map(str, problem["loc"]))
                 raise InvalidInputError(f"{where}.{field}: {problem['msg']}") from None
         elif not isinstance(item, MemoryInput):
-            raise InvalidInputError(f"{where} must be a dict or MemoryInput, got {type(item).__name__}")
+            raise InvalidInputError(
+                f"{where} must be a dict or MemoryInput, got {type(item).__name__}"
+            )
         text = check_text(item.text, max_chars=self.config.max_text_chars, field=f"{where}.text")
         vector = None
         if item.vector is not None:
@@ -210,7 +217,9 @@ class AsyncMemory:
         if not rows:
             raise NotFoundError(f"no memory with id {memory_id!r}")
         old = rows[0]
-        new_text = old["text"] if text is None else check_text(text, max_chars=self.config.max_text_chars)
+        new_text = (
+            old["text"] if text is None else check_text(text, max_chars=self.config.max_text_chars)
+        )
         if vector is not None:
             new_vector = np.asarray(check_vector(vector, dim=self._stores.dim), dtype=np.float32)
         elif new_text == old["text"]:
@@ -306,7 +315,9 @@ class AsyncMemory:
         _check_limit(limit)
         if mode not in _MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-        if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))):
+        if threshold is not None and (
+            isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+        ):
             raise InvalidInputError(f"threshold must be a number or None, got {threshold!r}")
         if query is not None:
             query = check_text(query, max_chars=self.config.max_text_chars, field="query")
@@ -375,7 +386,11 @@ class AsyncMemory:
         if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
             raise InvalidInputError(f"offset must be an int >= 0, got {offset!r}")
         return await self._io(
-            self._stores.records.list, scope, flt, limit=limit, offset=offset,
+            self._stores.records.list,
+            scope,
+            flt,
+            limit=limit,
+            offset=offset,
             include_invalidated=include_invalidated,
         )
 
@@ -393,7 +408,9 @@ class AsyncMemory:
         self._check_open()
         scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
         return await self._io(
-            self._stores.records.count, scope, parse_filters(filters),
+            self._stores.records.count,
+            scope,
+            parse_filters(filters),
             include_invalidated=include_invalidated,
         )
 

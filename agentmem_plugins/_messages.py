@@ -45,7 +45,9 @@ def normalize_messages(
     for i, item in enumerate(items):
         field = "messages" if len(items) == 1 and isinstance(messages, str) else f"messages[{i}]"
         if isinstance(item, str):
-            message = Message(role="user", content=check_text(item, max_chars=max_chars, field=field))
+            message = Message(
+                role="user", content=check_text(item, max_chars=max_chars, field=field)
+            )
         elif isinstance(item, (Message, Mapping)):
             try:
                 message = item if isinstance(item, Message) else Message.model_validate(dict(item))

@@ -78,7 +78,8 @@ class Stores:
     async def write(self, changes: Changes, io: Callable[..., Awaitable[Any]]) -> None:
         """Both sides in parallel; on a vector-side failure SQL stays the truth."""
         sql, vec = await asyncio.gather(
-            io(self.records.apply, changes), io(self.vectors.apply, changes),
+            io(self.records.apply, changes),
+            io(self.vectors.apply, changes),
             return_exceptions=True,
         )
         if isinstance(sql, BaseException):
@@ -105,8 +106,9 @@ class Stores:
             rows = self.records.full_rows(missing[start : start + 4096])
             self.vectors.add(rows, None)
         if stale or missing:
-            log.warning("reconciled: %d stale vector rows removed, %d re-added", len(stale),
-                        len(missing))
+            log.warning(
+                "reconciled: %d stale vector rows removed, %d re-added", len(stale), len(missing)
+            )
         return {"removed": len(stale), "added": len(missing)}
 
     def close(self) -> None:

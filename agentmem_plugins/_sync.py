@@ -9,6 +9,7 @@ each method below is generated from its async twin, signature and docstring incl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections.abc import Callable, Coroutine
@@ -27,7 +28,9 @@ class _LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name="agentmem-loop", daemon=True)
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="agentmem-loop", daemon=True
+        )
         self._thread.start()
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -138,7 +141,5 @@ class Memory:
     def __del__(self) -> None:  # last resort; close() explicitly
         loop = getattr(self, "_loop", None)
         if loop is not None and not loop.loop.is_closed():
-            try:
+            with contextlib.suppress(Exception):
                 self.close()
-            except Exception:
-                pass

@@ -56,7 +56,7 @@ def check_scope(
 ) -> Scope:
     """The scope fields that were given, validated; ``required`` demands at least one."""
     scope: Scope = {}
-    for name, value in zip(SCOPE_FIELDS, (user_id, agent_id, run_id)):
+    for name, value in zip(SCOPE_FIELDS, (user_id, agent_id, run_id), strict=True):
         if value is None:
             continue
         if not isinstance(value, str) or not value.strip():

@@ -179,7 +179,7 @@ class Writer:
         if not todo:
             return
         vectors = await self._runner.documents([u.text for u in todo])
-        for upsert, vector in zip(todo, vectors):
+        for upsert, vector in zip(todo, vectors, strict=True):
             upsert.vector = vector
 
     async def _persist_loop(self) -> None:

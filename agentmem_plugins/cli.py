@@ -34,7 +34,9 @@ def _open(args: argparse.Namespace, **extra: Any) -> Memory:
 
 def _print_item(item: Any) -> None:
     score = f"{item.score:7.3f}  " if item.score is not None else ""
-    scope = ",".join(f"{k}={v}" for k in ("user_id", "agent_id", "run_id") if (v := getattr(item, k)))
+    scope = ",".join(
+        f"{k}={v}" for k in ("user_id", "agent_id", "run_id") if (v := getattr(item, k))
+    )
     flag = "  [invalid]" if item.invalid_at else ""
     print(f"{score}{item.id}  ({scope})  {item.text}{flag}")
 
@@ -58,8 +60,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     filters = json.loads(args.filters) if args.filters else None
     with _open(args) as memory:
         hits = memory.search(
-            args.query, filters=filters, limit=args.limit, mode=args.mode,
-            all_scopes=not _scope(args), **_scope(args),
+            args.query,
+            filters=filters,
+            limit=args.limit,
+            mode=args.mode,
+            all_scopes=not _scope(args),
+            **_scope(args),
         )
     for hit in hits:
         _print_item(hit)
@@ -69,8 +75,11 @@ def cmd_search(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with _open(args) as memory:
         items = memory.get_all(
-            limit=args.limit, offset=args.offset, include_invalidated=args.all,
-            all_scopes=not _scope(args), **_scope(args),
+            limit=args.limit,
+            offset=args.offset,
+            include_invalidated=args.all,
+            all_scopes=not _scope(args),
+            **_scope(args),
         )
     for item in items:
         _print_item(item)
@@ -80,8 +89,10 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_history(args: argparse.Namespace) -> int:
     with _open(args) as memory:
         for event in memory.history(args.id):
-            change = event.new_text if event.old_text in (None, event.new_text) else (
-                f"{event.old_text!r} -> {event.new_text!r}"
+            change = (
+                event.new_text
+                if event.old_text in (None, event.new_text)
+                else (f"{event.old_text!r} -> {event.new_text!r}")
             )
             reason = f"  ({event.reason})" if event.reason else ""
             print(f"{event.created_at:%Y-%m-%d %H:%M:%S}  {event.event:10s} {change}{reason}")
@@ -117,8 +128,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     total = 0
     with _open(args) as memory, tqdm(unit=" memories", disable=args.quiet) as bar:
         for record in _read_jsonl(args.file):
-            item = {k: record[k] for k in ("id", "text", "user_id", "agent_id", "run_id",
-                                           "metadata", "vector") if record.get(k) is not None}
+            item = {
+                k: record[k]
+                for k in ("id", "text", "user_id", "agent_id", "run_id", "metadata", "vector")
+                if record.get(k) is not None
+            }
             if not any(k in item for k in ("user_id", "agent_id", "run_id")):
                 item.update(default_scope)
             batch.append(item)
@@ -139,8 +153,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _open(args) as memory, out:
         while True:
             page = memory.get_all(
-                limit=1000, offset=offset, include_invalidated=True,
-                all_scopes=not _scope(args), **_scope(args),
+                limit=1000,
+                offset=offset,
+                include_invalidated=True,
+                all_scopes=not _scope(args),
+                **_scope(args),
             )
             for item in page:
                 out.write(item.model_dump_json(exclude={"score"}) + "\n")
@@ -197,11 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
         "  agentmem export memories.jsonl && agentmem import memories.jsonl --path ./copy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--path", type=Path, default=None,
-                        help=f"store folder (default: $AGENTMEM_PATH or {default_path()})")
-    parser.add_argument("--embedder", default=None,
-                        help=f"'hash', 'fastembed:<model or dir>' (default: $AGENTMEM_EMBEDDER "
-                        f"or {DEFAULT_EMBEDDER})")
+    parser.add_argument(
+        "--path",
+        type=Path,
+        default=None,
+        help=f"store folder (default: $AGENTMEM_PATH or {default_path()})",
+    )
+    parser.add_argument(
+        "--embedder",
+        default=None,
+        help=f"'hash', 'fastembed:<model or dir>' (default: $AGENTMEM_EMBEDDER "
+        f"or {DEFAULT_EMBEDDER})",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, fn: Any, help: str, scoped: bool = True) -> argparse.ArgumentParser:
@@ -213,10 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--run-id", dest="run_id")
         return p
 
-    p = command("demo", cmd_demo, "ingest a bundled multi-session conversation, then search it",
-                scoped=False)
-    p.add_argument("--infer", action="store_true",
-                   help="use intelligent mode against the bundled loopback LLM server")
+    p = command(
+        "demo",
+        cmd_demo,
+        "ingest a bundled multi-session conversation, then search it",
+        scoped=False,
+    )
+    p.add_argument(
+        "--infer",
+        action="store_true",
+        help="use intelligent mode against the bundled loopback LLM server",
+    )
     p = command("add", cmd_add, "remember a text (needs a scope)")
     p.add_argument("text")
     p.add_argument("--metadata", help="JSON object")
@@ -253,8 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.path is None:
         args.path = default_path()
     if args.command == "delete" and not args.id and not _scope(args):
-        print("agentmem delete: give an id, or a scope (--user-id/--agent-id/--run-id)",
-              file=sys.stderr)
+        print(
+            "agentmem delete: give an id, or a scope (--user-id/--agent-id/--run-id)",
+            file=sys.stderr,
+        )
         return 2
     try:
         return int(args.fn(args) or 0)

@@ -29,12 +29,17 @@ def test_notebook_executes(path: Path, tmp_path, kernel_name: str, monkeypatch) 
     monkeypatch.setenv("AGENTMEM_PATH", str(tmp_path / "store"))
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        notebook, timeout=300, kernel_name=kernel_name,
+        notebook,
+        timeout=300,
+        kernel_name=kernel_name,
         resources={"metadata": {"path": str(tmp_path)}},
     )
     client.execute()
     errors = [
-        output for cell in notebook.cells if cell.cell_type == "code"
-        for output in cell.get("outputs", []) if output.get("output_type") == "error"
+        output
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
     ]
     assert not errors

@@ -78,8 +78,12 @@ class InferPipeline:
     # --- entry points ------------------------------------------------------------------
 
     async def add(
-        self, messages: list[Message], scope: dict[str, str], metadata: dict[str, Any],
-        *, wait: bool,
+        self,
+        messages: list[Message],
+        scope: dict[str, str],
+        metadata: dict[str, Any],
+        *,
+        wait: bool,
     ) -> AddResult:
         job = _Job(messages, metadata, asyncio.get_running_loop().create_future())
         if not wait:
@@ -96,9 +100,14 @@ class InferPipeline:
         rows = await self._memory._io(self._memory._stores.records.list_pending)
         return [
             PendingWork(
-                id=r["id"], user_id=r["user_id"], agent_id=r["agent_id"], run_id=r["run_id"],
+                id=r["id"],
+                user_id=r["user_id"],
+                agent_id=r["agent_id"],
+                run_id=r["run_id"],
                 messages=[Message.model_validate(m) for m in r["messages"]],
-                metadata=r["metadata"] or {}, error=r["error"], attempts=r["attempts"],
+                metadata=r["metadata"] or {},
+                error=r["error"],
+                attempts=r["attempts"],
                 created_at=utc(r["created_at"]),
             )
             for r in rows
@@ -191,8 +200,10 @@ class InferPipeline:
                     job.pending_id = await self._record_pending(job, scope, error=str(exc))
                 else:
                     await self._memory._io(
-                        self._memory._stores.records.update_pending, job.pending_id,
-                        error=str(exc), attempts=job.attempts,
+                        self._memory._stores.records.update_pending,
+                        job.pending_id,
+                        error=str(exc),
+                        attempts=job.attempts,
                     )
             except Exception as store_exc:  # cannot even park it: the caller must know
                 if not job.future.done():
@@ -220,9 +231,13 @@ class InferPipeline:
     async def _ask(self, messages: list[Any], schema: Any) -> Any:
         self.llm_calls += 1
         return await call_json(
-            self._llm, messages, schema=schema,
-            max_retries=self._cfg.llm_max_retries, max_wait_s=self._cfg.llm_retry_max_wait_s,
-            max_reasks=self._cfg.llm_max_reasks, limit=self._limit,
+            self._llm,
+            messages,
+            schema=schema,
+            max_retries=self._cfg.llm_max_retries,
+            max_wait_s=self._cfg.llm_retry_max_wait_s,
+            max_reasks=self._cfg.llm_max_reasks,
+            limit=self._limit,
         )
 
     async def _process(
@@ -233,7 +248,9 @@ class InferPipeline:
         # 1. extract
         extraction = await self._ask(
             build_extraction_messages(
-                messages, context=list(context), now=now,
+                messages,
+                context=list(context),
+                now=now,
                 instructions=self._cfg.extraction_instructions,
             ),
             ExtractionAnswer,
@@ -249,9 +266,11 @@ class InferPipeline:
         known = {_norm(m.text): m for m in neighbours}
         fresh = [f for f in facts if _norm(f.text) not in known]
         events = [
-            MemoryEvent(id=known[_norm(f.text)].id, text=f.text, event="NONE",
-                        reason="already known")
-            for f in facts if _norm(f.text) in known
+            MemoryEvent(
+                id=known[_norm(f.text)].id, text=f.text, event="NONE", reason="already known"
+            )
+            for f in facts
+            if _norm(f.text) in known
         ]
         if not fresh:
             return AddResult(results=events)
@@ -268,27 +287,45 @@ class InferPipeline:
         request = WriteRequest()
         for op in ops:
             if isinstance(op, AddOp):
-                request.upserts.append(Upsert(
-                    text=op.text, scope=scope, metadata=dict(group[0].metadata),
-                    vector=fresh_vectors.get(op.text), observed_at=_naive(op.observed_at or now),
-                    reason=op.reason, role="user",
-                ))
+                request.upserts.append(
+                    Upsert(
+                        text=op.text,
+                        scope=scope,
+                        metadata=dict(group[0].metadata),
+                        vector=fresh_vectors.get(op.text),
+                        observed_at=_naive(op.observed_at or now),
+                        reason=op.reason,
+                        role="user",
+                    )
+                )
             elif isinstance(op, UpdateOp) and op.memory_id in by_id:
                 old = by_id[op.memory_id]
-                request.upserts.append(Upsert(
-                    text=op.text, scope=_scope_of(old), metadata=dict(old.metadata),
-                    vector=fresh_vectors.get(op.text), id=old.id, must_exist=True,
-                    observed_at=_naive(op.observed_at or now), reason=op.reason, role="user",
-                ))
+                request.upserts.append(
+                    Upsert(
+                        text=op.text,
+                        scope=_scope_of(old),
+                        metadata=dict(old.metadata),
+                        vector=fresh_vectors.get(op.text),
+                        id=old.id,
+                        must_exist=True,
+                        observed_at=_naive(op.observed_at or now),
+                        reason=op.reason,
+                        role="user",
+                    )
+                )
             elif isinstance(op, InvalidateOp):
                 request.invalidations.append(
                     (op.memory_id, op.reason, _naive(op.observed_at or now))
                 )
             else:
-                events.append(MemoryEvent(
-                    id=getattr(op, "memory_id", None) or "", text=fresh[op.fact].text,
-                    event="NONE", reason=getattr(op, "reason", None),
-                ))
+                events.append(
+                    MemoryEvent(
+                        id=getattr(op, "memory_id", None) or "",
+                        text=fresh[op.fact].text,
+                        event="NONE",
+                        reason=getattr(op, "reason", None),
+                    )
+                )
         if request.upserts or request.invalidations:
             events = await self._memory._writer.submit(request) + events
         return AddResult(results=events)

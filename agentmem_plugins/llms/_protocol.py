@@ -24,4 +24,6 @@ class ChatModel(Protocol):
     :class:`~agentmem_plugins.LLMRequestError` for ones that are not.
     """
 
-    async def complete(self, messages: Sequence[ChatMessage], *, json_mode: bool = False) -> str: ...
+    async def complete(
+        self, messages: Sequence[ChatMessage], *, json_mode: bool = False
+    ) -> str: ...

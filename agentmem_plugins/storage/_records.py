@@ -44,9 +44,7 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        SQLModel.metadata.create_all(
-            self._write, tables=[M, H, P, META]
-        )
+        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -194,8 +192,10 @@ class RecordStore:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
     ) -> int:
-        query = sa.select(sa.func.count()).select_from(M).where(
-            *self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of)
+        query = (
+            sa.select(sa.func.count())
+            .select_from(M)
+            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
         )
         with self._read.connect() as conn:
             return int(conn.execute(query).scalar_one())

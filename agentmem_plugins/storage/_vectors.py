@@ -176,7 +176,7 @@ class VectorIndex:
         table = query.to_arrow()
         ids = table.column("id").to_pylist()
         dist = table.column("_distance").to_numpy()
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, dist)]
+        return [(i, 1.0 - float(d)) for i, d in zip(ids, dist, strict=True)]
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, BM25 score)`` of the best full-text matches in ``scope``."""
@@ -191,13 +191,17 @@ class VectorIndex:
         if (where := scope_where(scope)) is not None:
             query = query.where(where, prefilter=True)
         table = query.to_arrow()
-        return list(zip(table.column("id").to_pylist(), table.column("_score").to_pylist()))
+        return list(
+            zip(table.column("id").to_pylist(), table.column("_score").to_pylist(), strict=True)
+        )
 
     def revisions(self) -> dict[str, str]:
         if self._table is None:
             return {}
         table = self._table.search().select(["id", "rev"]).limit(None).to_arrow()
-        return dict(zip(table.column("id").to_pylist(), table.column("rev").to_pylist()))
+        return dict(
+            zip(table.column("id").to_pylist(), table.column("rev").to_pylist(), strict=True)
+        )
 
     # --- maintenance -------------------------------------------------------------------
 

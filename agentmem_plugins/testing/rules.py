@@ -177,28 +177,36 @@ def fact_from_sentence(sentence: str, observed_at: Any = None) -> str | None:
 
 def extract_facts(payload: dict[str, Any]) -> dict[str, Any]:
     """``{"facts": [...]}`` for an extraction input block (user messages only)."""
-    facts: list[dict[str, Any]] = []
-    seen: set[str] = set()
+    facts: dict[str, dict[str, Any]] = {}  # by normalised text, in first-seen order
+    latest: dict[str, int] = {}  # normalised text -> position of its latest statement
+    position = 0
     for message in payload.get("messages") or []:
         if not isinstance(message, dict) or message.get("role", "user") != "user":
             continue
         observed_at = message.get("observed_at")
         for sentence in split_sentences(str(message.get("content") or "")):
             fact = fact_from_sentence(sentence, observed_at)
-            if fact is None or normalise(fact) in seen:
+            if fact is None:
                 continue
-            seen.add(normalise(fact))
-            item: dict[str, Any] = {"text": fact}
-            if observed_at:
+            norm = normalise(fact)
+            position += 1
+            latest[norm] = position
+            item = facts.get(norm)
+            if item is None:
+                item = facts[norm] = {"text": fact}
+            if observed_at:  # a restated fact was (also) observed at its latest statement
                 item["observed_at"] = observed_at
-            facts.append(item)
     # A single-valued relation stated several times in one batch ("I live in A." ...
-    # "I live in B."): the latest statement holds, as the extraction prompt asks.
-    last = {subject_key(f["text"]): i for i, f in enumerate(facts)}
+    # "I live in B."): the latest statement holds, as the extraction prompt asks, also
+    # when an earlier value is restated last ("A", "B", "A" -> "A").
+    last: dict[str | None, int] = {}
+    for norm, item in facts.items():
+        key = subject_key(item["text"])
+        last[key] = max(last.get(key, 0), latest[norm])
     return {
         "facts": [
-            f for i, f in enumerate(facts)
-            if (key := subject_key(f["text"])) is None or last[key] == i
+            item for norm, item in facts.items()
+            if (key := subject_key(item["text"])) is None or last[key] == latest[norm]
         ]
     }
 

@@ -65,9 +65,14 @@ async def test_bad_add_input(store: AsyncMemory, kwargs, error, message) -> None
         ([{"text": "ok"}], "no scope given"),
         ([{"text": "ok", "user_id": "u", "colour": "red"}], r"items\[0\]\.colour"),
         ([{"text": "ok", "user_id": "u", "vector": [1.0, 2.0]}], r"items\[0\]\.vector has 2"),
-        ([{"text": "ok", "user_id": "u", "vector": ["a"]}], r"items\[0\]\.vector.0: Input should be a valid number"),
-        ([{"text": "a", "user_id": "u", "id": "x"}, {"text": "b", "user_id": "u", "id": "x"}],
-         "appears twice"),
+        (
+            [{"text": "ok", "user_id": "u", "vector": ["a"]}],
+            r"items\[0\]\.vector.0: Input should be a valid number",
+        ),
+        (
+            [{"text": "a", "user_id": "u", "id": "x"}, {"text": "b", "user_id": "u", "id": "x"}],
+            "appears twice",
+        ),
         (["just a string"], r"items\[0\] must be a dict"),
     ],
 )

@@ -22,7 +22,11 @@ async def test_add_returns_typed_events_and_get_round_trips(amem: AsyncMemory) -
     assert [e.event for e in result.results] == ["ADD"]
     item = await amem.get(result.results[0].id)
     assert isinstance(item, MemoryItem)
-    assert (item.text, item.user_id, item.metadata) == ("I live in Paris", "alice", {"topic": "home"})
+    assert (item.text, item.user_id, item.metadata) == (
+        "I live in Paris",
+        "alice",
+        {"topic": "home"},
+    )
     assert item.created_at.tzinfo is not None and item.invalid_at is None
 
 

@@ -53,7 +53,9 @@ async def test_crud_history_and_search_on_postgres(pg: AsyncMemory) -> None:
 
 
 async def test_filters_mean_the_same_on_postgres(pg: AsyncMemory) -> None:
-    await pg.add_many({"text": f"document {d['name']}", "user_id": "u", "metadata": d} for d in DOCS)
+    await pg.add_many(
+        {"text": f"document {d['name']}", "user_id": "u", "metadata": d} for d in DOCS
+    )
     for flt, expected in CASES:
         got = sorted(m.metadata["name"] for m in await pg.get_all(user_id="u", filters=flt))
         assert got == expected, flt

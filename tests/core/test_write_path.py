@@ -26,9 +26,7 @@ async def test_concurrent_adds_share_embed_calls(tmp_path, counting_embedder) ->
 
 
 async def test_add_many_embeds_in_batches_not_one_by_one(tmp_path, counting_embedder) -> None:
-    async with AsyncMemory(
-        path=tmp_path, embedder=counting_embedder, batch_max_size=256
-    ) as memory:
+    async with AsyncMemory(path=tmp_path, embedder=counting_embedder, batch_max_size=256) as memory:
         ids = await memory.add_many({"text": f"t {i}", "user_id": "u"} for i in range(1000))
         assert len(ids) == 1000 and len(set(ids)) == 1000
         assert counting_embedder.calls and max(counting_embedder.calls) <= 256

@@ -92,10 +92,14 @@ async def test_unknown_ids_from_the_llm_are_ignored_and_logged(tmp_path, caplog)
         [
             json.dumps({"facts": [{"text": "Likes jazz"}]}),
             json.dumps({"facts": [{"text": "Likes bebop jazz"}]}),
-            json.dumps({"decisions": [
-                {"fact": 0, "action": "update", "target": 7, "text": "Likes bebop jazz"},
-                {"fact": 0, "action": "invalidate", "target": "abc"},
-            ]}),
+            json.dumps(
+                {
+                    "decisions": [
+                        {"fact": 0, "action": "update", "target": 7, "text": "Likes bebop jazz"},
+                        {"fact": 0, "action": "invalidate", "target": "abc"},
+                    ]
+                }
+            ),
         ]
     )
     async with AsyncMemory(path=tmp_path, embedder="hash", llm=script) as memory:
@@ -111,16 +115,27 @@ async def test_unknown_ids_from_the_llm_are_ignored_and_logged(tmp_path, caplog)
 
 async def test_every_fault_kind_is_survived(tmp_path, llm_server_factory) -> None:
     server = llm_server_factory(
-        error_rate=0.3, malformed_rate=0.15, timeout_rate=0.1, hang_s=2.0, retry_after_s=0.01,
+        error_rate=0.3,
+        malformed_rate=0.15,
+        timeout_rate=0.1,
+        hang_s=2.0,
+        retry_after_s=0.01,
         seed=3,
     )
     async with AsyncMemory(
-        path=tmp_path, embedder="hash", llm_base_url=server.base_url, llm_model="rules",
-        llm_timeout_s=0.3, llm_max_reasks=4, **fast_retries(llm_max_retries=10),
+        path=tmp_path,
+        embedder="hash",
+        llm_base_url=server.base_url,
+        llm_model="rules",
+        llm_timeout_s=0.3,
+        llm_max_reasks=4,
+        **fast_retries(llm_max_retries=10),
     ) as memory:
         results = await asyncio.gather(
-            *(memory.add(f"I live in City{u}. My dog is called Rex{u}.", user_id=f"u{u}")
-              for u in range(40))
+            *(
+                memory.add(f"I live in City{u}. My dog is called Rex{u}.", user_id=f"u{u}")
+                for u in range(40)
+            )
         )
         assert all(r.pending_id is None for r in results)
         assert await memory.count(all_scopes=True) == 80
@@ -132,7 +147,10 @@ async def test_every_fault_kind_is_survived(tmp_path, llm_server_factory) -> Non
 async def test_outage_longer_than_retries_parks_work_then_replays(tmp_path, llm_server) -> None:
     llm_server.configure(error_rate=1.0, rate_limit_share=0.0)
     async with AsyncMemory(
-        path=tmp_path, embedder="hash", llm_base_url=llm_server.base_url, llm_model="rules",
+        path=tmp_path,
+        embedder="hash",
+        llm_base_url=llm_server.base_url,
+        llm_model="rules",
         **fast_retries(llm_max_retries=2),
     ) as memory:
         parked = await memory.add("I live in Oslo.", user_id="u")
@@ -151,8 +169,13 @@ async def test_outage_longer_than_retries_parks_work_then_replays(tmp_path, llm_
 
 async def test_pending_work_survives_a_restart(tmp_path, llm_server) -> None:
     llm_server.configure(error_rate=1.0, rate_limit_share=0.0)
-    settings = dict(path=tmp_path, embedder="hash", llm_base_url=llm_server.base_url,
-                    llm_model="rules", **fast_retries(llm_max_retries=1))
+    settings = dict(
+        path=tmp_path,
+        embedder="hash",
+        llm_base_url=llm_server.base_url,
+        llm_model="rules",
+        **fast_retries(llm_max_retries=1),
+    )
     async with AsyncMemory(**settings) as memory:
         await memory.add("I work at Initech.", user_id="u")
     llm_server.configure(error_rate=0.0)
