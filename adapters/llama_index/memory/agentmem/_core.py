@@ -7,8 +7,10 @@ The adapters accept either core class:
   calls are scheduled on the facade's loop and awaited without tying up a thread;
 * :class:`agentmem_plugins.AsyncMemory`: async LlamaIndex code on the one event loop the
   memory lives on (its write pipeline runs as tasks there); sync methods only from
-  other threads while that loop runs. Anything else raises a clear ``RuntimeError``
-  rather than deadlock or strand the memory's tasks on a dead loop.
+  other threads while that loop runs. Anything else raises a clear
+  :class:`~agentmem_plugins.ConfigError` rather than deadlock or strand the memory's
+  tasks on a dead loop (not a ``RuntimeError``: LlamaIndex's ``asyncio_run`` would
+  replace that with its "nested async" message).
 
 Each adapter operation is written once, as a coroutine that awaits
 :meth:`CoreHandle.call`. A sync LlamaIndex method runs that same coroutine with
@@ -27,7 +29,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from agentmem_plugins import AsyncMemory, Memory
+from agentmem_plugins import AsyncMemory, ConfigError, Memory
 
 __all__ = ["CoreHandle", "blocking"]
 
@@ -80,12 +82,13 @@ class CoreHandle:
             coro = getattr(self.core, method)(*args, **kwargs)
             future = asyncio.run_coroutine_threadsafe(coro, self.facade.loop)
             return await asyncio.wrap_future(future)
-        if self._loop is None or self._loop.is_closed():
+        if self._loop is None:
             self._loop = running
         elif self._loop is not running:
-            # Forwarding to the memory's loop could deadlock: LlamaIndex's sync methods
-            # run coroutines on a fresh loop while blocking the thread of the first one.
-            raise RuntimeError(
+            # Forwarding to the memory's loop could deadlock (LlamaIndex's sync methods run
+            # coroutines on a fresh loop while blocking the first one's thread); using it
+            # here could strand its write pipeline on a loop that is about to close.
+            raise ConfigError(
                 "this AsyncMemory is in use on another event loop, and an AsyncMemory must "
                 "stay on one loop: build the adapter over agentmem_plugins.Memory to call "
                 "it from several loops or threads (e.g. LlamaIndex's sync methods)"
@@ -101,7 +104,7 @@ class CoreHandle:
         except RuntimeError:
             running = None
         if loop is None or loop.is_closed() or not loop.is_running() or running is not None:
-            raise RuntimeError(
+            raise ConfigError(
                 "a sync method of this LlamaIndex adapter was called, but it wraps an "
                 "AsyncMemory whose loop cannot serve it from here: await the async method "
                 "(aget/aput/aquery/async_add/...), or build the adapter over "
