@@ -151,12 +151,12 @@ class AgentMemMemory(BaseMemory):
         return list(await self._chat("get_all"))
 
     async def aput(self, message: ChatMessage) -> None:
+        await self._remember([message])  # first: a failure leaves both memories unchanged
         await self._chat("put", message)
-        await self._remember([message])
 
     async def aput_messages(self, messages: list[ChatMessage]) -> None:
-        await self._chat("put_messages", messages)
         await self._remember(list(messages))
+        await self._chat("put_messages", messages)
 
     async def aset(self, messages: list[ChatMessage]) -> None:
         """Replace the chat history; messages beyond the current history are remembered."""
