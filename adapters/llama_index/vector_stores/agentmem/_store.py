@@ -206,13 +206,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
     ) -> VectorStoreQueryResult:
         text = _text(query)
         top = query.hybrid_top_k or query.similarity_top_k
-        vector = (
-            await self._query_vector(query)
-            if query.query_embedding is not None or self._core.embedder is not None
-            else None
-        )
-        if vector is None:
-            raise ValueError("hybrid search needs query_embedding (or a store with an embedder)")
+        vector = await self._query_vector(query)
         if query.alpha is None:  # the core's own hybrid: plain reciprocal rank fusion
             hits = await self._core.call(
                 "search", text, vector=vector, mode="hybrid", limit=top, **search
