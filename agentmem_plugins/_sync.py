@@ -9,9 +9,12 @@ each method below is generated from its async twin, signature and docstring incl
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
+import sys
 import threading
+import weakref
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -57,6 +60,25 @@ def _sync(name: str) -> Callable[..., Any]:
     return method
 
 
+_OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
+
+
+def _close_open_memories() -> None:
+    """At interpreter exit, flush and close every Memory the program left open.
+
+    Registered with ``threading``'s exit hooks, which run before the thread pools are
+    shut down and while our loop thread still runs; a ``__del__`` during finalisation
+    could not run the loop any more and would wait forever.
+    """
+    for memory in list(_OPEN):
+        with contextlib.suppress(Exception):
+            memory.close()
+
+
+_register = getattr(threading, "_register_atexit", None)
+(_register or atexit.register)(_close_open_memories)
+
+
 class Memory:
     """Synchronous long-term memory for agents (same methods as :class:`AsyncMemory`).
 
@@ -81,6 +103,7 @@ class Memory:
         except BaseException:
             self._loop.stop()
             raise
+        _OPEN.add(self)
 
     @property
     def async_memory(self) -> AsyncMemory:
@@ -127,6 +150,7 @@ class Memory:
         """Flush and close the store, then stop the private loop. Safe to call twice."""
         if self._loop.loop.is_closed():
             return
+        _OPEN.discard(self)
         try:
             self._loop.call(self._async.close())
         finally:
@@ -140,6 +164,8 @@ class Memory:
 
     def __del__(self) -> None:  # last resort; close() explicitly
         loop = getattr(self, "_loop", None)
+        if sys.is_finalizing():  # the exit hook above already closed it
+            return
         if loop is not None and not loop.loop.is_closed():
             with contextlib.suppress(Exception):
                 self.close()

@@ -188,3 +188,20 @@ async def test_get_many_and_delete_many_can_be_held_to_a_scope(amem: AsyncMemory
     assert [m.id for m in await amem.get_many([a, b], user_id="bob")] == [b]
     assert await amem.delete_many([a, b], user_id="bob") == 1
     assert (await amem.get(a)).text == "alice's"
+
+
+def test_a_memory_left_open_is_closed_at_exit(tmp_path) -> None:
+    """A script that never calls close() must still exit, with its writes stored."""
+    import subprocess
+    import sys
+
+    script = (
+        "from agentmem_plugins import Memory\n"
+        f"m = Memory(path={str(tmp_path)!r}, embedder='hash')\n"
+        "m.add('left open', user_id='u')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    from agentmem_plugins import Memory
+
+    with Memory(path=tmp_path, embedder="hash") as memory:
+        assert [m.text for m in memory.get_all(user_id="u")] == ["left open"]
