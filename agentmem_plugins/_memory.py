@@ -365,6 +365,21 @@ class AsyncMemory:
         found = await self._io(self._stores.records.fetch, wanted, scope=scope)
         return [found[i] for i in wanted if i in found]
 
+    async def get_vectors(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The stored vectors of those ``ids`` that exist (in the scope, if one is given),
+        e.g. for max-marginal-relevance re-ranking without re-embedding."""
+        self._check_open()
+        scope = check_scope(user_id, agent_id, run_id, required=False)
+        wanted = [check_id(i, field="ids[]") for i in ids]
+        return await self._io(self._stores.records.vectors_of, wanted, scope)
+
     async def get_all(
         self,
         *,

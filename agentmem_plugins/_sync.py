@@ -134,6 +134,7 @@ class Memory:
     search = _sync("search")
     get = _sync("get")
     get_many = _sync("get_many")
+    get_vectors = _sync("get_vectors")
     get_all = _sync("get_all")
     update = _sync("update")
     delete = _sync("delete")

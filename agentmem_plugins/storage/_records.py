@@ -227,6 +227,16 @@ class RecordStore:
         matrix = np.frombuffer(b"".join(r.vector for r in rows), dtype=np.float32)
         return [r.id for r in rows], matrix.reshape(len(rows), -1)
 
+    def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        scoped = [M.c[k] == v for k, v in scope.items()]
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                query = sa.select(M.c.id, M.c.vector).where(M.c.id.in_(chunk), *scoped)
+                for row in conn.execute(query):
+                    out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
+        return out
+
     def revisions(self) -> dict[str, str]:
         with self._read.connect() as conn:
             return {i: r for i, r in conn.execute(sa.select(M.c.id, M.c.rev))}

@@ -205,3 +205,16 @@ def test_a_memory_left_open_is_closed_at_exit(tmp_path) -> None:
 
     with Memory(path=tmp_path, embedder="hash") as memory:
         assert [m.text for m in memory.get_all(user_id="u")] == ["left open"]
+
+
+async def test_get_vectors_returns_what_was_stored(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="none") as memory:
+        await memory.add_many(
+            [
+                {"id": "a", "text": "a", "user_id": "u", "vector": [0.5, 0.5]},
+                {"id": "b", "text": "b", "user_id": "v", "vector": [1.0, 0.0]},
+            ]
+        )
+        got = await memory.get_vectors(["a", "b", "zzz"])
+        assert got.keys() == {"a", "b"} and got["a"].tolist() == [0.5, 0.5]
+        assert (await memory.get_vectors(["a", "b"], user_id="v")).keys() == {"b"}

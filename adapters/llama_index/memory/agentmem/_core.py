@@ -131,13 +131,4 @@ class CoreHandle:
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return {}
-        if hasattr(self.facade or self.core, "get_vectors"):  # requested core API
-            return dict(await self.call("get_vectors", wanted))
-        # Workaround until then: a read-only SQL read of the rows (thread-safe, no loop).
-        records = self.core._stores.records
-        rows = (
-            records.full_rows(wanted)
-            if blocking()
-            else await asyncio.to_thread(records.full_rows, wanted)
-        )
-        return {r["id"]: np.frombuffer(r["vector"], dtype=np.float32) for r in rows}
+        return dict(await self.call("get_vectors", wanted))
