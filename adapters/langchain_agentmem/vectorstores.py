@@ -353,9 +353,20 @@ class AgentMemVectorStore(VectorStore):
         pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter=filter)
         return [d for d, _ in pairs]
 
-    # Max marginal relevance: the core returns no vectors with its hits, so the
-    # ``fetch_k`` candidates are re-embedded here (one batched call) for the diversity
-    # term. Exact for stores whose vectors come from the embedder, as this one's do.
+    # Max marginal relevance: the ``fetch_k`` candidates' stored vectors come from the core
+    # (``get_vectors``), so nothing is re-embedded.
+
+    def _mmr_call(
+        self, embedding: list[float], k: int, fetch_k: int, lambda_mult: float, filter: Any
+    ) -> Callable[[AsyncMemory], Any]:
+        search = self._search_call(vector=embedding, k=fetch_k, filter=filter)
+
+        async def mmr(m: AsyncMemory) -> list[Document]:
+            hits = await search(m)
+            stored = await m.get_vectors([h.id for h in hits], **self.scope)
+            return self._mmr(embedding, hits, [stored[h.id] for h in hits], k, lambda_mult)
+
+        return mmr
 
     def max_marginal_relevance_search_by_vector(
         self,
@@ -368,10 +379,7 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         _check_kwargs("max_marginal_relevance_search_by_vector", kwargs)
-        embedder = self._embedder()
-        hits = self._runner.run(self._search_call(vector=embedding, k=fetch_k, filter=filter))
-        vectors = embedder.embed_documents([h.text for h in hits]) if hits else []
-        return self._mmr(embedding, hits, vectors, k, lambda_mult)
+        return self._runner.run(self._mmr_call(embedding, k, fetch_k, lambda_mult, filter))
 
     async def amax_marginal_relevance_search_by_vector(
         self,
@@ -384,11 +392,7 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         _check_kwargs("amax_marginal_relevance_search_by_vector", kwargs)
-        embedder = self._embedder()
-        call = self._search_call(vector=embedding, k=fetch_k, filter=filter)
-        hits = await self._runner.arun(call)
-        vectors = await _aembed_documents(embedder, [h.text for h in hits]) if hits else []
-        return self._mmr(embedding, hits, vectors, k, lambda_mult)
+        return await self._runner.arun(self._mmr_call(embedding, k, fetch_k, lambda_mult, filter))
 
     def max_marginal_relevance_search(
         self,
@@ -486,10 +490,3 @@ async def _aembed_query(embedder: Any, text: str) -> list[float]:
     native = getattr(embedder, "aembed_query", None)
     out = await native(text) if native else await asyncio.to_thread(embedder.embed_query, text)
     return np.asarray(out, dtype=float).reshape(-1).tolist()
-
-
-async def _aembed_documents(embedder: Any, texts: list[str]) -> Any:
-    native = getattr(embedder, "aembed_documents", None)
-    if native is not None:
-        return await native(texts)
-    return await asyncio.to_thread(embedder.embed_documents, texts)
