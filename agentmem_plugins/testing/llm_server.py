@@ -36,6 +36,11 @@ Tokens are counted as ``ceil(len(text) / 4)`` (about four characters per token, 
 rule of thumb for English): prompt tokens over all message contents, completion tokens
 over the answer. They are reported in each answer's ``usage`` and summed in ``/stats``
 for every request that got a completion (``ok`` and ``malformed``).
+
+``/stats`` counts answered requests by task in ``by_task``: ``extract_facts``, ``decide``
+and ``other`` always, plus ``mem0_extract`` / ``mem0_facts`` / ``mem0_update`` once Mem0's
+prompts were seen (:func:`agentmem_plugins.testing.rules.mem0_task`; Mem0 pointed at this
+server gets rule-based answers in its own formats).
 """
 
 from __future__ import annotations
@@ -385,7 +390,7 @@ class LLMServer:
             s = self._stats
             s["by_outcome"][outcome] += 1
             if task is not None:
-                s["by_task"][task] += 1
+                s["by_task"][task] = s["by_task"].get(task, 0) + 1
             s["prompt_tokens"] += tokens[0]
             s["completion_tokens"] += tokens[1]
 
@@ -439,7 +444,7 @@ class LLMServer:
             draw -= cfg.timeout_rate
             payload = parse_input_block(messages)  # type: ignore[arg-type]
             task = payload.get("task") if payload else None
-            task = task if task in TASKS else "other"
+            task = task if task in TASKS else (rules.mem0_task(messages) or "other")  # type: ignore[arg-type]
             content = rules.answer(messages, json_mode=json_mode)  # type: ignore[arg-type]
             outcome = "ok"
             if draw < cfg.malformed_rate:
