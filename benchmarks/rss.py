@@ -44,8 +44,10 @@ CALLERS = 100
 
 
 def _rss_sampler(stop: threading.Event, peak: list[int]) -> None:
-    import psutil
-
+    try:
+        import psutil
+    except ImportError:  # ru_maxrss alone then (read at the end)
+        return
     proc = psutil.Process()
     while not stop.is_set():
         peak[0] = max(peak[0], proc.memory_info().rss)
