@@ -9,6 +9,7 @@ exactly instead: the matching vectors come from SQL and are scored with one matm
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,16 @@ __all__ = ["Searcher", "rrf_fuse"]
 
 EXACT_MAX_ROWS = 4096
 RRF_K = 60
+
+
+def _cosine(matrix: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Cosine similarity of every row of ``matrix`` with every query: ``(rows, queries)``."""
+    queries = queries.astype(np.float32)
+    qn = np.linalg.norm(queries, axis=1)
+    mn = np.linalg.norm(matrix, axis=1)
+    qn[qn == 0] = 1.0
+    mn[mn == 0] = 1.0
+    return (matrix @ queries.T) / mn[:, None] / qn[None, :]
 
 
 def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -52,6 +63,36 @@ class Searcher:
             return self._stores.vectors.search_vector(vector, scope, n)
 
         return await self._widen(fetch, scope, flt, k, **post)
+
+    async def vector_many(
+        self, vectors: np.ndarray, scope: dict[str, str], k: int
+    ) -> list[list[MemoryItem]]:
+        """The ``k`` nearest valid memories of ``scope`` for each row of ``vectors``.
+
+        A small scope (the common case for one user's memories) is read once from SQL and
+        scored for every vector in one matrix product; a large one gets one index search
+        per vector.
+        """
+        count = await self._io(self._stores.records.count, scope, None)
+        if count > EXACT_MAX_ROWS:
+            return list(await asyncio.gather(*(self.vector(v, scope, None, k) for v in vectors)))
+        if count == 0:
+            return [[] for _ in vectors]
+        ids, matrix = await self._io(self._stores.records.vectors, scope, None)
+        if matrix is None:
+            return [[] for _ in vectors]
+        scores = _cosine(matrix, np.asarray(vectors, dtype=np.float32))  # (rows, queries)
+        top = np.argsort(-scores, axis=0, kind="stable")[:k].T
+        wanted = {ids[i] for row in top for i in row}
+        items = await self._io(self._stores.records.fetch, list(wanted))
+        return [
+            [
+                items[ids[i]].model_copy(update={"score": float(scores[i, q])})
+                for i in row
+                if ids[i] in items
+            ]
+            for q, row in enumerate(top)
+        ]
 
     async def fulltext(
         self, text: str, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
@@ -109,10 +150,7 @@ class Searcher:
         ids, matrix = await self._io(self._stores.records.vectors, scope, flt, **post)
         if matrix is None:
             return []
-        query = vector.astype(np.float32) / (np.linalg.norm(vector) or 1.0)
-        norms = np.linalg.norm(matrix, axis=1)
-        norms[norms == 0] = 1.0
-        scores = (matrix @ query) / norms
+        scores = _cosine(matrix, vector.reshape(1, -1))[:, 0]
         top = np.argsort(-scores, kind="stable")[:k]
         chosen = [(ids[i], float(scores[i])) for i in top]
         items = await self._io(self._stores.records.fetch, [i for i, _ in chosen])

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._errors import LLMError
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._writer import Upsert, WriteRequest, now_utc
 from ..llms import ConcurrencyLimit, call_json
@@ -50,6 +49,7 @@ class _Job:
     future: asyncio.Future[AddResult]
     pending_id: str | None = None  # set when the input is already recorded as pending
     attempts: int = 0
+    recorded: asyncio.Task[str] | None = None  # the write of that pending record
 
 
 @dataclass
@@ -87,11 +87,18 @@ class InferPipeline:
     ) -> AddResult:
         job = _Job(messages, metadata, asyncio.get_running_loop().create_future())
         if not wait:
-            # Acknowledged before the LLM runs: make the input durable first.
-            job.pending_id = await self._record_pending(job, scope, error=None)
+            # Acknowledged before the LLM runs, so the input must be durable before we
+            # return; but the job joins its scope's queue now, in call order, while the
+            # record is written (the worker waits for that write before clearing it).
+            job.pending_id = uuid.uuid4().hex
+            job.recorded = asyncio.create_task(
+                self._record_pending(job, scope, error=None, pending_id=job.pending_id)
+            )
         self._enqueue(scope, job)
         if wait:
             return await job.future
+        assert job.recorded is not None
+        await job.recorded
         self._detached.add(job.future)
         job.future.add_done_callback(self._detached.discard)
         return AddResult(pending_id=job.pending_id)
@@ -122,7 +129,13 @@ class InferPipeline:
             if work.id in queued:
                 continue
             scope = {k: v for k in ("user_id", "agent_id", "run_id") if (v := getattr(work, k))}
-            job = _Job(work.messages, work.metadata, loop.create_future(), work.id, work.attempts)
+            job = _Job(
+                work.messages,
+                work.metadata,
+                loop.create_future(),
+                pending_id=work.id,
+                attempts=work.attempts,
+            )
             self._enqueue(scope, job)
             futures.append(job.future)
         return list(await asyncio.gather(*futures))
@@ -158,21 +171,24 @@ class InferPipeline:
             group = self._take_group(queue)
             try:
                 result = await self._process(scope, group, queue.context)
-            except LLMError as exc:
-                await self._park(scope, group, exc)
-                continue
-            except Exception as exc:  # a store error: callers see it; input is parked too
+            except Exception as exc:  # LLM or store failure: the input is parked, not lost
                 await self._park(scope, group, exc)
                 continue
             for job in group:
-                if job.pending_id is not None:
-                    await self._memory._io(
-                        self._memory._stores.records.delete_pending, job.pending_id
-                    )
+                try:
+                    await self._clear_pending(job)
+                except Exception:  # applied, but its pending record stays: replay dedups
+                    log.exception("could not clear pending record %s", job.pending_id)
                 if not job.future.done():
                     job.future.set_result(result)
         if not queue.jobs and self._queues.get(key) is queue and not queue.context:
             del self._queues[key]
+
+    async def _clear_pending(self, job: _Job) -> None:
+        if job.recorded is not None:
+            await job.recorded
+        if job.pending_id is not None:
+            await self._memory._io(self._memory._stores.records.delete_pending, job.pending_id)
 
     def _take_group(self, queue: _ScopeQueue) -> list[_Job]:
         """The next jobs to share one extraction call: same metadata, bounded size."""
@@ -196,6 +212,8 @@ class InferPipeline:
         for job in group:
             job.attempts += 1
             try:
+                if job.recorded is not None:
+                    await job.recorded
                 if job.pending_id is None:
                     job.pending_id = await self._record_pending(job, scope, error=str(exc))
                 else:
@@ -212,8 +230,10 @@ class InferPipeline:
             if not job.future.done():
                 job.future.set_result(AddResult(pending_id=job.pending_id))
 
-    async def _record_pending(self, job: _Job, scope: dict[str, str], *, error: str | None) -> str:
-        pending_id = uuid.uuid4().hex
+    async def _record_pending(
+        self, job: _Job, scope: dict[str, str], *, error: str | None, pending_id: str | None = None
+    ) -> str:
+        pending_id = pending_id or uuid.uuid4().hex
         row = {
             "id": pending_id,
             **{k: scope.get(k) for k in ("user_id", "agent_id", "run_id")},
@@ -331,12 +351,11 @@ class InferPipeline:
         return AddResult(results=events)
 
     async def _neighbours(self, vectors: np.ndarray, scope: dict[str, str]) -> list[MemoryItem]:
-        k = self._cfg.neighbours_per_fact
-        found = await asyncio.gather(
-            *(self._memory._searcher.vector(v, scope, None, k) for v in vectors)
+        per_fact = await self._memory._searcher.vector_many(
+            vectors, scope, self._cfg.neighbours_per_fact
         )
         unique: dict[str, MemoryItem] = {}
-        for hits in found:
+        for hits in per_fact:
             for hit in hits:
                 unique.setdefault(hit.id, hit)
         return list(unique.values())

@@ -246,3 +246,31 @@ async def test_infer_true_without_llm_is_a_clear_error(amem) -> None:
     with pytest.raises(ConfigError, match="infer=True needs an LLM"):
         await amem.add("I live in Oslo.", user_id="u", infer=True)
     assert issubclass(LLMError, Exception)
+
+
+async def test_handed_over_messages_keep_their_order(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.01)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        for round_ in range(3):
+            await asyncio.gather(
+                *(memory.add(f"I live in Town{i}.", user_id="u", wait=False) for i in range(8))
+            )
+            await memory.flush()
+            valid = [m.text for m in await memory.get_all(user_id="u")]
+            assert valid == ["Lives in Town7"], (round_, valid)
+        assert await memory.pending() == []
+
+
+async def test_neighbours_of_many_facts_match_one_search_each(amem) -> None:
+    import numpy as np
+
+    await amem.add_many(
+        {"text": f"fact {i} about topic {i % 7}", "user_id": "u"} for i in range(300)
+    )
+    queries = ["topic 3", "fact 12", "nothing alike here"]
+    vectors = np.stack([amem.embedder.embed_query(q) for q in queries])
+    batched = await amem._searcher.vector_many(vectors, {"user_id": "u"}, 5)
+    for vector, hits in zip(vectors, batched, strict=True):
+        single = await amem._searcher.vector(vector, {"user_id": "u"}, None, 5)
+        assert [h.id for h in hits] == [h.id for h in single]
+        assert [round(h.score, 5) for h in hits] == [round(h.score, 5) for h in single]
