@@ -93,6 +93,7 @@ class Stores:
 
     def maintain(self) -> None:
         self.vectors.maintain()
+        self.records.optimize()
 
     def reconcile(self) -> dict[str, int]:
         """Make the vector side match SQL exactly; returns what was repaired."""
@@ -113,6 +114,7 @@ class Stores:
 
     def close(self) -> None:
         try:
+            self.records.optimize()
             self.records.delete_meta("open_session")  # a clean close: no reconcile next time
         finally:
             self.records.close()

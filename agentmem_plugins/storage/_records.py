@@ -66,6 +66,14 @@ class RecordStore:
 
         return engine
 
+    def optimize(self) -> None:
+        """Refresh the query planner's statistics (cheap; SQLite's advice for long-lived
+        connections). Without them SQLite may pick a scope index over a primary key."""
+        if self.dialect == "sqlite":
+            with self._write.connect() as conn:
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+                conn.exec_driver_sql("PRAGMA optimize")
+
     def close(self) -> None:
         self._write.dispose()
         self._read.dispose()
@@ -154,14 +162,22 @@ class RecordStore:
         include_invalidated: bool = True,
         as_of: datetime | None = None,
     ) -> dict[str, MemoryItem]:
-        """Those of ``ids`` that exist and match; a dict so callers keep their own order."""
-        where = self._where(scope or {}, flt, include_invalidated=include_invalidated, as_of=as_of)
+        """Those of ``ids`` that exist and match; a dict so callers keep their own order.
+
+        The scope is checked here in Python, not in SQL: given ``user_id = ?`` SQLite
+        would walk the scope index (every row of the user) instead of looking up the ids
+        by primary key, 24 ms instead of 0.1 ms at a million rows.
+        """
+        where = self._where({}, flt, include_invalidated=include_invalidated, as_of=as_of)
+        scope = scope or {}
         out: dict[str, MemoryItem] = {}
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
                 query = sa.select(*_ITEM_COLS).where(M.c.id.in_(chunk), *where)
                 for row in conn.execute(query):
-                    out[row.id] = to_item(row._asdict())
+                    values = row._asdict()
+                    if all(values[k] == v for k, v in scope.items()):
+                        out[row.id] = to_item(values)
         return out
 
     def list(
@@ -229,12 +245,12 @@ class RecordStore:
 
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
-        scoped = [M.c[k] == v for k, v in scope.items()]
+        cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
-                query = sa.select(M.c.id, M.c.vector).where(M.c.id.in_(chunk), *scoped)
-                for row in conn.execute(query):
-                    out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
+                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk))):
+                    if all(getattr(row, k) == v for k, v in scope.items()):
+                        out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
         return out
 
     def revisions(self) -> dict[str, str]:

@@ -172,7 +172,8 @@ class VectorIndex:
         if (where := scope_where(scope)) is not None:
             query = query.where(where, prefilter=True)
         if self._has_ann:
-            query = query.ef(max(self._ann_ef, k)).refine_factor(2)
+            # re-rank 2k candidates on full vectors; LanceDB needs ef >= k * refine_factor
+            query = query.ef(max(self._ann_ef, 2 * k)).refine_factor(2)
         table = query.to_arrow()
         ids = table.column("id").to_pylist()
         dist = table.column("_distance").to_numpy()

@@ -123,3 +123,24 @@ async def test_writes_and_deletes_race_background_maintenance_safely(tmp_path) -
         stores = memory._stores
         assert stores.vectors.revisions() == stores.records.revisions()
         assert len(await memory.get_many(keep)) == len(keep)
+
+
+async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -> None:
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", ann_min_rows=256, compact_every_writes=1
+    ) as memory:
+        await memory.add_many(
+            {"text": f"note {i} on subject {i % 50} and item{i}", "user_id": f"u{i % 2}"}
+            for i in range(1200)
+        )
+        await memory.add("one more to trigger maintenance", user_id="u0")
+        await memory._writer.wait_maintenance()
+        assert memory._stores.vectors._has_ann
+        for limit in (1, 10, 40, 100):
+            hits = await memory.search("subject 7 item7", user_id="u0", limit=limit)
+            assert len(hits) == limit and all(h.user_id == "u0" for h in hits)
+        exact = await memory._searcher._exact(
+            memory.embedder.embed_query("subject 7 item7"), {"user_id": "u0"}, None, 10
+        )
+        hits = await memory.search("subject 7 item7", user_id="u0", limit=10)
+        assert len({h.id for h in hits} & {h.id for h in exact}) >= 9  # recall@10 >= 0.9
