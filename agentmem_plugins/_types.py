@@ -107,7 +107,7 @@ class AddResult(_Frozen):
 class HistoryEvent(_Frozen):
     """One audit-trail entry of a memory."""
 
-    id: str
+    id: int
     memory_id: str
     event: EventKind
     old_text: str | None = None

@@ -8,6 +8,9 @@ SQLAlchemy Core ``executemany``, one transaction per batch.
 
 from __future__ import annotations
 
+import functools
+import json
+import operator
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -111,7 +114,7 @@ class RecordStore:
             for chunk in _chunks(doomed):
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
             if changes.rows:
-                conn.execute(M.insert(), changes.rows)
+                self._insert(conn, M, changes.rows)
             stamp = datetime.now(timezone.utc).replace(tzinfo=None)
             for memory_id, at, reason in changes.invalidations:
                 conn.execute(
@@ -120,7 +123,31 @@ class RecordStore:
                     .values(invalid_at=at, invalid_reason=reason, updated_at=stamp)
                 )
             if changes.history:
-                conn.execute(H.insert(), changes.history)
+                self._insert(conn, H, changes.history)
+
+    def _insert(self, conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+        """Bulk insert. On SQLite straight through the DBAPI ``executemany`` with values
+        converted the way SQLAlchemy's own SQLite types store them (ISO text datetimes,
+        JSON text): the Core path spent two thirds of the write in per-value processors."""
+        if self.dialect != "sqlite":
+            conn.execute(table.insert(), rows)
+            return
+        sql, getter, dates, jsons = _sqlite_insert(table)
+        stamps: dict[datetime, str] = {}  # a batch shares a handful of timestamps
+        values = []
+        for row in rows:
+            value = list(getter(row))
+            for i in dates:
+                if (when := value[i]) is not None:
+                    text = stamps.get(when)
+                    if text is None:
+                        text = stamps[when] = when.strftime(_SQLITE_DATETIME)
+                    value[i] = text
+            for i in jsons:
+                if value[i] is not None:
+                    value[i] = json.dumps(value[i])
+            values.append(tuple(value))
+        conn.exec_driver_sql(sql, values)
 
     def reset(self) -> None:
         with self._write.begin() as conn:
@@ -291,6 +318,21 @@ class RecordStore:
     def list_pending(self) -> list[dict[str, Any]]:
         with self._read.connect() as conn:
             return [r._asdict() for r in conn.execute(sa.select(P).order_by(P.c.created_at))]
+
+
+# the exact text of SQLAlchemy's sqlite DATETIME, so stored values compare alike in SQL
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+@functools.cache
+def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
+    names = [c.name for c in table.c]
+    dates = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.DateTime)]
+    jsons = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.JSON)]
+    columns = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
+    return sql, operator.itemgetter(*names), dates, jsons
 
 
 def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:

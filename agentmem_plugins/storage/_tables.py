@@ -43,7 +43,8 @@ class HistoryRow(SQLModel, table=True):
     __tablename__ = "history"
     __table_args__ = (Index("ix_history_memory", "memory_id", "created_at"),)
 
-    id: str = Field(primary_key=True, max_length=64)
+    # sequential, so bulk inserts append to the B-tree instead of landing at random
+    id: int | None = Field(default=None, primary_key=True)
     memory_id: str = Field(max_length=512)
     event: str = Field(max_length=16)
     old_text: str | None = Field(default=None, sa_column=Column(Text))
