@@ -62,6 +62,8 @@ class MemoryConfig(BaseModel):
     ann_min_rows: int = Field(50_000, ge=256)
     ann_ef: int = Field(64, ge=1)
     search_overfetch: int = Field(4, ge=1)
+    # a scope (with its filters) of at most this many rows is scored exactly from SQL
+    exact_search_max_rows: int = Field(4096, ge=0)
 
     # intelligent mode
     llm: Any = None

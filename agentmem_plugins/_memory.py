@@ -78,7 +78,12 @@ class AsyncMemory(ReadMethods):
             max_wait_s=self.config.batch_max_wait_ms / 1000,
             maintain_every=self.config.compact_every_writes,
         )
-        self._searcher = Searcher(self._stores, self._io, self.config.search_overfetch)
+        self._searcher = Searcher(
+            self._stores,
+            self._io,
+            self.config.search_overfetch,
+            self.config.exact_search_max_rows,
+        )
         self._infer: Any = None  # built on first use (intelligent mode)
         #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given)
         self.llm = _resolve_llm(self.config)

@@ -1,6 +1,7 @@
 """The read path: vector, full-text and hybrid search with scope and metadata filters.
 
-The vector index prefilters by scope; everything else (metadata filters, invalidated
+Scopes of at most ``exact_search_max_rows`` matching rows are scored exactly from SQL. Otherwise
+the vector index prefilters by scope; everything else (metadata filters, invalidated
 memories, ``as_of``) is checked against SQL, the source of truth, on the candidates.
 Candidates are over-fetched and the fetch widened until enough survive, so a filter
 never silently shortens the result. A selective filter (few matching rows) is answered
@@ -46,18 +47,26 @@ def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
 
 
 class Searcher:
-    def __init__(self, stores: Stores, io: Callable[..., Awaitable[Any]], overfetch: int) -> None:
+    def __init__(
+        self,
+        stores: Stores,
+        io: Callable[..., Awaitable[Any]],
+        overfetch: int,
+        exact_max_rows: int = EXACT_MAX_ROWS,
+    ) -> None:
         self._stores = stores
         self._io = io
         self._overfetch = overfetch
+        self._exact_max = exact_max_rows
 
     async def vector(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        if flt is not None or post.get("as_of") is not None:
-            count = await self._io(self._stores.records.count, scope, flt, **post)
-            if count <= EXACT_MAX_ROWS:
-                return await self._exact(vector, scope, flt, k, **post)
+        # Few matching rows (a selective filter, or simply a small scope such as one
+        # user's memories): exact scoring of their vectors from SQL beats an index probe.
+        count = await self._io(self._stores.records.count, scope, flt, **post)
+        if count <= self._exact_max:
+            return await self._exact(vector, scope, flt, k, **post)
 
         def fetch(n: int) -> list[tuple[str, float]]:
             return self._stores.vectors.search_vector(vector, scope, n)
@@ -74,7 +83,7 @@ class Searcher:
         per vector.
         """
         count = await self._io(self._stores.records.count, scope, None)
-        if count > EXACT_MAX_ROWS:
+        if count > self._exact_max:
             return list(await asyncio.gather(*(self.vector(v, scope, None, k) for v in vectors)))
         if count == 0:
             return [[] for _ in vectors]
@@ -128,7 +137,9 @@ class Searcher:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
     ) -> list[MemoryItem]:
-        n = max(k * self._overfetch, 16)
+        # Without filters only invalidated memories can drop out: a small margin will do.
+        plain = flt is None and as_of is None
+        n = k + 8 if plain else max(k * self._overfetch, 16)
         while True:
             candidates = await self._io(fetch, n)
             items = await self._io(

@@ -114,3 +114,15 @@ async def test_filters_widen_the_candidate_fetch_until_enough_match(amem: AsyncM
         "cats and dogs", user_id="u", filters={"rare": False}, limit=5, mode="fulltext"
     )
     assert len(hits) == 5 and not any(h.metadata["rare"] for h in hits)
+
+
+async def test_the_index_path_widens_its_fetch_for_filters(tmp_path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash", exact_search_max_rows=0) as memory:
+        await memory.add_many(
+            {"text": f"cats and dogs {i}", "user_id": "u", "metadata": {"rare": i % 300 == 0}}
+            for i in range(3000)
+        )
+        hits = await memory.search("cats and dogs", user_id="u", filters={"rare": True}, limit=10)
+        assert len(hits) == 10 and all(h.metadata["rare"] for h in hits)
+        scores = [h.score for h in hits]
+        assert scores == sorted(scores, reverse=True)

@@ -127,7 +127,11 @@ async def test_writes_and_deletes_race_background_maintenance_safely(tmp_path) -
 
 async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -> None:
     async with AsyncMemory(
-        path=tmp_path, embedder="hash", ann_min_rows=256, compact_every_writes=1
+        path=tmp_path,
+        embedder="hash",
+        ann_min_rows=256,
+        compact_every_writes=1,
+        exact_search_max_rows=0,  # force the index path for this scope of 600
     ) as memory:
         await memory.add_many(
             {"text": f"note {i} on subject {i % 50} and item{i}", "user_id": f"u{i % 2}"}
