@@ -109,8 +109,11 @@ def child(mode: str, path: str, n: int) -> None:
     out = asyncio.run(fn(path, n))
     stop.set()
     sampler.join()
+    # ru_maxrss survives execve on Linux: a child started by a big parent (run_all after
+    # the 1M search store) reports the parent's peak. So it is the fallback only, when
+    # psutil sampling is unavailable.
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
-    out["peak_rss_mib"] = max(peak[0], maxrss) / 2**20
+    out["peak_rss_mib"] = (peak[0] or maxrss) / 2**20
     from pathlib import Path
 
     out["table"] = lance_table_info(Path(path))
