@@ -349,8 +349,7 @@ def _history(
     reason: str | None = None,
 ) -> dict[str, Any]:
     return {
-        "id": None,  # assigned by the database, in order
-        "memory_id": memory_id,
+        "memory_id": memory_id,  # the row id is assigned by the database, in order
         "event": event,
         "old_text": old,
         "new_text": new,

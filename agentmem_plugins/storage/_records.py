@@ -326,9 +326,11 @@ _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 @functools.cache
 def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
-    names = [c.name for c in table.c]
-    dates = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.DateTime)]
-    jsons = [i for i, c in enumerate(table.c) if isinstance(c.type, sa.JSON)]
+    # an autoincrement key is left to the database (history ids)
+    columns_ = [c for c in table.c if c is not table.autoincrement_column]
+    names = [c.name for c in columns_]
+    dates = [i for i, c in enumerate(columns_) if isinstance(c.type, sa.DateTime)]
+    jsons = [i for i, c in enumerate(columns_) if isinstance(c.type, sa.JSON)]
     columns = ", ".join(f'"{n}"' for n in names)
     marks = ", ".join("?" for _ in names)
     sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
