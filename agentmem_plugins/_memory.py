@@ -188,10 +188,7 @@ class AsyncMemory(ReadMethods):
         text = check_text(item.text, max_chars=self.config.max_text_chars, field=f"{where}.text")
         vector = None
         if item.vector is not None:
-            vector = np.asarray(
-                check_vector(item.vector, dim=self._stores.dim, field=f"{where}.vector"),
-                dtype=np.float32,
-            )
+            vector = check_vector(item.vector, dim=self._stores.dim, field=f"{where}.vector")
         elif self.embedder is None:
             raise InvalidInputError(
                 f"{where}.vector is required: this store has no embedder (embedder='none')"
@@ -225,7 +222,7 @@ class AsyncMemory(ReadMethods):
             old["text"] if text is None else check_text(text, max_chars=self.config.max_text_chars)
         )
         if vector is not None:
-            new_vector = np.asarray(check_vector(vector, dim=self._stores.dim), dtype=np.float32)
+            new_vector = check_vector(vector, dim=self._stores.dim)
         elif new_text == old["text"]:
             new_vector = np.frombuffer(old["vector"], dtype=np.float32)
         else:

@@ -73,7 +73,7 @@ class ReadMethods:
             hits = await self._searcher.fulltext(query, scope, flt, limit, **post)
         else:
             if vector is not None:
-                qvec = np.asarray(check_vector(vector, dim=self._stores.dim), dtype=np.float32)
+                qvec = check_vector(vector, dim=self._stores.dim)
             else:
                 assert query is not None
                 qvec = await self._runner.query(query)

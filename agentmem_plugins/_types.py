@@ -63,7 +63,7 @@ class MemoryInput(BaseModel):
     agent_id: str | None = None
     run_id: str | None = None
     metadata: dict[str, Any] | None = None
-    vector: list[float] | None = None
+    vector: Any = None  # a sequence of numbers or a numpy array; checked by the core
     id: str | None = None
 
 

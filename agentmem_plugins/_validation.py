@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from typing import Any
+
+import numpy as np
 
 from ._errors import InvalidInputError, ScopeError
 
@@ -90,17 +91,23 @@ def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
         ) from None
 
 
-def check_vector(vector: Any, *, dim: int | None, field: str = "vector") -> list[float]:
+def check_vector(vector: Any, *, dim: int | None, field: str = "vector") -> np.ndarray:
+    """A finite 1-d float32 vector of the store's dimension (checked with numpy: a Python
+    loop over a 384-float list cost ~45 us an item on the batch path)."""
+    if isinstance(vector, (str, bytes)) or vector is None:
+        raise InvalidInputError(f"{field} must be a sequence of numbers")
     try:
-        values = [float(x) for x in vector]
+        values = np.asarray(vector, dtype=np.float32)
     except (TypeError, ValueError):
         raise InvalidInputError(f"{field} must be a sequence of numbers") from None
-    if not values:
+    if values.ndim != 1:
+        raise InvalidInputError(f"{field} must be a flat sequence of numbers")
+    if values.size == 0:
         raise InvalidInputError(f"{field} is empty")
-    if dim is not None and len(values) != dim:
+    if dim is not None and values.size != dim:
         raise InvalidInputError(
-            f"{field} has {len(values)} dimensions but this store's embedding space has {dim}"
+            f"{field} has {values.size} dimensions but this store's embedding space has {dim}"
         )
-    if not all(math.isfinite(x) for x in values):
+    if not np.isfinite(values).all():
         raise InvalidInputError(f"{field} contains NaN or infinity")
     return values

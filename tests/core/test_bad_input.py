@@ -67,13 +67,16 @@ async def test_bad_add_input(store: AsyncMemory, kwargs, error, message) -> None
         ([{"text": "ok", "user_id": "u", "vector": [1.0, 2.0]}], r"items\[0\]\.vector has 2"),
         (
             [{"text": "ok", "user_id": "u", "vector": ["a"]}],
-            r"items\[0\]\.vector.0: Input should be a valid number",
+            r"items\[0\]\.vector must be a sequence of numbers",
         ),
         (
             [{"text": "a", "user_id": "u", "id": "x"}, {"text": "b", "user_id": "u", "id": "x"}],
             "appears twice",
         ),
         (["just a string"], r"items\[0\] must be a dict"),
+        ([{"text": "ok", "user_id": "u", "vector": [[1.0, 2.0]]}], "flat sequence"),
+        ([{"text": "ok", "user_id": "u", "vector": [float("nan")] * 256}], "NaN or infinity"),
+        ([{"text": "ok", "user_id": "u", "vector": "0.1 0.2"}], "sequence of numbers"),
     ],
 )
 async def test_bad_batches_are_rejected_whole(store: AsyncMemory, items, message) -> None:
