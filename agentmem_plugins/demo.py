@@ -32,7 +32,7 @@ def _pick_embedder(spec: str | None) -> Embedder:
     try:
         embedder = make_embedder(wanted)
     except EmbedderError as exc:
-        first_line = str(exc).splitlines()[0]
+        first_line = str(exc).splitlines()[0].split(". ")[0]
         print(
             f"note: embedder {wanted!r} is not available here ({first_line}); "
             "using the offline 'hash' embedder instead"
