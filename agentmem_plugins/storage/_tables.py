@@ -16,7 +16,9 @@ class MemoryRow(SQLModel, table=True):
 
     __tablename__ = "memories"
     __table_args__ = (
-        Index("ix_memories_scope", "user_id", "agent_id", "run_id", "created_at"),
+        # invalid_at in the index: counting a scope's valid rows (every search does) is
+        # answered from the index alone, without a table lookup per row
+        Index("ix_memories_scope", "user_id", "agent_id", "run_id", "invalid_at", "created_at"),
         Index("ix_memories_agent", "agent_id", "created_at"),
         Index("ix_memories_run", "run_id", "created_at"),
     )
