@@ -64,9 +64,9 @@ class Searcher:
     ) -> list[MemoryItem]:
         # Few matching rows (a selective filter, or simply a small scope such as one
         # user's memories): exact scoring of their vectors from SQL beats an index probe.
-        count = await self._io(self._stores.records.count, scope, flt, **post)
-        if count <= self._exact_max:
-            return await self._exact(vector, scope, flt, k, **post)
+        hits = await self._io(self._exact_in_thread, vector, scope, flt, k, self._exact_max, **post)
+        if hits is not None:
+            return hits
 
         def fetch(n: int) -> list[tuple[str, float]]:
             return self._stores.vectors.search_vector(vector, scope, n)
@@ -158,11 +158,27 @@ class Searcher:
     async def _exact(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        ids, matrix = await self._io(self._stores.records.vectors, scope, flt, **post)
+        return await self._io(self._exact_in_thread, vector, scope, flt, k, None, **post)
+
+    def _exact_in_thread(
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        max_rows: int | None,
+        **post: Any,
+    ) -> list[MemoryItem] | None:
+        """Exact top ``k`` from SQL, in one worker-thread call (count, read, score, fetch);
+        ``None`` when more than ``max_rows`` rows match."""
+        records = self._stores.records
+        if max_rows is not None and records.count(scope, flt, **post) > max_rows:
+            return None
+        ids, matrix = records.vectors(scope, flt, **post)
         if matrix is None:
             return []
         scores = _cosine(matrix, vector.reshape(1, -1))[:, 0]
         top = np.argsort(-scores, kind="stable")[:k]
         chosen = [(ids[i], float(scores[i])) for i in top]
-        items = await self._io(self._stores.records.fetch, [i for i, _ in chosen])
+        items = records.fetch([i for i, _ in chosen])
         return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]
