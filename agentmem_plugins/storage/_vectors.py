@@ -9,7 +9,6 @@ background between batches; see :meth:`maintain`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Sequence
@@ -70,7 +69,6 @@ class VectorIndex:
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
         self._has_ann = False
-        self._ann_rows = 0  # table size when the ANN index was last trained
         self._has_fts = False
         if self._exists():
             self._open()
@@ -82,13 +80,9 @@ class VectorIndex:
 
     def _open(self) -> None:
         table = self._db.open_table(TABLE)
-        indices = {tuple(ix.columns): ix for ix in table.list_indices()}
+        indices = {tuple(ix.columns): ix.index_type for ix in table.list_indices()}
         self._has_ann = ("vector",) in indices
         self._has_fts = ("text",) in indices
-        if self._has_ann and not self._ann_rows:  # reopened store: best estimate
-            os.environ.setdefault("LANCE_INCLUDE_VECTOR_CENTROIDS", "false")  # no warning
-            stats = table.index_stats(indices[("vector",)].name)
-            self._ann_rows = getattr(stats, "num_indexed_rows", 0) or 0
         self._table = table
 
     @property
@@ -232,10 +226,6 @@ class VectorIndex:
         rows = table.count_rows()
         if not self._has_ann and rows >= self._ann_min_rows:
             self._build_ann(table, rows)
-        elif self._has_ann and rows >= 2 * self._ann_rows:
-            # The table doubled since training: rows folded in since then sit in delta
-            # segments and one partition grew too big. Retrain, partitions sized anew.
-            self._build_ann(table, rows)
         table.optimize(cleanup_older_than=cleanup_older_than)
         with self._lock:
             self._open()
@@ -244,14 +234,10 @@ class VectorIndex:
         from lancedb.index import Bitmap, IvfHnswSq
 
         log.info("building the ANN index over %d rows", rows)
-        if not self._has_ann:
-            for column in SCOPE_COLUMNS:
-                table.create_index(column, config=Bitmap(), replace=True)
+        for column in SCOPE_COLUMNS:
+            table.create_index(column, config=Bitmap(), replace=True)
         partitions = max(1, rows // 100_000)
         table.create_index(
-            "vector",
-            config=IvfHnswSq(distance_type="cosine", num_partitions=partitions),
-            replace=True,
+            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=partitions)
         )
         self._has_ann = True
-        self._ann_rows = rows
