@@ -5,7 +5,7 @@ Run by :mod:`benchmarks.infer_bench` with the interpreter that has ``mem0ai`` (d
 
 Configuration: ``infer=True``; LLM = Mem0's ``openai`` provider with ``openai_base_url``
 pointing at the loopback server (which answers Mem0's own prompts by the same rules as
-ours, :func:`agentmem_plugins.testing.rules.mem0_task`); embedder = Mem0's ``langchain``
+ours, :func:`agentmem_plugins.testing.mem0_rules.mem0_task`); embedder = Mem0's ``langchain``
 provider wrapping :class:`agentmem_plugins.embeddings.HashEmbedder` (the same offline
 embedder our store uses); vector store = Mem0's default, local Qdrant, in a fresh temp
 dir per repetition, as is the history SQLite database. Telemetry off

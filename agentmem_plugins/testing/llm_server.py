@@ -39,7 +39,7 @@ for every request that got a completion (``ok`` and ``malformed``).
 
 ``/stats`` counts answered requests by task in ``by_task``: ``extract_facts``, ``decide``
 and ``other`` always, plus ``mem0_extract`` / ``mem0_facts`` / ``mem0_update`` once Mem0's
-prompts were seen (:func:`agentmem_plugins.testing.rules.mem0_task`; Mem0 pointed at this
+prompts were seen (:func:`agentmem_plugins.testing.mem0_rules.mem0_task`; Mem0 pointed at this
 server gets rule-based answers in its own formats).
 """
 
@@ -62,7 +62,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..infer.prompts import parse_input_block
-from . import rules
+from . import mem0_rules, rules
 
 __all__ = ["LLMServer", "ServerConfig", "count_tokens", "main"]
 
@@ -444,7 +444,7 @@ class LLMServer:
             draw -= cfg.timeout_rate
             payload = parse_input_block(messages)  # type: ignore[arg-type]
             task = payload.get("task") if payload else None
-            task = task if task in TASKS else (rules.mem0_task(messages) or "other")  # type: ignore[arg-type]
+            task = task if task in TASKS else (mem0_rules.mem0_task(messages) or "other")  # type: ignore[arg-type]
             content = rules.answer(messages, json_mode=json_mode)  # type: ignore[arg-type]
             outcome = "ok"
             if draw < cfg.malformed_rate:

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from agentmem_plugins.infer.prompts import build_decision_messages, build_extraction_messages
-from agentmem_plugins.testing import rules
+from agentmem_plugins.testing import mem0_rules, rules
 from agentmem_plugins.testing.llm_server import count_tokens
 
 ADDITIVE_SYSTEM = (
@@ -66,16 +66,16 @@ def update_prompt(old: list[dict], facts: list[str]) -> list[dict]:
 
 
 def test_task_detection():
-    assert rules.mem0_task(additive("user: hi\n")) == "mem0_extract"
+    assert mem0_rules.mem0_task(additive("user: hi\n")) == "mem0_extract"
     facts = [
         {"role": "system", "content": FACTS_SYSTEM},
         {"role": "user", "content": "Input:\nuser: I live in Rome\n"},
     ]
-    assert rules.mem0_task(facts) == "mem0_facts"
-    assert rules.mem0_task(update_prompt([], ["Lives in Rome"])) == "mem0_update"
-    assert rules.mem0_task(build_extraction_messages(["I live in Rome"])) is None
-    assert rules.mem0_task([{"role": "user", "content": "hello"}]) is None
-    assert rules.mem0_task([{"role": "system", "content": "x"}]) is None
+    assert mem0_rules.mem0_task(facts) == "mem0_facts"
+    assert mem0_rules.mem0_task(update_prompt([], ["Lives in Rome"])) == "mem0_update"
+    assert mem0_rules.mem0_task(build_extraction_messages(["I live in Rome"])) is None
+    assert mem0_rules.mem0_task([{"role": "user", "content": "hello"}]) is None
+    assert mem0_rules.mem0_task([{"role": "system", "content": "x"}]) is None
 
 
 def test_additive_extracts_user_facts_in_mem0_format():
@@ -102,7 +102,7 @@ def test_additive_skips_known_facts_and_links_related_ones():
         {"id": "2", "text": "Likes tea"},
     ]
     new = "user: I'm vegetarian. I live in Berlin now. I like green tea. I play chess.\n"
-    out = rules.mem0_additive(additive(new, existing))
+    out = mem0_rules.mem0_additive(additive(new, existing))
     assert out["memory"] == [  # Mem0 2.x only adds; a contradiction/refinement is linked
         {"id": "0", "text": "Lives in Berlin", "attributed_to": "user", "linked_memory_ids": ["1"]},
         {"id": "1", "text": "Likes green tea", "attributed_to": "user", "linked_memory_ids": ["2"]},
@@ -119,7 +119,7 @@ def test_additive_uuid_ids_json_messages_recent_memories_and_dates():
             {"role": "user", "content": "I live in Rome."},
         ]
     )
-    out = rules.mem0_additive(additive(new, existing, recent=recent, observed="2024-05-02"))
+    out = mem0_rules.mem0_additive(additive(new, existing, recent=recent, observed="2024-05-02"))
     assert out["memory"] == [
         {"id": "0", "text": "Moved to Rome on 2024-05-01", "attributed_to": "user"},
         {
@@ -132,10 +132,10 @@ def test_additive_uuid_ids_json_messages_recent_memories_and_dates():
 
 
 def test_additive_nothing_to_extract_and_multiline_content():
-    assert rules.mem0_additive(additive("user: Thanks, that helps.\n")) == {"memory": []}
-    assert rules.mem0_additive(additive("")) == {"memory": []}
+    assert mem0_rules.mem0_additive(additive("user: Thanks, that helps.\n")) == {"memory": []}
+    assert mem0_rules.mem0_additive(additive("")) == {"memory": []}
     new = "user: Hello\nI work at Acme.\nassistant: Nice\n"
-    texts = [m["text"] for m in rules.mem0_additive(additive(new))["memory"]]
+    texts = [m["text"] for m in mem0_rules.mem0_additive(additive(new))["memory"]]
     assert texts == ["Works at Acme"]
 
 
@@ -153,7 +153,7 @@ def test_fact_retrieval_legacy():
 
 
 def test_update_memory_legacy_empty_memory_adds_everything():
-    out = rules.mem0_update(update_prompt([], ["Lives in Oslo", "Plays chess"]))
+    out = mem0_rules.mem0_update(update_prompt([], ["Lives in Oslo", "Plays chess"]))
     assert out == {
         "memory": [
             {"id": "0", "text": "Lives in Oslo", "event": "ADD"},
@@ -250,22 +250,22 @@ def test_with_mem0s_own_prompt_builders():
         {"role": "system", "content": prompts.ADDITIVE_EXTRACTION_PROMPT},
         {"role": "user", "content": user},
     ]
-    assert rules.mem0_task(messages) == "mem0_extract"
-    out = rules.mem0_additive(messages)["memory"]
+    assert mem0_rules.mem0_task(messages) == "mem0_extract"
+    out = mem0_rules.mem0_additive(messages)["memory"]
     assert [(m["text"], m.get("linked_memory_ids")) for m in out] == [
         ("Lives in Lyon", ["0"]),
         ("Is vegan", None),
     ]
     system, user = utils.get_fact_retrieval_messages(new)
     facts = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-    assert rules.mem0_task(facts) == "mem0_facts"
-    assert rules.mem0_fact_retrieval(facts) == {"facts": ["Lives in Lyon", "Is vegan"]}
+    assert mem0_rules.mem0_task(facts) == "mem0_facts"
+    assert mem0_rules.mem0_fact_retrieval(facts) == {"facts": ["Lives in Lyon", "Is vegan"]}
     update = prompts.get_update_memory_messages(
         [{"id": "0", "text": "Lives in Nice"}], ["Lives in Lyon"]
     )
     msgs = [{"role": "user", "content": update}]
-    assert rules.mem0_task(msgs) == "mem0_update"
-    assert rules.mem0_update(msgs)["memory"] == [
+    assert mem0_rules.mem0_task(msgs) == "mem0_update"
+    assert mem0_rules.mem0_update(msgs)["memory"] == [
         {"id": "0", "text": "Lives in Nice", "event": "DELETE"},
         {"id": "1", "text": "Lives in Lyon", "event": "ADD"},
     ]
