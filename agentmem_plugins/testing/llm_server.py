@@ -63,6 +63,7 @@ from typing import Any
 
 from ..infer.prompts import parse_input_block
 from . import mem0_rules, rules
+from ._http import read_request, response
 
 __all__ = ["LLMServer", "ServerConfig", "count_tokens", "main"]
 
@@ -76,14 +77,6 @@ OUTCOMES = (
     "not_found",
 )
 TASKS = ("extract_facts", "decide", "other")
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    429: "Too Many Requests",
-    500: "Internal Server Error",
-}
 
 
 def count_tokens(text: str) -> int:
@@ -297,7 +290,7 @@ class LLMServer:
             self._stats["connections"] += 1
         try:
             while True:
-                request = await self._read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     break
                 method, path, headers, body, keep_alive = request
@@ -305,7 +298,7 @@ class LLMServer:
                     status, extra, payload = await self._route(method, path, body, reader)
                 except _Hang:
                     break
-                writer.write(_response(status, extra, payload, keep_alive))
+                writer.write(response(status, extra, payload, keep_alive))
                 await writer.drain()
                 if not keep_alive:
                     break
@@ -318,38 +311,6 @@ class LLMServer:
             with contextlib.suppress(Exception):
                 await writer.wait_closed()
             self._conns.discard(task)
-
-    async def _read_request(
-        self, reader: asyncio.StreamReader
-    ) -> tuple[str, str, dict[str, str], bytes, bool] | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
-            return None
-        lines = head.decode("latin-1").split("\r\n")
-        try:
-            method, target, version = lines[0].split(" ", 2)
-        except ValueError:
-            return None
-        headers: dict[str, str] = {}
-        for line in lines[1:]:
-            if ":" in line:
-                name, value = line.split(":", 1)
-                headers[name.strip().lower()] = value.strip()
-        if headers.get("transfer-encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-                data = await reader.readexactly(size + 2)
-                if size == 0:
-                    break
-                chunks.append(data[:-2])
-            body = b"".join(chunks)
-        else:
-            body = await reader.readexactly(int(headers.get("content-length") or 0))
-        conn = headers.get("connection", "").lower()
-        keep_alive = conn != "close" if version == "HTTP/1.1" else conn == "keep-alive"
-        return method.upper(), target.split("?", 1)[0], headers, body, keep_alive
 
     async def _route(
         self, method: str, path: str, body: bytes, reader: asyncio.StreamReader
@@ -506,18 +467,6 @@ def _malform(content: str, pick: float) -> str:
 
 def _error(message: str, kind: str) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": kind}}
-
-
-def _response(status: int, headers: dict[str, str], payload: Any, keep_alive: bool) -> bytes:
-    body = json.dumps(payload).encode()
-    lines = [
-        f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}",
-        "Content-Type: application/json",
-        f"Content-Length: {len(body)}",
-        f"Connection: {'keep-alive' if keep_alive else 'close'}",
-        *(f"{k}: {v}" for k, v in headers.items()),
-    ]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
 def main(argv: Sequence[str] | None = None) -> int:
