@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
@@ -25,6 +25,10 @@ from ._types import AddResult, MemoryInput, MemoryItem, PendingWork
 from ._validation import check_id, check_metadata, check_scope, check_text, check_vector
 from ._writer import Upsert, Writer, WriteRequest
 from .embeddings import Embedder, make_embedder
+from .llms import ChatModel
+
+if TYPE_CHECKING:
+    from .infer.pipeline import InferPipeline
 
 __all__ = ["AsyncMemory"]
 
@@ -53,7 +57,7 @@ class AsyncMemory(ReadMethods):
         /,
         *,
         embedder: Embedder | str | None = None,
-        llm: Any = None,
+        llm: ChatModel | None = None,
         **config_fields: Any,
     ) -> None:
         if embedder is not None:
@@ -61,6 +65,9 @@ class AsyncMemory(ReadMethods):
         if llm is not None:
             config_fields["llm"] = llm
         self.config = MemoryConfig.build(config, **config_fields)
+        #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given);
+        #: checked before anything is opened, so a bad ``llm=`` leaves nothing behind
+        self.llm: ChatModel | None = _resolve_llm(self.config)
         self.embedder: Embedder | None = make_embedder(self.config.embedder)
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="agentmem-io")
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
@@ -84,9 +91,7 @@ class AsyncMemory(ReadMethods):
             self.config.search_overfetch,
             self.config.exact_search_max_rows,
         )
-        self._infer: Any = None  # built on first use (intelligent mode)
-        #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given)
-        self.llm = _resolve_llm(self.config)
+        self._infer: InferPipeline | None = None  # built on first use (intelligent mode)
         self._closed = False
 
     # --- plumbing ----------------------------------------------------------------------
@@ -304,11 +309,19 @@ class AsyncMemory(ReadMethods):
             )
         return has_llm
 
-    def _pipeline(self) -> Any:
+    def _pipeline(self) -> InferPipeline:
         if self._infer is None:
             from .infer.pipeline import InferPipeline
 
-            self._infer = InferPipeline(self, self.llm)
+            self._infer = InferPipeline(
+                config=self.config,
+                llm=self.llm,
+                stores=self._stores,
+                writer=self._writer,
+                searcher=self._searcher,
+                runner=self._runner,
+                io=self._io,
+            )
         return self._infer
 
     async def pending(self) -> list[PendingWork]:
@@ -344,7 +357,7 @@ class AsyncMemory(ReadMethods):
             self._shutdown_pools()
 
 
-def _resolve_llm(config: MemoryConfig) -> Any:
+def _resolve_llm(config: MemoryConfig) -> ChatModel | None:
     if config.llm is not None:
         if not callable(getattr(config.llm, "complete", None)):
             raise ConfigError(
@@ -352,7 +365,8 @@ def _resolve_llm(config: MemoryConfig) -> Any:
                 "wrap LangChain/LlamaIndex models with the bridges in langchain_agentmem / "
                 "llama_index.memory.agentmem"
             )
-        return config.llm
+        llm: ChatModel = config.llm
+        return llm
     if config.llm_base_url and config.llm_model:
         from .llms import OpenAIChatModel
 

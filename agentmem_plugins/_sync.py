@@ -3,7 +3,9 @@
 Every method runs the async implementation on a private event loop in a daemon thread,
 so it works the same in a script, a thread pool, or a Jupyter cell whose own loop is
 already running (where ``asyncio.run`` would fail). There is no second implementation:
-each method below is generated from its async twin, signature and docstring included.
+each method below is a typed one-line delegation to its async twin, written out with
+the same signature and docstring so that IDEs and mypy see every parameter and result
+(``tests/core/test_sync_facade.py`` fails if the two classes drift apart).
 """
 
 from __future__ import annotations
@@ -11,15 +13,20 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
-import functools
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
+
+import numpy as np
 
 from ._config import MemoryConfig
 from ._memory import AsyncMemory
+from ._types import AddResult, HistoryEvent, MemoryInput, MemoryItem, PendingWork, SearchMode
+from .embeddings import Embedder
+from .llms import ChatModel
 
 __all__ = ["Memory"]
 
@@ -48,16 +55,6 @@ class _LoopThread:
             self._thread.join(timeout=10)
         if not self.loop.is_running():
             self.loop.close()
-
-
-def _sync(name: str) -> Callable[..., Any]:
-    async_method = getattr(AsyncMemory, name)
-
-    @functools.wraps(async_method)
-    def method(self: Memory, *args: Any, **kwargs: Any) -> Any:
-        return self._loop.call(getattr(self._async, name)(*args, **kwargs))
-
-    return method
 
 
 _OPEN: weakref.WeakSet[Memory] = weakref.WeakSet()
@@ -92,11 +89,19 @@ class Memory:
                 print(f"{hit.score:.3f}  {hit.text}")
     """
 
-    def __init__(self, config: MemoryConfig | None = None, /, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        config: MemoryConfig | None = None,
+        /,
+        *,
+        embedder: Embedder | str | None = None,
+        llm: ChatModel | None = None,
+        **config_fields: Any,
+    ) -> None:
         self._loop = _LoopThread()
 
         async def build() -> AsyncMemory:
-            return AsyncMemory(config, **kwargs)
+            return AsyncMemory(config, embedder=embedder, llm=llm, **config_fields)
 
         try:
             self._async = self._loop.call(build())
@@ -122,30 +127,234 @@ class Memory:
         return self._async.config
 
     @property
-    def embedder(self) -> Any:
+    def embedder(self) -> Embedder | None:
         return self._async.embedder
 
     @property
-    def llm(self) -> Any:
+    def llm(self) -> ChatModel | None:
         return self._async.llm
 
-    add = _sync("add")
-    add_many = _sync("add_many")
-    search = _sync("search")
-    get = _sync("get")
-    get_many = _sync("get_many")
-    get_vectors = _sync("get_vectors")
-    get_all = _sync("get_all")
-    update = _sync("update")
-    delete = _sync("delete")
-    delete_many = _sync("delete_many")
-    delete_all = _sync("delete_all")
-    count = _sync("count")
-    history = _sync("history")
-    reset = _sync("reset")
-    pending = _sync("pending")
-    retry_pending = _sync("retry_pending")
-    flush = _sync("flush")
+    # --- one typed delegation per AsyncMemory method (tests/core/test_sync_facade.py) ---
+
+    def add(
+        self,
+        messages: Any,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        infer: bool | None = None,
+        wait: bool = True,
+        observed_at: datetime | None = None,
+    ) -> AddResult:
+        """Remember ``messages`` (a str, a ``{"role", "content"}`` dict, or a list).
+
+        ``infer=False`` stores each message's text as given; ``infer=True`` has the LLM
+        extract facts and reconcile them with what is stored; ``None`` infers when an LLM
+        is configured. ``wait=False`` (intelligent mode) hands the messages over and
+        returns at once with a ``pending_id``; :meth:`flush` waits for them.
+        """
+        return self._loop.call(
+            self._async.add(
+                messages,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                metadata=metadata,
+                infer=infer,
+                wait=wait,
+                observed_at=observed_at,
+            )
+        )
+
+    def add_many(self, items: Iterable[MemoryInput | Mapping[str, Any]]) -> list[str]:
+        """Batch mode: store many texts (or precomputed vectors) as given; ids in order.
+
+        Every item is validated before anything is written. An item with an ``id`` is an
+        idempotent upsert; a ``vector`` is stored as given instead of embedding the text.
+        """
+        return self._loop.call(self._async.add_many(items))
+
+    def search(
+        self,
+        query: str | None = None,
+        *,
+        vector: Sequence[float] | None = None,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int = 10,
+        threshold: float | None = None,
+        mode: SearchMode = "vector",
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        all_scopes: bool = False,
+    ) -> list[MemoryItem]:
+        """The memories most relevant to ``query`` (or ``vector``), best first, scored."""
+        return self._loop.call(
+            self._async.search(
+                query,
+                vector=vector,
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                filters=filters,
+                limit=limit,
+                threshold=threshold,
+                mode=mode,
+                include_invalidated=include_invalidated,
+                as_of=as_of,
+                all_scopes=all_scopes,
+            )
+        )
+
+    def get(self, memory_id: str) -> MemoryItem:
+        """One memory by id; ``NotFoundError`` if unknown."""
+        return self._loop.call(self._async.get(memory_id))
+
+    def get_many(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> list[MemoryItem]:
+        """The memories of those ``ids`` that exist (and belong to the scope, if one is
+        given), in the order given."""
+        return self._loop.call(
+            self._async.get_many(ids, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        )
+
+    def get_vectors(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> dict[str, np.ndarray]:
+        """The stored vectors of those ``ids`` that exist (in the scope, if one is given),
+        e.g. for max-marginal-relevance re-ranking without re-embedding."""
+        return self._loop.call(
+            self._async.get_vectors(ids, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        )
+
+    def get_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        limit: int | None = 100,
+        offset: int = 0,
+        include_invalidated: bool = False,
+        all_scopes: bool = False,
+    ) -> list[MemoryItem]:
+        """Memories of a scope, oldest first (stable for paging with ``offset``)."""
+        return self._loop.call(
+            self._async.get_all(
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                filters=filters,
+                limit=limit,
+                offset=offset,
+                include_invalidated=include_invalidated,
+                all_scopes=all_scopes,
+            )
+        )
+
+    def update(
+        self,
+        memory_id: str,
+        *,
+        text: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        vector: Sequence[float] | None = None,
+    ) -> MemoryItem:
+        """Change a memory's text (re-embedded), metadata (replaced) and/or vector."""
+        return self._loop.call(
+            self._async.update(memory_id, text=text, metadata=metadata, vector=vector)
+        )
+
+    def delete(self, memory_id: str) -> None:
+        """Forget one memory (its history stays); ``NotFoundError`` if unknown."""
+        return self._loop.call(self._async.delete(memory_id))
+
+    def delete_many(
+        self,
+        ids: Iterable[str],
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+    ) -> int:
+        """Forget these memories; unknown ids (and, with a scope, ids of other scopes) are
+        skipped. Returns how many were deleted."""
+        return self._loop.call(
+            self._async.delete_many(ids, user_id=user_id, agent_id=agent_id, run_id=run_id)
+        )
+
+    def delete_all(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Forget every memory of a scope (optionally only those matching ``filters``)."""
+        return self._loop.call(
+            self._async.delete_all(
+                user_id=user_id, agent_id=agent_id, run_id=run_id, filters=filters
+            )
+        )
+
+    def count(
+        self,
+        *,
+        user_id: str | None = None,
+        agent_id: str | None = None,
+        run_id: str | None = None,
+        filters: Mapping[str, Any] | None = None,
+        include_invalidated: bool = False,
+        all_scopes: bool = False,
+    ) -> int:
+        """How many memories a scope holds (matching ``filters``)."""
+        return self._loop.call(
+            self._async.count(
+                user_id=user_id,
+                agent_id=agent_id,
+                run_id=run_id,
+                filters=filters,
+                include_invalidated=include_invalidated,
+                all_scopes=all_scopes,
+            )
+        )
+
+    def history(self, memory_id: str) -> list[HistoryEvent]:
+        """Every add/update/invalidate/delete event of a memory, oldest first."""
+        return self._loop.call(self._async.history(memory_id))
+
+    def reset(self) -> None:
+        """Drop every memory, history event and pending item of this store."""
+        return self._loop.call(self._async.reset())
+
+    def pending(self) -> list[PendingWork]:
+        """Input whose LLM processing failed after retries (or is still queued)."""
+        return self._loop.call(self._async.pending())
+
+    def retry_pending(self) -> list[AddResult]:
+        """Replay every pending item through intelligent mode."""
+        return self._loop.call(self._async.retry_pending())
+
+    def flush(self) -> None:
+        """Wait for every write and every handed-over (``wait=False``) message."""
+        return self._loop.call(self._async.flush())
 
     def close(self) -> None:
         """Flush and close the store, then stop the private loop. Safe to call twice."""

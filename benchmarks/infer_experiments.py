@@ -35,7 +35,7 @@ def apply(name: str) -> Any:
     original = InferPipeline._neighbours
 
     async def neighbours(self: Any, vectors: np.ndarray, scope: dict[str, str]) -> list[Any]:
-        mem = self._memory
+        mem = self  # the pipeline holds the io and stores it was built with
         k = self._cfg.neighbours_per_fact
         ids, matrix = await mem._io(
             mem._stores.records.vectors, scope, None, limit=EXACT_MAX_ROWS + 1

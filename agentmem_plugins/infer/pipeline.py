@@ -5,7 +5,7 @@ when nothing similar is stored). Messages queued for one scope while its previou
 is in flight are coalesced into a single extraction call, so a chatty user costs a
 handful of calls, not two per message. Work of one scope is serialised (two updates of
 the same user's memories never race, and the duplicate check runs inside that
-serialisation); different scopes run concurrently under one global bound on LLM calls
+serialisation); different scopes run concurrently under one per-store bound on LLM calls
 in flight. When the LLM fails after its retries, the input is recorded as pending work
 (DESIGN invariant 4) and :meth:`InferPipeline.retry_pending` replays it; the apply step
 is one write batch, so nothing is ever half-applied.
@@ -21,19 +21,20 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from .._config import MemoryConfig
+from .._embedding_runner import EmbeddingRunner
+from .._search import Searcher
+from .._store import Stores
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
-from .._writer import Upsert, WriteRequest, now_utc
-from ..llms import ConcurrencyLimit, call_json
+from .._writer import IO, Upsert, Writer, WriteRequest, now_utc
+from ..llms import ChatModel, ConcurrencyLimit, call_json
 from ..storage import utc
 from .prompts import build_decision_messages, build_extraction_messages, map_decisions
 from .schema import AddOp, DecisionAnswer, ExtractedFact, ExtractionAnswer, InvalidateOp, UpdateOp
-
-if TYPE_CHECKING:
-    from .._memory import AsyncMemory
 
 __all__ = ["InferPipeline"]
 
@@ -64,12 +65,32 @@ def _norm(text: str) -> str:
 
 
 class InferPipeline:
-    """Owned by one :class:`~agentmem_plugins.AsyncMemory`; built on first use."""
+    """Owned by one :class:`~agentmem_plugins.AsyncMemory`; built on first use.
 
-    def __init__(self, memory: AsyncMemory, llm: Any) -> None:
-        self._memory = memory
+    Its collaborators are the memory's own, passed in: ``stores`` (read pending work and
+    records), ``writer`` (apply decisions as one batch), ``searcher`` (neighbours),
+    ``runner`` (embed facts) and ``io`` (run blocking store calls off the loop).
+    ``llm`` may be ``None`` only to list pending work.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: MemoryConfig,
+        llm: ChatModel | None,
+        stores: Stores,
+        writer: Writer,
+        searcher: Searcher,
+        runner: EmbeddingRunner,
+        io: IO,
+    ) -> None:
         self._llm = llm
-        self._cfg = memory.config
+        self._cfg = config
+        self._stores = stores
+        self._writer = writer
+        self._searcher = searcher
+        self._runner = runner
+        self._io = io
         self._limit = ConcurrencyLimit(self._cfg.llm_max_concurrency)
         self._queues: dict[ScopeKey, _ScopeQueue] = {}
         self._detached: set[asyncio.Future[AddResult]] = set()
@@ -104,7 +125,7 @@ class InferPipeline:
         return AddResult(pending_id=job.pending_id)
 
     async def pending(self) -> list[PendingWork]:
-        rows = await self._memory._io(self._memory._stores.records.list_pending)
+        rows = await self._io(self._stores.records.list_pending)
         return [
             PendingWork(
                 id=r["id"],
@@ -188,7 +209,7 @@ class InferPipeline:
         if job.recorded is not None:
             await job.recorded
         if job.pending_id is not None:
-            await self._memory._io(self._memory._stores.records.delete_pending, job.pending_id)
+            await self._io(self._stores.records.delete_pending, job.pending_id)
 
     def _take_group(self, queue: _ScopeQueue) -> list[_Job]:
         """The next jobs to share one extraction call: same metadata, bounded size."""
@@ -217,8 +238,8 @@ class InferPipeline:
                 if job.pending_id is None:
                     job.pending_id = await self._record_pending(job, scope, error=str(exc))
                 else:
-                    await self._memory._io(
-                        self._memory._stores.records.update_pending,
+                    await self._io(
+                        self._stores.records.update_pending,
                         job.pending_id,
                         error=str(exc),
                         attempts=job.attempts,
@@ -243,7 +264,7 @@ class InferPipeline:
             "attempts": job.attempts,
             "created_at": now_utc(),
         }
-        await self._memory._io(self._memory._stores.records.add_pending, row)
+        await self._io(self._stores.records.add_pending, row)
         return pending_id
 
     # --- the pipeline ------------------------------------------------------------------
@@ -280,7 +301,7 @@ class InferPipeline:
         if not facts:
             return AddResult()
         # 2. retrieve: one embedding batch, nearest memories of this scope for each fact
-        vectors = await self._memory._runner.documents([f.text for f in facts])
+        vectors = await self._runner.documents([f.text for f in facts])
         neighbours = await self._neighbours(vectors, scope)
         # the duplicate check, inside this scope's serialisation
         known = {_norm(m.text): m for m in neighbours}
@@ -347,11 +368,11 @@ class InferPipeline:
                     )
                 )
         if request.upserts or request.invalidations:
-            events = await self._memory._writer.submit(request) + events
+            events = await self._writer.submit(request) + events
         return AddResult(results=events)
 
     async def _neighbours(self, vectors: np.ndarray, scope: dict[str, str]) -> list[MemoryItem]:
-        per_fact = await self._memory._searcher.vector_many(
+        per_fact = await self._searcher.vector_many(
             vectors, scope, self._cfg.neighbours_per_fact
         )
         unique: dict[str, MemoryItem] = {}

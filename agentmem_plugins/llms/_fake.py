@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..testing import rules
 from ._protocol import ChatMessage
 
 __all__ = ["ChatCall", "RuleBasedChatModel", "ScriptedChatModel", "ScriptItem"]
@@ -108,4 +107,7 @@ class RuleBasedChatModel:
             self.calls.append(ChatCall([dict(m) for m in messages], json_mode))  # type: ignore[misc]
         if self.latency_s > 0:
             await asyncio.sleep(self.latency_s)
+        # imported here: ``import agentmem_plugins`` must not load the test helpers
+        from ..testing import rules
+
         return rules.answer(messages, json_mode=json_mode)

@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from .._errors import LLMRequestError, LLMResponseError, LLMTransientError
+from .._errors import ConfigError, LLMRequestError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage
 
 __all__ = ["OpenAIChatModel", "parse_retry_after"]
@@ -88,9 +88,9 @@ class OpenAIChatModel:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if not base_url:
-            raise ValueError("base_url is required, e.g. 'https://api.openai.com/v1'")
+            raise ConfigError("base_url is required, e.g. 'https://api.openai.com/v1'")
         if not model:
-            raise ValueError("model is required")
+            raise ConfigError("model is required, e.g. 'gpt-4o-mini'")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.temperature = temperature
@@ -99,7 +99,7 @@ class OpenAIChatModel:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         if max_connections < 1:
-            raise ValueError("max_connections must be at least 1")
+            raise ConfigError("max_connections must be at least 1")
         # Several small pools rather than one big one: httpcore 1.0's pool re-scans every
         # connection for every queued request (O(connections x requests), encode/httpcore
         # #1035), which collapsed one 200-connection pool to ~20 requests/s here; pools

@@ -12,8 +12,9 @@ validates it against a pydantic schema:
   appended to the conversation. Each re-ask has its own transient-retry budget.
 * :class:`~agentmem_plugins.LLMRequestError` and anything else: raised at once.
 
-A :class:`ConcurrencyLimit` bounds calls in flight across the whole process; it is held
-only while a request is in flight, never during a backoff sleep.
+A :class:`ConcurrencyLimit` bounds calls in flight per store (each ``AsyncMemory`` builds
+one from ``MemoryConfig.llm_max_concurrency``; two stores in one process have two bounds);
+it is held only while a request is in flight, never during a backoff sleep.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from .._errors import LLMResponseError, LLMTransientError
+from .._errors import ConfigError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage, ChatModel
 
 __all__ = ["ConcurrencyLimit", "call_json", "parse_json_answer"]
@@ -55,7 +56,7 @@ class ConcurrencyLimit:
 
     def __init__(self, max_in_flight: int) -> None:
         if max_in_flight < 1:
-            raise ValueError("max_in_flight must be at least 1")
+            raise ConfigError("max_in_flight must be at least 1")
         self.max_in_flight = max_in_flight
         self.in_flight = 0
         self.peak = 0
@@ -87,7 +88,7 @@ def parse_json_answer(text: str, schema: type[T]) -> T:
         raw = fenced.group(1).strip()
     try:
         data = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise LLMResponseError(f"answer is not valid JSON ({exc.msg} at char {exc.pos})") from exc
     if not isinstance(data, dict):
         raise LLMResponseError(f"answer is JSON {type(data).__name__}, not an object")
@@ -148,7 +149,7 @@ async def call_json(
                                  schema=ExtractionAnswer, max_retries=3, max_wait_s=5)
     """
     if max_retries < 0 or max_reasks < 0:
-        raise ValueError("max_retries and max_reasks must be >= 0")
+        raise ConfigError("max_retries and max_reasks must be >= 0")
     conversation: list[ChatMessage] = list(messages)
     last_error: LLMResponseError | None = None
     for ask in range(max_reasks + 1):
