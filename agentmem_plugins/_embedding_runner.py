@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from ._errors import EmbedderError, InvalidInputError
-from .embeddings import Embedder
+from .embeddings import Embedder, embed_documents_async, embed_query_async
 
 __all__ = ["EmbeddingRunner"]
 
@@ -38,13 +37,7 @@ class EmbeddingRunner:
         if not texts:
             return np.zeros((0, embedder.dim), dtype=np.float32)
         try:
-            if hasattr(embedder, "aembed_documents"):
-                out = await embedder.aembed_documents(list(texts))  # type: ignore[attr-defined]
-            else:
-                loop = asyncio.get_running_loop()
-                out = await loop.run_in_executor(
-                    self._executor, embedder.embed_documents, list(texts)
-                )
+            out = await embed_documents_async(embedder, texts, self._executor)
         except (EmbedderError, InvalidInputError):
             raise
         except Exception as exc:
@@ -60,11 +53,7 @@ class EmbeddingRunner:
     async def query(self, text: str) -> np.ndarray:
         embedder = self._require()
         try:
-            if hasattr(embedder, "aembed_query"):
-                out = await embedder.aembed_query(text)  # type: ignore[attr-defined]
-            else:
-                loop = asyncio.get_running_loop()
-                out = await loop.run_in_executor(self._executor, embedder.embed_query, text)
+            out = await embed_query_async(embedder, text, self._executor)
         except Exception as exc:
             raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
         return np.asarray(out, dtype=np.float32).reshape(-1)

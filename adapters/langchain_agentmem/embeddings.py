@@ -16,7 +16,13 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from agentmem_plugins.embeddings import Embedder, make_embedder
+from agentmem_plugins.embeddings import (
+    Embedder,
+    embed_documents_async,
+    embed_query_async,
+    l2_normalize,
+    make_embedder,
+)
 
 __all__ = ["AgentMemEmbeddings", "LangChainEmbedder", "to_core_embedder"]
 
@@ -36,9 +42,7 @@ def _derive_name(embeddings: Embeddings) -> str:
 
 
 def _normalise(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return (matrix / norms).astype(np.float32, copy=False)
+    return l2_normalize(matrix)
 
 
 class LangChainEmbedder:
@@ -154,16 +158,14 @@ class AgentMemEmbeddings(Embeddings):
         return np.asarray(self.embedder.embed_query(text), dtype=float).reshape(-1).tolist()
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        native = getattr(self.embedder, "aembed_documents", None)
-        if native is None or not texts:
-            return await asyncio.to_thread(self.embed_documents, texts)
-        return np.asarray(await native(list(texts)), dtype=float).tolist()
+        if not texts:
+            return []
+        out = await embed_documents_async(self.embedder, texts)
+        return np.asarray(out, dtype=float).tolist()
 
     async def aembed_query(self, text: str) -> list[float]:
-        native = getattr(self.embedder, "aembed_query", None)
-        if native is None:
-            return await asyncio.to_thread(self.embed_query, text)
-        return np.asarray(await native(text), dtype=float).reshape(-1).tolist()
+        out = await embed_query_async(self.embedder, text)
+        return np.asarray(out, dtype=float).reshape(-1).tolist()
 
     def __repr__(self) -> str:
         return f"AgentMemEmbeddings({self.embedder.name!r})"

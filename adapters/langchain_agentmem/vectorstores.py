@@ -19,7 +19,6 @@ fusion score.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +30,7 @@ from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from agentmem_plugins import AsyncMemory, Memory, MemoryItem
+from agentmem_plugins.embeddings import Embedder, embed_query_async
 
 from ._filters import to_core_filter
 from ._runner import CoreRunner, as_runner
@@ -486,7 +486,6 @@ class AgentMemVectorStore(VectorStore):
         return AgentMemRetriever(vectorstore=self, tags=tags, **kwargs)
 
 
-async def _aembed_query(embedder: Any, text: str) -> list[float]:
-    native = getattr(embedder, "aembed_query", None)
-    out = await native(text) if native else await asyncio.to_thread(embedder.embed_query, text)
+async def _aembed_query(embedder: Embedder, text: str) -> list[float]:
+    out = await embed_query_async(embedder, text)
     return np.asarray(out, dtype=float).reshape(-1).tolist()

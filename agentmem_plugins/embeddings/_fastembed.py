@@ -40,6 +40,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .._errors import ConfigError, EmbedderError
+from ._normalize import l2_normalize
 
 __all__ = ["FastEmbedEmbedder"]
 
@@ -254,9 +255,7 @@ class FastEmbedEmbedder:
 
 
 def _normalized(arr: np.ndarray) -> np.ndarray:
-    out = np.asarray(arr, dtype=np.float32)
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return np.divide(out, norms, out=np.zeros_like(out), where=norms > 0)
+    return l2_normalize(arr)
 
 
 def _check_folder(folder: Path) -> str:

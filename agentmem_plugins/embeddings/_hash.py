@@ -35,6 +35,7 @@ from itertools import repeat
 import numpy as np
 
 from .._errors import ConfigError
+from ._normalize import l2_normalize
 
 __all__ = ["HashEmbedder"]
 
@@ -152,10 +153,7 @@ class HashEmbedder:
             weights=np.concatenate([w_vals, b_vals]),
             minlength=n * dim,
         )
-        out = flat.reshape(n, dim)
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        np.divide(out, norms, out=out, where=norms > 0)
-        return out
+        return l2_normalize(flat.reshape(n, dim), dtype=np.float64)
 
     def _word_part(
         self, vocab: _Vocab, rows: np.ndarray, ids: np.ndarray

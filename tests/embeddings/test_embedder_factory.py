@@ -27,9 +27,13 @@ class _MyEmbedder:
 
 def test_public_names() -> None:
     assert sorted(embeddings.__all__) == [
+        "AsyncEmbedder",
         "Embedder",
         "FastEmbedEmbedder",
         "HashEmbedder",
+        "embed_documents_async",
+        "embed_query_async",
+        "l2_normalize",
         "make_embedder",
     ]
 

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +15,13 @@ import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import PrivateAttr
 
-from agentmem_plugins.embeddings import Embedder, make_embedder
+from agentmem_plugins.embeddings import (
+    Embedder,
+    embed_documents_async,
+    embed_query_async,
+    l2_normalize,
+    make_embedder,
+)
 
 __all__ = ["AgentMemEmbedding", "LlamaIndexEmbedder"]
 
@@ -27,9 +32,7 @@ def _normalised(rows: Any, dim: int | None = None) -> np.ndarray:
         matrix = matrix.reshape(1, -1)
     if dim is not None and matrix.shape[1] != dim:
         raise ValueError(f"embedding model returned {matrix.shape[1]} dimensions, expected {dim}")
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return matrix / norms
+    return l2_normalize(matrix)
 
 
 class LlamaIndexEmbedder:
@@ -139,18 +142,12 @@ class AgentMemEmbedding(BaseEmbedding):
         return np.asarray(self._embedder.embed_documents(texts), dtype=np.float32).tolist()
 
     async def _aget_query_embedding(self, query: str) -> list[float]:
-        if hasattr(self._embedder, "aembed_query"):
-            out = await self._embedder.aembed_query(query)
-        else:
-            out = await asyncio.to_thread(self._embedder.embed_query, query)
+        out = await embed_query_async(self._embedder, query)
         return np.asarray(out, dtype=np.float32).tolist()
 
     async def _aget_text_embedding(self, text: str) -> list[float]:
         return (await self._aget_text_embeddings([text]))[0]
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        if hasattr(self._embedder, "aembed_documents"):
-            out = await self._embedder.aembed_documents(texts)
-        else:
-            out = await asyncio.to_thread(self._embedder.embed_documents, texts)
+        out = await embed_documents_async(self._embedder, texts)
         return np.asarray(out, dtype=np.float32).tolist()
