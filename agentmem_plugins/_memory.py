@@ -22,7 +22,14 @@ from ._reads import ReadMethods
 from ._search import Searcher
 from ._store import Stores
 from ._types import AddResult, MemoryInput, MemoryItem, PendingWork
-from ._validation import check_id, check_metadata, check_scope, check_text, check_vector
+from ._validation import (
+    SCOPE_FIELDS,
+    check_id,
+    check_metadata,
+    check_scope,
+    check_text,
+    check_vector,
+)
 from ._writer import Upsert, Writer, WriteRequest
 from .embeddings import Embedder, make_embedder
 from .llms import ChatModel
@@ -236,7 +243,7 @@ class AsyncMemory(ReadMethods):
                 raise InvalidInputError("this store has no embedder: pass vector= with new text")
         upsert = Upsert(
             text=new_text,
-            scope={k: old[k] for k in ("user_id", "agent_id", "run_id") if old[k] is not None},
+            scope={k: old[k] for k in SCOPE_FIELDS if old[k] is not None},
             metadata=old["metadata"] if metadata is None else check_metadata(metadata),
             vector=new_vector,
             id=memory_id,

@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from ._errors import InvalidInputError
+from ._time import naive_utc
 from ._types import Message
 from ._validation import check_text
 
 __all__ = ["naive_utc", "normalize_messages"]
-
-
-def naive_utc(value: datetime | None, field: str = "observed_at") -> datetime | None:
-    """Aware datetimes become naive UTC; naive ones are taken as UTC already."""
-    if value is None:
-        return None
-    if not isinstance(value, datetime):
-        raise InvalidInputError(f"{field} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    return value
 
 
 def normalize_messages(

@@ -18,24 +18,21 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from ._embedding_runner import EmbeddingRunner
 from ._errors import AgentMemError, InvalidInputError, NotFoundError, StoreClosedError
+from ._time import now_utc
 from ._types import MemoryEvent
+from ._validation import SCOPE_FIELDS
 from .storage import Changes
 
 __all__ = ["Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
-
-
-def now_utc() -> datetime:
-    """Naive UTC: what both SQLite and PostgreSQL ``TIMESTAMP`` columns round-trip."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 @dataclass
@@ -285,7 +282,7 @@ class Writer:
                 {
                     "id": memory_id,
                     "text": upsert.text,
-                    **{k: upsert.scope.get(k) for k in ("user_id", "agent_id", "run_id")},
+                    **{k: upsert.scope.get(k) for k in SCOPE_FIELDS},
                     "metadata": upsert.metadata,
                     "vector": vector.tobytes(),
                     "rev": rev,
@@ -335,7 +332,7 @@ class Writer:
 
 
 def _scope_of(row: dict[str, Any]) -> dict[str, str]:
-    return {k: row[k] for k in ("user_id", "agent_id", "run_id") if row.get(k) is not None}
+    return {k: row[k] for k in SCOPE_FIELDS if row.get(k) is not None}
 
 
 def _history(

@@ -17,12 +17,13 @@ from typing import Any
 from ._config import DEFAULT_EMBEDDER, default_path
 from ._errors import AgentMemError
 from ._sync import Memory
+from ._validation import SCOPE_FIELDS
 
 __all__ = ["main"]
 
 
 def _scope(args: argparse.Namespace) -> dict[str, str]:
-    return {k: v for k in ("user_id", "agent_id", "run_id") if (v := getattr(args, k, None))}
+    return {k: v for k in SCOPE_FIELDS if (v := getattr(args, k, None))}
 
 
 def _open(args: argparse.Namespace, **extra: Any) -> Memory:
@@ -35,7 +36,7 @@ def _open(args: argparse.Namespace, **extra: Any) -> Memory:
 def _print_item(item: Any) -> None:
     score = f"{item.score:7.3f}  " if item.score is not None else ""
     scope = ",".join(
-        f"{k}={v}" for k in ("user_id", "agent_id", "run_id") if (v := getattr(item, k))
+        f"{k}={v}" for k in SCOPE_FIELDS if (v := getattr(item, k))
     )
     flag = "  [invalid]" if item.invalid_at else ""
     print(f"{score}{item.id}  ({scope})  {item.text}{flag}")
@@ -133,7 +134,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                 for k in ("id", "text", "user_id", "agent_id", "run_id", "metadata", "vector")
                 if record.get(k) is not None
             }
-            if not any(k in item for k in ("user_id", "agent_id", "run_id")):
+            if not any(k in item for k in SCOPE_FIELDS):
                 item.update(default_scope)
             batch.append(item)
             if len(batch) >= args.batch_size:

@@ -35,7 +35,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +64,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the extras
 from langchain_core.embeddings import Embeddings
 
 from agentmem_plugins import AsyncMemory, FilterError, Memory, MemoryItem
+from agentmem_plugins._time import aware_utc as _aware
 from agentmem_plugins.embeddings import make_embedder
 
 from ._runner import CoreRunner, as_runner
@@ -469,10 +469,6 @@ def _owns(item: MemoryItem, namespace: tuple[str, ...], key: str) -> bool:
         and tuple(item.metadata["lg.ns"]) == namespace
         and (item.metadata["lg.key"] == key)
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment
 
 
 def _to_item(item: MemoryItem) -> Item:

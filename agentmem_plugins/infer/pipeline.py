@@ -29,7 +29,9 @@ from .._config import MemoryConfig
 from .._embedding_runner import EmbeddingRunner
 from .._search import Searcher
 from .._store import Stores
+from .._time import naive_utc as _naive
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
+from .._validation import SCOPE_FIELDS
 from .._writer import IO, Upsert, Writer, WriteRequest, now_utc
 from ..llms import ChatModel, ConcurrencyLimit, call_json
 from ..storage import utc
@@ -149,7 +151,7 @@ class InferPipeline:
         for work in await self.pending():
             if work.id in queued:
                 continue
-            scope = {k: v for k in ("user_id", "agent_id", "run_id") if (v := getattr(work, k))}
+            scope = {k: v for k in SCOPE_FIELDS if (v := getattr(work, k))}
             job = _Job(
                 work.messages,
                 work.metadata,
@@ -257,7 +259,7 @@ class InferPipeline:
         pending_id = pending_id or uuid.uuid4().hex
         row = {
             "id": pending_id,
-            **{k: scope.get(k) for k in ("user_id", "agent_id", "run_id")},
+            **{k: scope.get(k) for k in SCOPE_FIELDS},
             "messages": [m.model_dump(mode="json", exclude_none=True) for m in job.messages],
             "metadata": job.metadata,
             "error": error,
@@ -388,12 +390,6 @@ def _newest(messages: Sequence[Message]) -> datetime:
     return newest.replace(tzinfo=timezone.utc)
 
 
-def _naive(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(timezone.utc).replace(tzinfo=None)
-
-
 def _unique(facts: Sequence[ExtractedFact]) -> list[ExtractedFact]:
     seen: dict[str, ExtractedFact] = {}
     for fact in facts:
@@ -402,4 +398,4 @@ def _unique(facts: Sequence[ExtractedFact]) -> list[ExtractedFact]:
 
 
 def _scope_of(item: MemoryItem) -> dict[str, str]:
-    return {k: v for k in ("user_id", "agent_id", "run_id") if (v := getattr(item, k))}
+    return {k: v for k in SCOPE_FIELDS if (v := getattr(item, k))}

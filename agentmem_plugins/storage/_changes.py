@@ -8,16 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from .._time import aware_utc as utc
+
 __all__ = ["Changes", "utc"]
-
-
-def utc(value: datetime | None) -> datetime | None:
-    """Naive datetimes read back from SQLite are UTC; make them aware."""
-    from datetime import timezone
-
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
 
 
 @dataclass

@@ -17,13 +17,14 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import SCOPE_FIELDS
 from ._changes import Changes
 
 __all__ = ["VectorIndex", "sql_literal"]
 
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
-SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
+SCOPE_COLUMNS = SCOPE_FIELDS
 _DELETE_CHUNK = 2000
 
 

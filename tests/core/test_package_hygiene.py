@@ -93,3 +93,24 @@ def test_the_llm_concurrency_bound_is_documented_per_store() -> None:
 
     doc = _retry.__doc__ or ""
     assert "per store" in doc and "whole process" not in doc
+
+
+def _sources() -> list[Path]:
+    return [*PACKAGE.rglob("*.py"), *(ROOT / "adapters").rglob("*.py")]
+
+
+def test_the_scope_fields_are_spelled_out_once() -> None:
+    spelled = re.compile(r"""\(\s*["']user_id["'],\s*["']agent_id["'],\s*["']run_id["']\s*\)""")
+    places = [str(p.relative_to(ROOT)) for p in _sources() if spelled.search(p.read_text())]
+    assert places == ["agentmem_plugins/_validation.py"]
+
+
+def test_utc_conversions_are_defined_once() -> None:
+    helpers = {"now_utc", "naive_utc", "utc", "_naive", "_aware", "aware_utc"}
+    defined = [
+        f"{p.relative_to(ROOT)}:{node.name}"
+        for p in _sources()
+        for node in ast.walk(ast.parse(p.read_text()))
+        if isinstance(node, ast.FunctionDef) and node.name in helpers
+    ]
+    assert {d.split(":")[0] for d in defined} == {"agentmem_plugins/_time.py"}, defined
