@@ -20,9 +20,9 @@ from langchain_core.documents import Document
 from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 
 from agentmem_plugins import AsyncMemory, Memory, MemoryItem
+from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
 from ._filters import to_core_filter
-from ._runner import CoreRunner, as_runner
 from .vectorstores import make_scope, to_document
 
 __all__ = ["AgentMemMemory"]

@@ -66,8 +66,8 @@ from langchain_core.embeddings import Embeddings
 from agentmem_plugins import AsyncMemory, FilterError, Memory, MemoryItem
 from agentmem_plugins._time import aware_utc as _aware
 from agentmem_plugins.embeddings import make_embedder
+from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
-from ._runner import CoreRunner, as_runner
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder
 
 __all__ = ["AgentMemStore"]

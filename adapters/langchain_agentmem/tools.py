@@ -14,8 +14,8 @@ from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
 from agentmem_plugins import AsyncMemory, Memory, NotFoundError
+from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
-from ._runner import CoreRunner, as_runner
 from .vectorstores import make_scope
 
 __all__ = ["ForgetMemoryInput", "SaveMemoryInput", "SearchMemoryInput", "create_memory_tools"]

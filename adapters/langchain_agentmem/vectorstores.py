@@ -31,9 +31,9 @@ from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
 from agentmem_plugins import AsyncMemory, Memory, MemoryItem
 from agentmem_plugins.embeddings import Embedder, embed_query_async
+from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
 from ._filters import to_core_filter
-from ._runner import CoreRunner, as_runner
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder, to_core_embedder
 
 if TYPE_CHECKING:

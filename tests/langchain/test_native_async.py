@@ -17,9 +17,10 @@ from langchain_agentmem import (
     AgentMemVectorStore,
     create_memory_tools,
 )
-from langchain_agentmem._runner import CoreRunner
 from langchain_core.documents import Document
 from langgraph.store.base import GetOp, PutOp
+
+from agentmem_plugins.loop_bridge import CoreRunner
 
 
 @pytest.fixture

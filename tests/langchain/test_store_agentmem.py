@@ -9,7 +9,7 @@ import pytest
 from langchain_agentmem import AgentMemEmbeddings, AgentMemStore
 from langgraph.store.base import GetOp, InvalidNamespaceError, PutOp, SearchOp
 
-from agentmem_plugins import AsyncMemory, EmbedderMismatchError, Memory
+from agentmem_plugins import AsyncMemory, ConfigError, EmbedderMismatchError, Memory
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ async def test_wrapping_an_async_memory(tmp_path):
             await asyncio.sleep(0.01)
         assert box["item"].key == "k"
         # ... and on the loop itself they refuse to deadlock
-        with pytest.raises(RuntimeError, match="deadlock"):
+        with pytest.raises(ConfigError, match="deadlock"):
             store.get(("ns",), "k")
 
 
@@ -127,7 +127,7 @@ def test_async_memory_without_a_loop_points_to_the_fix(tmp_path):
 
     memory = asyncio.run(build())
     store = AgentMemStore(memory=memory)
-    with pytest.raises(RuntimeError, match="Memory"):
+    with pytest.raises(ConfigError, match="Memory"):
         store.put(("ns",), "k", {"v": 1})
     asyncio.run(memory.close())
 

@@ -95,7 +95,7 @@ async def test_scopes_and_sessions(core):
 def test_construction_needs_a_scope_and_a_core(core):
     with pytest.raises(ValueError, match="needs a scope"):
         AgentMemMemoryBlock(memory=core)
-    with pytest.raises(TypeError, match="Memory or AsyncMemory"):
+    with pytest.raises(TypeError, match="AsyncMemory or Memory"):
         AgentMemMemoryBlock(memory="not a memory", user_id="x")
     block = AgentMemMemoryBlock(memory=core, user_id="x")
     assert "memory" not in block.model_dump()

@@ -266,5 +266,5 @@ def test_client_and_constructor_errors(core, tmp_path):
         AgentMemVectorStore()
     with pytest.raises(ValueError, match="either path"):
         AgentMemVectorStore(path=tmp_path, memory=core)
-    with pytest.raises(TypeError, match="Memory or AsyncMemory"):
+    with pytest.raises(TypeError, match="AsyncMemory or Memory"):
         AgentMemVectorStore(memory=object())

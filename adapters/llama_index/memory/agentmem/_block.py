@@ -9,7 +9,8 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr, model_validator
 from llama_index.core.memory.memory import BaseMemoryBlock
 from llama_index.core.utils import get_tokenizer
 
-from ._core import CoreHandle
+from agentmem_plugins.loop_bridge import CoreRunner
+
 from ._messages import DEFAULT_ROLES, query_text, to_core_messages
 
 __all__ = ["AgentMemMemoryBlock"]
@@ -73,11 +74,11 @@ class AgentMemMemoryBlock(BaseMemoryBlock[list[ContentBlock]]):
         description="Format of one memory; fields: text, id, score, created_at, metadata.",
     )
 
-    _core: CoreHandle = PrivateAttr()
+    _runner: CoreRunner = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> AgentMemMemoryBlock:
-        CoreHandle(self.memory)  # type check, with its clear message
+        CoreRunner(self.memory)  # type check, with its clear message
         if not (self.user_id or self.agent_id or self.run_id or self.session_as_run_id):
             raise ValueError(
                 "AgentMemMemoryBlock needs a scope: user_id=, agent_id=, run_id= "
@@ -86,7 +87,7 @@ class AgentMemMemoryBlock(BaseMemoryBlock[list[ContentBlock]]):
         return self
 
     def model_post_init(self, context: Any, /) -> None:
-        self._core = CoreHandle(self.memory)
+        self._runner = CoreRunner(self.memory)
 
     def _scope(self, session_id: str | None) -> dict[str, str]:
         scope = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
@@ -103,14 +104,15 @@ class AgentMemMemoryBlock(BaseMemoryBlock[list[ContentBlock]]):
         query = query_text(messages, window=self.retrieval_context_window)
         if not query:
             return []
-        hits = await self._core.call(
-            "search",
-            query,
-            **self._scope(session_id),
-            filters=self.filters,
-            limit=self.top_k,
-            threshold=self.threshold,
-            mode=self.search_mode,
+        hits = await self._runner.arun(
+            lambda m: m.search(
+                query,
+                **self._scope(session_id),
+                filters=self.filters,
+                limit=self.top_k,
+                threshold=self.threshold,
+                mode=self.search_mode,
+            )
         )
         return [
             TextBlock(
@@ -140,8 +142,13 @@ class AgentMemMemoryBlock(BaseMemoryBlock[list[ContentBlock]]):
         metadata = {"source": "llama_index"}
         if session_id:
             metadata["session_id"] = str(session_id)
-        await self._core.call(
-            "add", to_add, **self._scope(session_id), metadata=metadata, infer=self.infer
+        await self._runner.arun(
+            lambda m: m.add(
+                to_add,
+                **self._scope(session_id),
+                metadata=metadata,
+                infer=self.infer,
+            )
         )
 
     async def atruncate(

@@ -14,7 +14,8 @@ from llama_index.core.bridge.pydantic import (
 from llama_index.core.memory import Memory as LlamaIndexMemory
 from llama_index.core.memory.types import BaseMemory
 
-from ._core import CoreHandle, blocking
+from agentmem_plugins.loop_bridge import CoreRunner
+
 from ._messages import DEFAULT_ROLES, message_text, query_text, to_core_messages
 
 __all__ = ["AgentMemMemory"]
@@ -68,17 +69,17 @@ class AgentMemMemory(BaseMemory):
     remember_roles: tuple[str, ...] = DEFAULT_ROLES
     system_prefix: str = DEFAULT_PREFIX
 
-    _core: CoreHandle = PrivateAttr()
+    _runner: CoreRunner = PrivateAttr()
 
     @model_validator(mode="after")
     def _check(self) -> AgentMemMemory:
-        CoreHandle(self.memory)
+        CoreRunner(self.memory)
         if not (self.user_id or self.agent_id or self.run_id):
             raise ValueError("AgentMemMemory needs a scope: user_id=, agent_id= or run_id=")
         return self
 
     def model_post_init(self, context: Any, /) -> None:
-        self._core = CoreHandle(self.memory)
+        self._runner = CoreRunner(self.memory)
 
     @classmethod
     def class_name(cls) -> str:
@@ -100,7 +101,7 @@ class AgentMemMemory(BaseMemory):
             kwargs["chat_history"] = chat_history
         return cls(memory=memory, user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)
 
-    # --- helpers: one code path for sync and async (see _core.CoreHandle.run_sync) -------
+    # --- helpers: one code path for sync and async (see agentmem_plugins.loop_bridge) ----
 
     @property
     def _scope(self) -> dict[str, str]:
@@ -108,15 +109,18 @@ class AgentMemMemory(BaseMemory):
         return {k: v for k, v in scope.items() if v}
 
     async def _chat(self, method: str, *args: Any, **kwargs: Any) -> Any:
-        if blocking():
-            return getattr(self.chat_history, method)(*args, **kwargs)
         return await getattr(self.chat_history, "a" + method)(*args, **kwargs)
 
     async def _remember(self, messages: list[ChatMessage]) -> None:
         to_add = to_core_messages(messages, self.remember_roles)
         if to_add:
-            await self._core.call(
-                "add", to_add, **self._scope, metadata={"source": "llama_index"}, infer=self.infer
+            await self._runner.arun(
+                lambda m: m.add(
+                    to_add,
+                    **self._scope,
+                    metadata={"source": "llama_index"},
+                    infer=self.infer,
+                )
             )
 
     def _with_memories(self, messages: list[ChatMessage], hits: list[Any]) -> list[ChatMessage]:
@@ -137,13 +141,14 @@ class AgentMemMemory(BaseMemory):
         query = query_text(messages, window=self.search_msg_limit, extra=input)
         if not query:
             return messages
-        hits = await self._core.call(
-            "search",
-            query,
-            **self._scope,
-            limit=self.top_k,
-            threshold=self.threshold,
-            mode=self.search_mode,
+        hits = await self._runner.arun(
+            lambda m: m.search(
+                query,
+                **self._scope,
+                limit=self.top_k,
+                threshold=self.threshold,
+                mode=self.search_mode,
+            )
         )
         return self._with_memories(messages, hits)
 
@@ -168,22 +173,22 @@ class AgentMemMemory(BaseMemory):
         """Clear the chat history (long-term memories stay)."""
         await self._chat("reset")
 
-    # --- sync API: the same coroutines, run in blocking mode -----------------------------
+    # --- sync API: the same coroutines, run on the memory's loop (loop_bridge) ------------
 
     def get(self, input: str | None = None, **kwargs: Any) -> list[ChatMessage]:
-        return self._core.run_sync(self.aget(input=input, **kwargs))
+        return self._runner.run(lambda _: self.aget(input=input, **kwargs))
 
     def get_all(self) -> list[ChatMessage]:
-        return self._core.run_sync(self.aget_all())
+        return self._runner.run(lambda _: self.aget_all())
 
     def put(self, message: ChatMessage) -> None:
-        self._core.run_sync(self.aput(message))
+        self._runner.run(lambda _: self.aput(message))
 
     def put_messages(self, messages: list[ChatMessage]) -> None:
-        self._core.run_sync(self.aput_messages(messages))
+        self._runner.run(lambda _: self.aput_messages(messages))
 
     def set(self, messages: list[ChatMessage]) -> None:
-        self._core.run_sync(self.aset(messages))
+        self._runner.run(lambda _: self.aset(messages))
 
     def reset(self) -> None:
-        self._core.run_sync(self.areset())
+        self._runner.run(lambda _: self.areset())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.schema import BaseNode
 from llama_index.core.vector_stores.types import (
@@ -16,9 +16,10 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from llama_index.memory.agentmem._core import CoreHandle, blocking
 
 from agentmem_plugins import Memory, MemoryItem
+from agentmem_plugins.embeddings import embed_query_async
+from agentmem_plugins.loop_bridge import CoreRunner
 
 from ._filters import to_core_filters
 from ._nodes import item_to_node, node_to_input
@@ -68,7 +69,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         default=4.0, gt=0, description="MMR candidates fetched per result."
     )
 
-    _core: CoreHandle = PrivateAttr()
+    _runner: CoreRunner = PrivateAttr()
     _owned: Memory | None = PrivateAttr(default=None)
 
     def __init__(
@@ -89,7 +90,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         super().__init__(user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)
         owned = Memory(path=path, embedder=embedder) if path is not None else None
         self._owned = owned
-        self._core = CoreHandle(owned if owned is not None else memory)
+        self._runner = CoreRunner(owned if owned is not None else memory)
 
     @classmethod
     def class_name(cls) -> str:
@@ -98,7 +99,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
     @property
     def client(self) -> Any:
         """The core memory (``agentmem_plugins.Memory`` or ``AsyncMemory``)."""
-        return self._core.memory
+        return self._runner.memory
 
     @property
     def scope(self) -> dict[str, str]:
@@ -114,7 +115,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
 
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Upsert nodes (same id again replaces); returns their ids in order."""
-        need_vector = self._core.embedder is None
+        need_vector = self._runner.core.embedder is None
         latest: dict[str, dict[str, Any]] = {}
         for node in nodes:  # one call may repeat an id: the last one wins, as in a dict
             item = node_to_input(
@@ -123,12 +124,13 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             latest.pop(item["id"], None)
             latest[item["id"]] = item
         if latest:
-            await self._core.call("add_many", list(latest.values()))
+            await self._runner.arun(lambda m: m.add_many(list(latest.values())))
         return [node.node_id for node in nodes]
 
     async def adelete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
         """Delete every node of the source document ``ref_doc_id``."""
-        await self._core.call("delete_all", **self.scope, filters={"ref_doc_id": ref_doc_id})
+        ref_doc = {"ref_doc_id": ref_doc_id}
+        await self._runner.arun(lambda m: m.delete_all(**self.scope, filters=ref_doc))
 
     async def adelete_nodes(
         self,
@@ -137,13 +139,13 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         **delete_kwargs: Any,
     ) -> None:
         """Delete the nodes with these ids and/or matching ``filters`` (all if neither)."""
-        if node_ids is None:
-            await self._core.call("delete_all", **self.scope, filters=to_core_filters(filters))
-            return
         flt = to_core_filters(filters)
+        if node_ids is None:
+            await self._runner.arun(lambda m: m.delete_all(**self.scope, filters=flt))
+            return
         ids = node_ids if flt is None else [i.id for i in await self._select(node_ids, flt)]
         if ids:
-            await self._core.call("delete_many", ids, **self.scope)
+            await self._runner.arun(lambda m: m.delete_many(ids, **self.scope))
 
     async def aget_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -153,7 +155,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
 
     async def aclear(self) -> None:
         """Delete every node of this store's scope."""
-        await self._core.call("delete_all", **self.scope)
+        await self._runner.arun(lambda m: m.delete_all(**self.scope))
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         flt = to_core_filters(query.filters)
@@ -172,7 +174,10 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             return await self._query_among(query, flt, **kwargs)
         search = {**self.scope, "filters": flt}
         if mode == VectorStoreQueryMode.TEXT_SEARCH:
-            hits = await self._core.call("search", _text(query), mode="fulltext", limit=k, **search)
+            text = _text(query)
+            hits = await self._runner.arun(
+                lambda m: m.search(text, mode="fulltext", limit=k, **search)
+            )
             return _result([(h, h.score) for h in hits])
         if mode == VectorStoreQueryMode.HYBRID:
             return await self._hybrid(query, search)
@@ -181,9 +186,11 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             prefetch = kwargs.get("mmr_prefetch_k") or max(
                 k, int(k * kwargs.get("mmr_prefetch_factor", self.mmr_prefetch_factor))
             )
-            hits = await self._core.call("search", vector=vector, limit=prefetch, **search)
+            hits = await self._runner.arun(
+                lambda m: m.search(vector=vector, limit=prefetch, **search)
+            )
             return await self._mmr(query, vector, hits, **kwargs)
-        hits = await self._core.call("search", vector=vector, limit=k, **search)
+        hits = await self._runner.arun(lambda m: m.search(vector=vector, limit=k, **search))
         return _result([(h, h.score) for h in hits])
 
     # --- query helpers -----------------------------------------------------------------
@@ -191,15 +198,13 @@ class AgentMemVectorStore(BasePydanticVectorStore):
     async def _query_vector(self, query: VectorStoreQuery) -> list[float]:
         if query.query_embedding is not None:
             return list(query.query_embedding)
-        embedder = self._core.embedder
+        embedder = self._runner.core.embedder
         if embedder is None or not query.query_str:
             raise ValueError(
                 "this query needs query_embedding (the store has no embedder to embed "
                 "query_str); the retriever's embed model normally provides it"
             )
-        if blocking():
-            return list(map(float, embedder.embed_query(query.query_str)))
-        return list(map(float, await asyncio.to_thread(embedder.embed_query, query.query_str)))
+        return list(map(float, await embed_query_async(embedder, query.query_str)))
 
     async def _hybrid(
         self, query: VectorStoreQuery, search: dict[str, Any]
@@ -208,19 +213,30 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         top = query.hybrid_top_k or query.similarity_top_k
         vector = await self._query_vector(query)
         if query.alpha is None:  # the core's own hybrid: plain reciprocal rank fusion
-            hits = await self._core.call(
-                "search", text, vector=vector, mode="hybrid", limit=top, **search
+            hits = await self._runner.arun(
+                lambda m: m.search(
+                    text,
+                    vector=vector,
+                    mode="hybrid",
+                    limit=top,
+                    **search,
+                )
             )
             return _result([(h, h.score) for h in hits])
-        dense = await self._core.call(
-            "search", vector=vector, limit=query.similarity_top_k, **search
+        dense = await self._runner.arun(
+            lambda m: m.search(
+                vector=vector,
+                limit=query.similarity_top_k,
+                **search,
+            )
         )
-        sparse = await self._core.call(
-            "search",
-            text,
-            mode="fulltext",
-            limit=query.sparse_top_k or query.similarity_top_k,
-            **search,
+        sparse = await self._runner.arun(
+            lambda m: m.search(
+                text,
+                mode="fulltext",
+                limit=query.sparse_top_k or query.similarity_top_k,
+                **search,
+            )
         )
         by_id = {h.id: h for h in (*dense, *sparse)}
         fused = weighted_rrf([h.id for h in dense], [h.id for h in sparse], alpha=query.alpha)
@@ -230,7 +246,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         self, query: VectorStoreQuery, vector: list[float], hits: list[MemoryItem], **kwargs: Any
     ) -> VectorStoreQueryResult:
         by_id = {h.id: h for h in hits}
-        vectors = await self._core.vectors(list(by_id))
+        vectors = await self._vectors(list(by_id))
         threshold = query.mmr_threshold
         if threshold is None:
             threshold = kwargs.get("mmr_threshold")
@@ -251,7 +267,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             return await self._mmr(query, vector, items, **kwargs)
         by_id = {i.id: i for i in items}
         ranked = exact_top_k(
-            vector, await self._core.vectors(list(by_id)), list(by_id), k=query.similarity_top_k
+            vector, await self._vectors(list(by_id)), list(by_id), k=query.similarity_top_k
         )
         return _result([(by_id[i], s) for i, s in ranked])
 
@@ -260,23 +276,34 @@ class AgentMemVectorStore(BasePydanticVectorStore):
     ) -> list[MemoryItem]:
         """Items of this scope: by id (order kept) and/or matching the core filter ``flt``."""
         if node_ids is None:
-            return list(await self._core.call("get_all", **self.scope, filters=flt, limit=None))
-        items = list(await self._core.call("get_many", node_ids, **self.scope))
+            return list(
+                await self._runner.arun(lambda m: m.get_all(**self.scope, filters=flt, limit=None))
+            )
+        items = list(await self._runner.arun(lambda m: m.get_many(node_ids, **self.scope)))
         if flt is not None and items:
             allowed = {
                 i.id
-                for i in await self._core.call("get_all", **self.scope, filters=flt, limit=None)
+                for i in await self._runner.arun(
+                    lambda m: m.get_all(**self.scope, filters=flt, limit=None)
+                )
             }
             items = [i for i in items if i.id in allowed]
         return items
 
-    # --- sync API: the same coroutines, run in blocking mode -----------------------------
+    async def _vectors(self, ids: list[str]) -> dict[str, np.ndarray]:
+        """The stored vectors of ``ids`` (for MMR and ``node_ids`` queries)."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        return dict(await self._runner.arun(lambda m: m.get_vectors(wanted)))
+
+    # --- sync API: the same coroutines, run on the memory's loop (loop_bridge) ------------
 
     def add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
-        return self._core.run_sync(self.async_add(nodes, **kwargs))
+        return self._runner.run(lambda _: self.async_add(nodes, **kwargs))
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
-        self._core.run_sync(self.adelete(ref_doc_id, **delete_kwargs))
+        self._runner.run(lambda _: self.adelete(ref_doc_id, **delete_kwargs))
 
     def delete_nodes(
         self,
@@ -284,18 +311,18 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         filters: MetadataFilters | None = None,
         **delete_kwargs: Any,
     ) -> None:
-        self._core.run_sync(self.adelete_nodes(node_ids, filters, **delete_kwargs))
+        self._runner.run(lambda _: self.adelete_nodes(node_ids, filters, **delete_kwargs))
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
     ) -> list[BaseNode]:
-        return self._core.run_sync(self.aget_nodes(node_ids, filters))
+        return self._runner.run(lambda _: self.aget_nodes(node_ids, filters))
 
     def clear(self) -> None:
-        self._core.run_sync(self.aclear())
+        self._runner.run(lambda _: self.aclear())
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        return self._core.run_sync(self.aquery(query, **kwargs))
+        return self._runner.run(lambda _: self.aquery(query, **kwargs))
 
 
 def _text(query: VectorStoreQuery) -> str:
