@@ -129,26 +129,26 @@ def _scalar(value: Any, where: str) -> Scalar:
 # --- SQL compilation ---------------------------------------------------------------------
 
 
-class _JsonType(FunctionElement):
+class _JsonType(FunctionElement[Any]):
     """The JSON type of ``column[key]`` normalised per dialect (see the compilers below)."""
 
     inherit_cache = True
     type = sa.String()
 
 
-class _JsonText(FunctionElement):
+class _JsonText(FunctionElement[Any]):
     """``column[key]`` as text (for strings) or its JSON text (for numbers)."""
 
     inherit_cache = True
     type = sa.String()
 
 
-class _JsonNumber(FunctionElement):
+class _JsonNumber(FunctionElement[Any]):
     inherit_cache = True
     type = sa.Float()
 
 
-class _JsonArrayHas(FunctionElement):
+class _JsonArrayHas(FunctionElement[Any]):
     """True when ``column[key]`` is a JSON array holding the scalar value."""
 
     inherit_cache = True

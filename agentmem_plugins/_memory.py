@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["AsyncMemory"]
 
 log = logging.getLogger("agentmem_plugins")
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 class AsyncMemory(ReadMethods):
@@ -103,7 +105,7 @@ class AsyncMemory(ReadMethods):
 
     # --- plumbing ----------------------------------------------------------------------
 
-    async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
 

@@ -6,9 +6,9 @@ state of its own and relies on the attributes ``AsyncMemory.__init__`` sets.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
@@ -24,6 +24,8 @@ from ._validation import check_id, check_scope, check_text, check_vector
 
 __all__ = ["ReadMethods"]
 
+P = ParamSpec("P")
+T = TypeVar("T")
 _MODES = ("vector", "fulltext", "hybrid")
 _MAX_LIMIT = 10_000
 
@@ -33,8 +35,10 @@ class ReadMethods:
     _stores: Stores
     _searcher: Searcher
     _runner: EmbeddingRunner
-    _io: Callable[..., Awaitable[Any]]
     _check_open: Callable[[], None]
+    if TYPE_CHECKING:  # AsyncMemory's, typed as the other collaborators see it
+
+        async def _io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T: ...
 
     async def search(
         self,

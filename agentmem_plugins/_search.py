@@ -11,13 +11,14 @@ exactly instead: the matching vectors come from SQL and are scored with one matm
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 
 from ._filters import Filter
+from ._io import IO
 from ._store import Stores
 from ._types import MemoryItem
 
@@ -34,7 +35,8 @@ def _cosine(matrix: np.ndarray, queries: np.ndarray) -> np.ndarray:
     mn = np.linalg.norm(matrix, axis=1)
     qn[qn == 0] = 1.0
     mn[mn == 0] = 1.0
-    return (matrix @ queries.T) / mn[:, None] / qn[None, :]
+    scores: np.ndarray = (matrix @ queries.T) / mn[:, None] / qn[None, :]
+    return scores
 
 
 def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -50,7 +52,7 @@ class Searcher:
     def __init__(
         self,
         stores: Stores,
-        io: Callable[..., Awaitable[Any]],
+        io: IO,
         overfetch: int,
         exact_max_rows: int = EXACT_MAX_ROWS,
     ) -> None:
@@ -158,7 +160,9 @@ class Searcher:
     async def _exact(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        return await self._io(self._exact_in_thread, vector, scope, flt, k, None, **post)
+        hits = await self._io(self._exact_in_thread, vector, scope, flt, k, None, **post)
+        assert hits is not None  # None only when over a row bound, and there is none here
+        return hits
 
     def _exact_in_thread(
         self,

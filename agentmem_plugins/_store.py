@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ._config import MemoryConfig
 from ._errors import EmbedderMismatchError, InvalidInputError
+from ._io import IO
 from .embeddings import Embedder
 from .storage import Changes, RecordStore, VectorIndex
 
@@ -75,7 +74,7 @@ class Stores:
                 f"vector has {dim} dimensions but this store's embedding space has {self.dim}"
             )
 
-    async def write(self, changes: Changes, io: Callable[..., Awaitable[Any]]) -> None:
+    async def write(self, changes: Changes, io: IO) -> None:
         """Both sides in parallel; on a vector-side failure SQL stays the truth."""
         sql, vec = await asyncio.gather(
             io(self.records.apply, changes),

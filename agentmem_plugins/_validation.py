@@ -83,7 +83,8 @@ def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"{field} keys must be non-empty str, got {key!r}")
     try:
-        return json.loads(json.dumps(dict(metadata), allow_nan=False))
+        checked: dict[str, Any] = json.loads(json.dumps(dict(metadata), allow_nan=False))
+        return checked
     except (TypeError, ValueError) as exc:
         raise InvalidInputError(
             f"{field} must be JSON-serialisable (str, int, float, bool, None, lists and dicts "

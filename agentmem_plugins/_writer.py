@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ import numpy as np
 
 from ._embedding_runner import EmbeddingRunner
 from ._errors import AgentMemError, InvalidInputError, NotFoundError, StoreClosedError
+from ._io import IO
 from ._time import now_utc
 from ._types import MemoryEvent
 from ._validation import SCOPE_FIELDS
@@ -62,8 +62,6 @@ class WriteRequest:
         ids = {u.id for u in self.upserts if u.id is not None}
         return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
 
-
-IO = Callable[..., Awaitable[Any]]
 
 
 class Writer:

@@ -22,7 +22,7 @@ from ._validation import SCOPE_FIELDS
 __all__ = ["main"]
 
 
-def _scope(args: argparse.Namespace) -> dict[str, str]:
+def _scope(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k in SCOPE_FIELDS if (v := getattr(args, k, None))}
 
 

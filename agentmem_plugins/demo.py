@@ -21,7 +21,8 @@ __all__ = ["load_demo_conversation", "run_demo"]
 
 def load_demo_conversation() -> dict[str, Any]:
     text = resources.files("agentmem_plugins.data").joinpath("demo_conversation.json").read_text()
-    return json.loads(text)
+    conversation: dict[str, Any] = json.loads(text)
+    return conversation
 
 
 def _pick_embedder(spec: str | None) -> Embedder:

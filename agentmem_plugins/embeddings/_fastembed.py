@@ -141,7 +141,8 @@ class FastEmbedEmbedder:
             rows = list(self._model.query_embed(text))
         except Exception as exc:
             raise EmbedderError(f"{self._name} failed to embed a query: {exc}") from exc
-        return _normalized(np.stack(rows))[0]
+        vector: np.ndarray = _normalized(np.stack(rows))[0]
+        return vector
 
     # -- loading ------------------------------------------------------------------
 

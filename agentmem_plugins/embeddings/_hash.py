@@ -69,7 +69,8 @@ def _mix64(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         h ^= h >> _U64(31)
         h *= _U64(0x94D049BB133111EB)
         h ^= h >> _U64(29)
-    return h
+    mixed: np.ndarray = h
+    return mixed
 
 
 class _Vocab:
@@ -121,7 +122,8 @@ class HashEmbedder:
     # -- public API ---------------------------------------------------------------
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_documents([text])[0]
+        vector: np.ndarray = self.embed_documents([text])[0]
+        return vector
 
     def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
         n = len(texts)
@@ -272,7 +274,8 @@ def _word_features(
 
 
 def _signs(h: np.ndarray) -> np.ndarray:
-    return 1.0 - 2.0 * (h >> _U64(_SIGN_BIT)).astype(np.float64)
+    signs: np.ndarray = 1.0 - 2.0 * (h >> _U64(_SIGN_BIT)).astype(np.float64)
+    return signs
 
 
 def _tokenize_all(texts: Sequence[str]) -> list[str]:

@@ -18,4 +18,5 @@ def l2_normalize(vectors: ArrayLike, dtype: DTypeLike = np.float32) -> np.ndarra
     """
     arr = np.asarray(vectors, dtype=dtype)
     norms = np.linalg.norm(arr, axis=-1, keepdims=True)
-    return np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+    out: np.ndarray[Any, Any] = np.divide(arr, norms, out=np.zeros_like(arr), where=norms > 0)
+    return out

@@ -27,12 +27,14 @@ import numpy as np
 
 from .._config import MemoryConfig
 from .._embedding_runner import EmbeddingRunner
+from .._errors import ConfigError
+from .._io import IO
 from .._search import Searcher
 from .._store import Stores
 from .._time import naive_utc as _naive
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._validation import SCOPE_FIELDS
-from .._writer import IO, Upsert, Writer, WriteRequest, now_utc
+from .._writer import Upsert, Writer, WriteRequest, now_utc
 from ..llms import ChatModel, ConcurrencyLimit, call_json
 from ..storage import utc
 from .prompts import build_decision_messages, build_extraction_messages, map_decisions
@@ -272,6 +274,8 @@ class InferPipeline:
     # --- the pipeline ------------------------------------------------------------------
 
     async def _ask(self, messages: list[Any], schema: Any) -> Any:
+        if self._llm is None:  # only pending() may run without a chat model
+            raise ConfigError("intelligent mode needs an LLM: pass llm= (a ChatModel)")
         self.llm_calls += 1
         return await call_json(
             self._llm,

@@ -14,7 +14,7 @@ import asyncio
 import inspect
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ._protocol import ChatMessage
 
@@ -73,7 +73,7 @@ class ScriptedChatModel:
         if isinstance(step, type) and issubclass(step, BaseException):
             raise step("scripted failure")
         if callable(step):
-            result = step(copied, json_mode)
+            result = cast(Callable[[list[ChatMessage], bool], Any], step)(copied, json_mode)
             if inspect.isawaitable(result):
                 result = await result
             if isinstance(result, BaseException):

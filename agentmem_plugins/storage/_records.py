@@ -8,6 +8,7 @@ SQLAlchemy Core ``executemany``, one transaction per batch.
 
 from __future__ import annotations
 
+import builtins  # RecordStore.list shadows the builtin in its annotations
 import functools
 import json
 import operator
@@ -243,7 +244,7 @@ class RecordStore:
         with self._read.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
-    def ids(self, scope: dict[str, str], flt: Filter | None) -> list[str]:
+    def ids(self, scope: dict[str, str], flt: Filter | None) -> builtins.list[str]:
         query = sa.select(M.c.id).where(*self._where(scope, flt, include_invalidated=True))
         with self._read.connect() as conn:
             return list(conn.execute(query).scalars())
@@ -256,7 +257,7 @@ class RecordStore:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         limit: int | None = None,
-    ) -> tuple[list[str], np.ndarray | None]:
+    ) -> tuple[builtins.list[str], np.ndarray | None]:
         """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
         query = (
             sa.select(M.c.id, M.c.vector)
@@ -271,7 +272,7 @@ class RecordStore:
                     dialect=self._read.dialect, compile_kwargs={"render_postcompile": True}
                 )
                 params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-                cursor = conn.connection.dbapi_connection.execute(compiled.string, params)
+                cursor = conn.connection.dbapi_connection.execute(compiled.string, params)  # type: ignore[union-attr]
                 rows = cursor.fetchall()
             else:
                 rows = [tuple(r) for r in conn.execute(query)]
@@ -294,14 +295,14 @@ class RecordStore:
         with self._read.connect() as conn:
             return {i: r for i, r in conn.execute(sa.select(M.c.id, M.c.rev))}
 
-    def full_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
+    def full_rows(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
                 out.extend(r._asdict() for r in conn.execute(sa.select(M).where(M.c.id.in_(chunk))))
         return out
 
-    def history(self, memory_id: str) -> list[HistoryEvent]:
+    def history(self, memory_id: str) -> builtins.list[HistoryEvent]:
         query = sa.select(H).where(H.c.memory_id == memory_id).order_by(H.c.created_at, H.c.id)
         with self._read.connect() as conn:
             return [
@@ -325,7 +326,7 @@ class RecordStore:
         with self._write.begin() as conn:
             conn.execute(P.delete().where(P.c.id == pending_id))
 
-    def list_pending(self) -> list[dict[str, Any]]:
+    def list_pending(self) -> builtins.list[dict[str, Any]]:
         with self._read.connect() as conn:
             return [r._asdict() for r in conn.execute(sa.select(P).order_by(P.c.created_at))]
 

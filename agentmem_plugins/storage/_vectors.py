@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -43,7 +43,7 @@ def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
 
 
-def _retry_conflicts(write: Any, attempts: int = 5) -> None:
+def _retry_conflicts(write: Callable[[], None], attempts: int = 5) -> None:
     """Retry a commit that lost a race with background compaction (both are atomic, and a
     failed commit wrote nothing, so a retry cannot duplicate rows)."""
     for attempt in range(attempts):
@@ -90,7 +90,8 @@ class VectorIndex:
     def dim(self) -> int | None:
         if self._table is None:
             return None
-        return self._table.schema.field("vector").type.list_size
+        size: int = self._table.schema.field("vector").type.list_size
+        return size
 
     def ensure(self, dim: int) -> None:
         with self._lock:

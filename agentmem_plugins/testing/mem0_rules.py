@@ -118,7 +118,7 @@ def _decide_against(facts: list[str], memories: list[tuple[str, str]]) -> list[d
         "facts": [{"index": i, "text": t} for i, t in enumerate(facts)],
         "memories": [{"id": str(j), "text": text} for j, (_, text) in enumerate(memories)],
     }
-    decisions = decide(payload)["decisions"]
+    decisions: list[dict[str, Any]] = decide(payload)["decisions"]
     for d in decisions:
         if d.get("target") is not None:
             d["target"] = memories[int(d["target"])][0]
@@ -144,7 +144,7 @@ def mem0_additive(messages: Sequence[ChatMessage]) -> dict[str, Any]:
         keep.add(d["fact"])
         if d.get("target") is not None:
             links.setdefault(d["fact"], []).append(str(d["target"]))
-    out = []
+    out: list[dict[str, Any]] = []
     for i, text in enumerate(facts):
         if i not in keep:
             continue

@@ -39,6 +39,7 @@ import argparse
 import json
 import string
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -242,7 +243,7 @@ def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
     (out / "model.onnx").write_bytes(model.SerializeToString())
 
 
-def _write_json(path: Path, data: dict[str, object]) -> None:
+def _write_json(path: Path, data: Mapping[str, object]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
