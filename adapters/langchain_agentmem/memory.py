@@ -66,7 +66,7 @@ class AgentMemMemory(BaseMemory):
     infer: bool | None = None
 
     _runner: CoreRunner = PrivateAttr()
-    _scope: dict[str, str] = PrivateAttr()
+    _scope: dict[str, Any] = PrivateAttr()
 
     @model_validator(mode="after")
     def _bind(self) -> AgentMemMemory:

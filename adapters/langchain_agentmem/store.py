@@ -209,7 +209,7 @@ class AgentMemStore(BaseStore):
 
     # --- mapping -----------------------------------------------------------------------
 
-    def _scope(self, namespace: Sequence[str]) -> dict[str, str]:
+    def _scope(self, namespace: Sequence[str]) -> dict[str, Any]:
         scope = {"agent_id": self.agent_id}
         if self.user_label is not None and len(namespace) > self.user_label:
             scope["user_id"] = namespace[self.user_label]
@@ -238,7 +238,7 @@ class AgentMemStore(BaseStore):
             "lg.value": value,
         }
         _flatten(value, "", metadata)
-        record = {
+        record: dict[str, Any] = {
             "id": self._id(op.namespace, op.key),
             "text": text if text is not None else _placeholder_text(op)[:limit],
             "metadata": metadata,
@@ -261,9 +261,9 @@ class AgentMemStore(BaseStore):
         if gets:
             ids = [self._id(op.namespace, op.key) for _, op in gets]
             found = {item.id: item for item in await m.get_many(ids)}
-            for (i, op), memory_id in zip(gets, ids, strict=True):
+            for (i, get), memory_id in zip(gets, ids, strict=True):
                 item = found.get(memory_id)
-                if item is not None and _owns(item, op.namespace, op.key):
+                if item is not None and _owns(item, get.namespace, get.key):
                     results[i] = _to_item(item)
         for i, op in enumerate(ops):
             if isinstance(op, SearchOp):

@@ -13,7 +13,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 from pydantic import BaseModel, ConfigDict, Field
 
-from agentmem_plugins import AsyncMemory, Memory, NotFoundError
+from agentmem_plugins import AsyncMemory, Memory, NotFoundError, SearchMode
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
 from .vectorstores import make_scope
@@ -59,7 +59,7 @@ def create_memory_tools(
     agent_id: str | None = None,
     run_id: str | None = None,
     infer: bool | None = False,
-    search_mode: str = "vector",
+    search_mode: SearchMode = "vector",
     prefix: str = "",
 ) -> list[BaseTool]:
     """``[save_memory, search_memory, forget_memory]`` tools bound to one scope.

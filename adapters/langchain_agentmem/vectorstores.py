@@ -46,7 +46,7 @@ DEFAULT_SCOPE = {"agent_id": "langchain"}
 _MODES = ("vector", "fulltext", "hybrid")
 
 
-def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, str]) -> dict[str, str]:
+def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, Any]) -> dict[str, Any]:
     """The scope fields given (each a non-empty str), else ``default``."""
     scope = {}
     for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
@@ -153,7 +153,7 @@ class AgentMemVectorStore(VectorStore):
     # --- requests (pure: built once, run sync or async) ----------------------------------
 
     def _add_call(
-        self, texts: Iterable[str], metadatas: list[dict] | None, ids: list[str | None] | None
+        self, texts: Iterable[str], metadatas: list[dict] | None, ids: Sequence[str | None] | None
     ) -> Callable[[AsyncMemory], Any]:
         if isinstance(texts, (str, bytes)):
             raise TypeError("texts must be a list of str, not a single str")
@@ -184,7 +184,7 @@ class AgentMemVectorStore(VectorStore):
     ) -> Callable[[AsyncMemory], Any]:
         if query is not None and not isinstance(query, str):
             raise TypeError(f"query must be a str, got {type(query).__name__}")
-        kwargs = {
+        kwargs: dict[str, Any] = {
             "limit": k,
             "filters": to_core_filter(filter),
             "mode": _check_mode(mode),
@@ -244,7 +244,7 @@ class AgentMemVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: list[dict] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         """Store ``texts`` (one batch, one embedding call); an existing id is replaced."""
@@ -256,7 +256,7 @@ class AgentMemVectorStore(VectorStore):
         texts: Iterable[str],
         metadatas: list[dict] | None = None,
         *,
-        ids: list[str | None] | None = None,
+        ids: Sequence[str | None] | None = None,
         **kwargs: Any,
     ) -> list[str]:
         _check_kwargs("aadd_texts", kwargs)
@@ -474,7 +474,7 @@ class AgentMemVectorStore(VectorStore):
         await store.aadd_texts(texts, metadatas, ids=ids)
         return store
 
-    def as_retriever(self, **kwargs: Any) -> AgentMemRetriever:
+    def as_retriever(self, **kwargs: Any) -> AgentMemRetriever:  # type: ignore[override]
         """An :class:`AgentMemRetriever` (with a real ``k`` field) over this store.
 
         Takes the retriever's fields (``k``, ``search_type``, ``filter``, ...) or the

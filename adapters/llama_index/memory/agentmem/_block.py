@@ -89,7 +89,7 @@ class AgentMemMemoryBlock(BaseMemoryBlock[list[ContentBlock]]):
     def model_post_init(self, context: Any, /) -> None:
         self._runner = CoreRunner(self.memory)
 
-    def _scope(self, session_id: str | None) -> dict[str, str]:
+    def _scope(self, session_id: str | None) -> dict[str, Any]:
         scope = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
         if self.session_as_run_id:
             if not session_id:

@@ -130,7 +130,7 @@ class AgentMemEmbedding(BaseEmbedding):
 
     @property
     def embedder(self) -> Embedder:
-        return self._embedder  # type: ignore[no-any-return]
+        return self._embedder
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return np.asarray(self._embedder.embed_query(query), dtype=np.float32).tolist()

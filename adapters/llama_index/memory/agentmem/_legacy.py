@@ -104,7 +104,7 @@ class AgentMemMemory(BaseMemory):
     # --- helpers: one code path for sync and async (see agentmem_plugins.loop_bridge) ----
 
     @property
-    def _scope(self) -> dict[str, str]:
+    def _scope(self) -> dict[str, Any]:
         scope = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
         return {k: v for k, v in scope.items() if v}
 

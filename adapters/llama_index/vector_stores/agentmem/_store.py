@@ -87,7 +87,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             raise ValueError("give either path= (a store folder) or memory= (a core memory)")
         if not (user_id or agent_id or run_id):
             agent_id = DEFAULT_AGENT_ID
-        super().__init__(user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)
+        super().__init__(user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)  # type: ignore[call-arg]
         owned = Memory(path=path, embedder=embedder) if path is not None else None
         self._owned = owned
         self._runner = CoreRunner(owned if owned is not None else memory)
@@ -102,7 +102,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
         return self._runner.memory
 
     @property
-    def scope(self) -> dict[str, str]:
+    def scope(self) -> dict[str, Any]:
         scope = {"user_id": self.user_id, "agent_id": self.agent_id, "run_id": self.run_id}
         return {k: v for k, v in scope.items() if v}
 
@@ -172,7 +172,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             raise ValueError(f"query mode {mode.value!r} is not supported; use one of {_MODES}")
         if query.node_ids:  # retrievers pass [] for "no restriction" to text-storing stores
             return await self._query_among(query, flt, **kwargs)
-        search = {**self.scope, "filters": flt}
+        search: dict[str, Any] = {**self.scope, "filters": flt}
         if mode == VectorStoreQueryMode.TEXT_SEARCH:
             text = _text(query)
             hits = await self._runner.arun(
