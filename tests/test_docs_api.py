@@ -27,7 +27,7 @@ def _balanced(text: str, start: int) -> str:
             depth -= 1
             if depth == 0:
                 return text[start + 1 : i]
-    raise AssertionError(f"unbalanced parenthesis in {DOC.name} at {text[start:start + 60]!r}")
+    raise AssertionError(f"unbalanced parenthesis in {DOC.name} at {text[start : start + 60]!r}")
 
 
 def _split_top_level(args: str) -> Iterator[str]:

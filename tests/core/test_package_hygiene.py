@@ -46,11 +46,10 @@ def test_every_third_party_module_the_core_imports_is_a_declared_dependency() ->
     tomllib = pytest.importorskip("tomllib")
     from importlib.metadata import packages_distributions
 
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = {
         re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower().replace("_", "-")
-        for req in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-            "dependencies"
-        ]
+        for req in project["dependencies"]
     }
     dists = packages_distributions()
     missing: dict[str, str] = {}
