@@ -29,8 +29,9 @@ from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._writer import Upsert, WriteRequest, now_utc
 from ..llms import ConcurrencyLimit, call_json
 from ..storage import utc
-from .prompts import build_decision_messages, build_extraction_messages, map_decisions
-from .schema import AddOp, DecisionAnswer, ExtractedFact, ExtractionAnswer, InvalidateOp, UpdateOp
+from .prompts import build_decision_messages, build_extraction_messages, map_relations
+from .schema import DecisionAnswer, ExtractedFact, ExtractionAnswer
+from .timeline import NewFact, Relation, StoredFact, reconcile
 
 if TYPE_CHECKING:
     from .._memory import AsyncMemory
@@ -85,6 +86,11 @@ class InferPipeline:
         *,
         wait: bool,
     ) -> AddResult:
+        # stamped now, so a replay from pending work keeps the time it was said
+        stamp = now_utc()
+        messages = [
+            m if m.observed_at else m.model_copy(update={"observed_at": stamp}) for m in messages
+        ]
         job = _Job(messages, metadata, asyncio.get_running_loop().create_future())
         if not wait:
             # Acknowledged before the LLM runs, so the input must be durable before we
@@ -170,11 +176,11 @@ class InferPipeline:
         while queue.jobs:
             group = self._take_group(queue)
             try:
-                result = await self._process(scope, group, queue.context)
+                results = await self._process(scope, group, queue.context)
             except Exception as exc:  # LLM or store failure: the input is parked, not lost
                 await self._park(scope, group, exc)
                 continue
-            for job in group:
+            for job, result in zip(group, results, strict=True):
                 try:
                     await self._clear_pending(job)
                 except Exception:  # applied, but its pending record stays: replay dedups
@@ -262,8 +268,10 @@ class InferPipeline:
 
     async def _process(
         self, scope: dict[str, str], group: list[_Job], context: deque[Message]
-    ) -> AddResult:
+    ) -> list[AddResult]:
+        """One extraction (and at most one decision) for ``group``; a result per job."""
         messages = [m for job in group for m in job.messages]
+        owner = [n for n, job in enumerate(group) for _ in job.messages]  # message -> job
         now = _newest(messages)
         # 1. extract
         extraction = await self._ask(
@@ -276,83 +284,103 @@ class InferPipeline:
             ExtractionAnswer,
         )
         context.extend(messages)
-        facts = _unique(extraction.facts)
-        if not facts:
-            return AddResult()
-        # 2. retrieve: one embedding batch, nearest memories of this scope for each fact
+        placed = _place(extraction.facts, messages, now)
+        if not placed:
+            return [AddResult() for _ in group]
+        facts = [fact for fact, _, _ in placed]
+        # 2. retrieve: one embedding batch; nearest memories of this scope for each fact,
+        # also ended ones whose interval reaches past the earliest new fact (valid time)
         vectors = await self._memory._runner.documents([f.text for f in facts])
-        neighbours = await self._neighbours(vectors, scope)
-        # the duplicate check, inside this scope's serialisation
-        known = {_norm(m.text): m for m in neighbours}
-        fresh = [f for f in facts if _norm(f.text) not in known]
-        events = [
-            MemoryEvent(
-                id=known[_norm(f.text)].id, text=f.text, event="NONE", reason="already known"
-            )
-            for f in facts
-            if _norm(f.text) in known
+        earliest = min(start for _, _, start in placed)
+        neighbours = await self._neighbours(vectors, scope, earliest)
+        stored = [
+            StoredFact(m.id, m.text, m.observed_at or m.created_at, m.invalid_at)
+            for m in neighbours
         ]
-        if not fresh:
-            return AddResult(results=events)
-        fresh_vectors = {f.text: vectors[facts.index(f)] for f in fresh}
-        # 3. decide (only when something similar is stored)
-        if neighbours:
-            prompt = build_decision_messages(fresh, neighbours, now=now)
+        new = [NewFact(i, f.text, start, i) for i, (f, _, start) in enumerate(placed)]
+        # a fact restating a memory that holds at its time needs no decision; unless every
+        # fact is such a restatement, all go to the decision (they may relate to each other)
+        relations = _same_text(new, stored)
+        known = {r.fact for r in relations if r.memory_id is not None}
+        # 3. decide (when something is stored nearby, or facts may relate to each other)
+        if len(known) < len(new) and (neighbours or len(new) > 1):
+            prompt = build_decision_messages(
+                [
+                    f.model_copy(update={"observed_at": n.start, "valid_from": None})
+                    for f, n in zip(facts, new, strict=True)
+                ],
+                neighbours,
+                now=now,
+            )
             answer = await self._ask(prompt.messages, DecisionAnswer)
-            ops = map_decisions(answer, prompt.id_map, fresh)
-        else:
-            ops = [AddOp(i, f.text, f.observed_at, "new information") for i, f in enumerate(fresh)]
-        # 4. apply: one write batch
+            relations += map_relations(answer, prompt.id_map, facts)
+        plan = reconcile(new, stored, relations)
+        # 4. apply: one write batch; each event goes to the caller whose message caused it
+        job_of = [owner[message] for _, message, _ in placed]
         by_id = {m.id: m for m in neighbours}
+        vector_of = {f.text: vectors[i] for i, f in enumerate(facts)}
         request = WriteRequest()
-        for op in ops:
-            if isinstance(op, AddOp):
-                request.upserts.append(
-                    Upsert(
-                        text=op.text,
-                        scope=scope,
-                        metadata=dict(group[0].metadata),
-                        vector=fresh_vectors.get(op.text),
-                        observed_at=_naive(op.observed_at or now),
-                        reason=op.reason,
-                        role="user",
-                    )
+        route: dict[tuple[str, str], int] = {}
+        for added in plan.added:
+            memory_id = uuid.uuid4().hex
+            request.upserts.append(
+                Upsert(
+                    text=added.text,
+                    scope=scope,
+                    metadata=dict(group[job_of[added.fact]].metadata),
+                    vector=vector_of.get(added.text),
+                    id=memory_id,
+                    observed_at=_naive(added.start),
+                    reason=added.reason,
+                    role="user",
+                    invalid_at=_naive(added.end),
+                    invalid_reason=added.end_reason,
                 )
-            elif isinstance(op, UpdateOp) and op.memory_id in by_id:
-                old = by_id[op.memory_id]
-                request.upserts.append(
-                    Upsert(
-                        text=op.text,
-                        scope=_scope_of(old),
-                        metadata=dict(old.metadata),
-                        vector=fresh_vectors.get(op.text),
-                        id=old.id,
-                        must_exist=True,
-                        observed_at=_naive(op.observed_at or now),
-                        reason=op.reason,
-                        role="user",
-                    )
+            )
+            route[memory_id, "ADD"] = job_of[added.fact]
+            route[memory_id, "INVALIDATE"] = job_of[_first(added.ended_by, added.fact)]
+        for updated in plan.updated:
+            old = by_id[updated.memory_id]
+            request.upserts.append(
+                Upsert(
+                    text=updated.text,
+                    scope=_scope_of(old),
+                    metadata=dict(old.metadata),
+                    vector=vector_of.get(updated.text),
+                    id=old.id,
+                    must_exist=True,
+                    observed_at=_naive(updated.start),
+                    reason=updated.reason,
+                    role="user",
+                    invalid_at=_naive(updated.end),
+                    invalid_reason=updated.end_reason,
                 )
-            elif isinstance(op, InvalidateOp):
-                request.invalidations.append(
-                    (op.memory_id, op.reason, _naive(op.observed_at or now))
-                )
-            else:
-                events.append(
-                    MemoryEvent(
-                        id=getattr(op, "memory_id", None) or "",
-                        text=fresh[op.fact].text,
-                        event="NONE",
-                        reason=getattr(op, "reason", None),
-                    )
-                )
+            )
+            route[old.id, "UPDATE"] = job_of[updated.fact]
+            route[old.id, "INVALIDATE"] = job_of[_first(updated.ended_by, updated.fact)]
+        for ended in plan.ended:
+            request.invalidations.append((ended.memory_id, ended.reason, _naive(ended.end)))
+            route[ended.memory_id, "INVALIDATE"] = job_of[ended.fact]
+        results: list[list[MemoryEvent]] = [[] for _ in group]
         if request.upserts or request.invalidations:
-            events = await self._memory._writer.submit(request) + events
-        return AddResult(results=events)
+            for event in await self._memory._writer.submit(request):
+                results[route.get((event.id, event.event), 0)].append(event)
+        for same in plan.unchanged:
+            results[job_of[same.fact]].append(
+                MemoryEvent(
+                    id=same.memory_id or "",
+                    text=facts[same.fact].text,
+                    event="NONE",
+                    reason=same.reason,
+                )
+            )
+        return [AddResult(results=events) for events in results]
 
-    async def _neighbours(self, vectors: np.ndarray, scope: dict[str, str]) -> list[MemoryItem]:
+    async def _neighbours(
+        self, vectors: np.ndarray, scope: dict[str, str], since: datetime
+    ) -> list[MemoryItem]:
         per_fact = await self._memory._searcher.vector_many(
-            vectors, scope, self._cfg.neighbours_per_fact
+            vectors, scope, self._cfg.neighbours_per_fact, live_after=since
         )
         unique: dict[str, MemoryItem] = {}
         for hits in per_fact:
@@ -373,11 +401,56 @@ def _naive(value: datetime | None) -> datetime | None:
     return value.astimezone(timezone.utc).replace(tzinfo=None)
 
 
-def _unique(facts: Sequence[ExtractedFact]) -> list[ExtractedFact]:
-    seen: dict[str, ExtractedFact] = {}
+def _first(*values: int | None) -> int:
+    return next(v for v in values if v is not None)
+
+
+def _place(
+    facts: Sequence[ExtractedFact], messages: Sequence[Message], now: datetime
+) -> list[tuple[ExtractedFact, int, datetime]]:
+    """Each fact with the index of its message and its valid-from (naive UTC).
+
+    The message is the one the model names, else the last one observed at the fact's
+    ``observed_at``, else the last one. Valid-from is the fact's ``valid_from`` when the
+    model gives one no later than the message, else the message's time. A fact repeated
+    within one message is kept once.
+    """
+    fallback = now.astimezone(timezone.utc).replace(tzinfo=None)
+    times = [_naive(m.observed_at) or fallback for m in messages]
+    placed: list[tuple[ExtractedFact, int, datetime]] = []
+    seen: set[tuple[str, int]] = set()
     for fact in facts:
-        seen.setdefault(_norm(fact.text), fact)
-    return list(seen.values())
+        index = fact.message
+        if index is None or not 0 <= index < len(messages):
+            when = _naive(fact.observed_at)
+            matches = [i for i, t in enumerate(times) if when is not None and t == when]
+            index = matches[-1] if matches else len(messages) - 1
+        if (_norm(fact.text), index) in seen:
+            continue
+        seen.add((_norm(fact.text), index))
+        start = times[index]
+        valid_from = _naive(fact.valid_from)
+        if valid_from is not None and valid_from <= start:
+            start = valid_from
+        placed.append((fact, index, start))
+    return placed
+
+
+def _same_text(facts: Sequence[NewFact], stored: Sequence[StoredFact]) -> list[Relation]:
+    """The "same" relations code sees without a model: identical normalised texts."""
+    relations = [
+        Relation(f.index, "same", memory_id=m.id, reason="same text")
+        for f in facts
+        for m in stored
+        if _norm(f.text) == _norm(m.text)
+    ]
+    relations += [
+        Relation(f.index, "same", other_fact=g.index, reason="same text")
+        for f in facts
+        for g in facts
+        if g.index < f.index and _norm(f.text) == _norm(g.text)
+    ]
+    return relations
 
 
 def _scope_of(item: MemoryItem) -> dict[str, str]:
