@@ -301,7 +301,12 @@ class InferPipeline:
         # a fact restating a memory that holds at its time needs no decision; unless every
         # fact is such a restatement, all go to the decision (they may relate to each other)
         relations = _same_text(new, stored)
-        known = {r.fact for r in relations if r.memory_id is not None}
+        stored_by = {m.id: m for m in stored}
+        known = {
+            r.fact
+            for r in relations
+            if r.memory_id and _holds(stored_by[r.memory_id], new[r.fact].start)
+        }
         # 3. decide (when something is stored nearby, or facts may relate to each other)
         if len(known) < len(new) and (neighbours or len(new) > 1):
             prompt = build_decision_messages(
@@ -436,16 +441,22 @@ def _place(
     return placed
 
 
+def _holds(memory: StoredFact, when: datetime) -> bool:
+    start, end = _naive(memory.start), _naive(memory.end)
+    assert start is not None
+    return start <= when and (end is None or when < end)
+
+
 def _same_text(facts: Sequence[NewFact], stored: Sequence[StoredFact]) -> list[Relation]:
-    """The "same" relations code sees without a model: identical normalised texts."""
+    """Restatements, which code sees without a model: identical normalised texts."""
     relations = [
-        Relation(f.index, "same", memory_id=m.id, reason="same text")
+        Relation(f.index, "restates", memory_id=m.id, reason="same text")
         for f in facts
         for m in stored
         if _norm(f.text) == _norm(m.text)
     ]
     relations += [
-        Relation(f.index, "same", other_fact=g.index, reason="same text")
+        Relation(f.index, "restates", other_fact=g.index, reason="same text")
         for f in facts
         for g in facts
         if g.index < f.index and _norm(f.text) == _norm(g.text)

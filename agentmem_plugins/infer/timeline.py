@@ -11,8 +11,12 @@ decides, from valid times alone, which fact holds when (DESIGN invariant 8):
 * a new fact ends an existing one only if it is newer in valid time; an older fact that
   arrives late is stored already ended, at the valid-from of the newer fact, and never
   becomes current;
-* a fact that restates a memory holding at its time is a duplicate (nothing stored);
-  one that restates a memory that begins later is stored, ending where that one begins;
+* a fact with the same text as a memory (a restatement) is stored as its own row: it
+  takes over the rest of the interval of the memory holding at its time, which ends
+  there, or ends where a later restatement begins; so a contradiction that arrives late
+  and falls between two statements still splits them (a restatement at the same instant
+  is a duplicate, nothing stored). A paraphrase the decision step calls the same
+  ("none" with a target) is a duplicate while the memory holds at its time;
 * facts of one batch are applied in observation order, so every intermediate value is
   kept (ended) with its interval.
 
@@ -44,7 +48,7 @@ __all__ = [
     "reconcile",
 ]
 
-RelationKind = Literal["same", "contradicts", "refines", "skip"]
+RelationKind = Literal["same", "restates", "contradicts", "refines", "skip"]
 
 
 def naive_utc(value: datetime) -> datetime:
@@ -79,8 +83,9 @@ class StoredFact:
 class Relation:
     """What the decision step said about new fact ``fact``.
 
-    ``kind``: ``same`` (restates the target), ``contradicts`` (another value of the same
-    single-valued thing), ``refines`` (the fact adds detail to the target; ``text`` is
+    ``kind``: ``restates`` (the same text as the target), ``same`` (the decision step
+    says it is already known: a paraphrase, or less detail), ``contradicts`` (another
+    value of the same single-valued thing), ``refines`` (the fact adds detail to the target; ``text`` is
     the merged text), ``skip`` (not worth storing; no target). The target is stored
     memory ``memory_id`` or new fact ``other_fact``; neither means "new information".
     """
@@ -214,10 +219,14 @@ def reconcile(
                     pairs.append((rel.kind, alias[other], False, rel))
         done.add(fact.index)
 
-        same = [s for kind, s, _, _ in pairs if kind == "same"]
+        restated = [s for kind, s, _, _ in pairs if kind == "restates"]
+        same = [s for kind, s, _, _ in pairs if kind == "same" and s not in restated]
         # refined by an earlier fact: this one is already known in more detail
         same += [s for kind, s, mine, _ in pairs if kind == "refines" and not mine]
         duplicate = next((s for s in same if s.holds_at(when, order)), None)
+        duplicate = duplicate or next(
+            (s for s in restated if s.start == when and s.holds_at(when, order)), None
+        )
         if duplicate is not None:
             alias[fact.index] = duplicate
             plan.unchanged.append(
@@ -247,16 +256,21 @@ def reconcile(
             created.append(span)
         alias[fact.index] = span
         for kind, other_span, _, _ in pairs:
-            if other_span is span or kind not in ("same", "contradicts"):
+            if other_span is span or kind not in ("same", "restates", "contradicts"):
                 continue
             if (other_span.start, other_span.order) <= (when, order):
-                # newer in valid time: a contradiction ends the older one here (an older
-                # restatement that still held was a duplicate, handled above)
-                if kind == "contradicts" and (other_span.end is None or when < other_span.end):
-                    other_span.end_at(when, fact.index, f"superseded by: {span.text}")
+                # newer in valid time: it ends an older contradicted fact here, and takes
+                # over the rest of the interval of an older statement it restates (an
+                # older paraphrase that still held was a duplicate, handled above)
+                holds = other_span.end is None or when < other_span.end
+                if kind == "restates" and holds and other_span.end is not None:
+                    span.end_at(other_span.end, fact.index, other_span.end_reason or "")
+                if kind in ("contradicts", "restates") and holds:
+                    why = "restated" if kind == "restates" else "superseded by"
+                    other_span.end_at(when, fact.index, f"{why}: {span.text}")
             else:  # the other one is newer: this fact held only until it began
-                reason = "restated later" if kind == "same" else "superseded by newer fact"
-                span.end_at(other_span.start, fact.index, f"{reason}: {other_span.text}")
+                why = "superseded by newer fact" if kind == "contradicts" else "restated later"
+                span.end_at(other_span.start, fact.index, f"{why}: {other_span.text}")
 
     for span in [*spans.values(), *created]:
         if span.fact is not None:

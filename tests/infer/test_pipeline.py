@@ -61,10 +61,16 @@ async def test_contradiction_invalidates_old_fact_and_history_shows_both(rules_m
 
 
 async def test_duplicates_are_ignored_not_stored_twice(rules_mem) -> None:
-    await rules_mem.add("I like green tea.", user_id="u")
-    again = await rules_mem.add("I like green tea.", user_id="u")
+    said = [{"content": "I like green tea.", "observed_at": MAY_2}]
+    await rules_mem.add(said, user_id="u")
+    again = await rules_mem.add(said, user_id="u")  # the same statement again
     assert [e.event for e in again.results] == ["NONE"]
     assert await rules_mem.count(user_id="u") == 1
+    # said again later: one valid memory; the restatement is kept as its own row so a
+    # contradiction that arrives late can still fall between the two (valid time)
+    later = await rules_mem.add("I like green tea.", user_id="u")
+    assert sorted(e.event for e in later.results) == ["ADD", "INVALIDATE"]
+    assert [m.text for m in await rules_mem.get_all(user_id="u")] == ["Likes green tea"]
 
 
 async def test_relative_dates_resolve_against_observation_time(rules_mem) -> None:
