@@ -27,7 +27,7 @@ import numpy as np
 
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._writer import Upsert, WriteRequest, now_utc
-from ..llms import ConcurrencyLimit, call_json
+from ..llms import ConcurrencyLimit, LatencyHedge, call_json
 from ..storage import utc
 from .prompts import build_decision_messages, build_extraction_messages, map_relations
 from .schema import DecisionAnswer, ExtractedFact, ExtractionAnswer
@@ -72,6 +72,8 @@ class InferPipeline:
         self._llm = llm
         self._cfg = memory.config
         self._limit = ConcurrencyLimit(self._cfg.llm_max_concurrency)
+        percentile = self._cfg.llm_hedge_percentile
+        self._hedge = LatencyHedge(percentile) if percentile is not None else None
         self._queues: dict[ScopeKey, _ScopeQueue] = {}
         self._detached: set[asyncio.Future[AddResult]] = set()
         self.llm_calls = 0
@@ -264,6 +266,7 @@ class InferPipeline:
             max_wait_s=self._cfg.llm_retry_max_wait_s,
             max_reasks=self._cfg.llm_max_reasks,
             limit=self._limit,
+            hedge=self._hedge,
         )
 
     async def _process(

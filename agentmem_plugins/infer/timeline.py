@@ -85,9 +85,10 @@ class Relation:
 
     ``kind``: ``restates`` (the same text as the target), ``same`` (the decision step
     says it is already known: a paraphrase, or less detail), ``contradicts`` (another
-    value of the same single-valued thing), ``refines`` (the fact adds detail to the target; ``text`` is
-    the merged text), ``skip`` (not worth storing; no target). The target is stored
-    memory ``memory_id`` or new fact ``other_fact``; neither means "new information".
+    value of the same single-valued thing), ``refines`` (the fact adds detail to the
+    target; ``text`` is the merged text), ``skip`` (not worth storing; no target). The
+    target is stored memory ``memory_id`` or new fact ``other_fact``; neither means "new
+    information".
     """
 
     fact: int
