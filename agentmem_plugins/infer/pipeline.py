@@ -1,14 +1,18 @@
 """Intelligent mode: extract facts, retrieve neighbours, decide, apply.
 
 Per call: at most two LLM calls (extraction, then decision; the decision is skipped
-when nothing similar is stored). Messages queued for one scope while its previous work
-is in flight are coalesced into a single extraction call, so a chatty user costs a
-handful of calls, not two per message. Work of one scope is serialised (two updates of
-the same user's memories never race, and the duplicate check runs inside that
-serialisation); different scopes run concurrently under one global bound on LLM calls
-in flight. When the LLM fails after its retries, the input is recorded as pending work
-(DESIGN invariant 4) and :meth:`InferPipeline.retry_pending` replays it; the apply step
-is one write batch, so nothing is ever half-applied.
+when nothing is stored nearby and there is one fact, or when every fact restates a memory
+holding at its time). The decision relates facts to stored neighbours and to each other;
+:func:`~agentmem_plugins.infer.timeline.reconcile` then applies them in valid-time order
+(DESIGN invariant 8), and each caller gets the events its own messages caused.
+Messages queued for one scope while its previous work is in flight are coalesced into a
+single extraction call, so a chatty user costs a handful of calls, not two per message.
+Work of one scope is serialised (two updates of the same user's memories never race, and
+the duplicate check runs inside that serialisation); different scopes run concurrently
+under one global bound on LLM calls in flight. When the LLM fails after its retries, the
+input is recorded as pending work (DESIGN invariant 4) and
+:meth:`InferPipeline.retry_pending` replays it; the apply step is one write batch, so
+nothing is ever half-applied.
 """
 
 from __future__ import annotations
