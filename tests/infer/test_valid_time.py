@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import tempfile
 import threading
 import uuid
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 
 from agentmem_plugins import AsyncMemory
 from agentmem_plugins.infer.timeline import NewFact, Relation, StoredFact, reconcile
-from agentmem_plugins.llms import RuleBasedChatModel
+from agentmem_plugins.llms import RuleBasedChatModel, ScriptedChatModel
 
 
 def month(m: int, day: int = 1) -> datetime:
@@ -207,3 +208,55 @@ def test_any_delivery_order_gives_the_time_ordered_timeline(store_loop, statemen
     user = uuid.uuid4().hex
     expected = run(_timeline(memory, f"{user}-in-order", [[m] for m in messages]))
     assert run(_timeline(memory, f"{user}-permuted", batches)) == expected
+
+
+async def test_facts_are_placed_by_message_index_time_or_last_message(tmp_path) -> None:
+    decide = {"decisions": [{"fact": 1, "action": "invalidate", "target_fact": 0}]}
+    llm = ScriptedChatModel(
+        [
+            json.dumps(
+                {
+                    "facts": [
+                        {"text": "Lives in Rome", "observed_at": "2024-01-01T00:00"},  # by time
+                        {"text": "Lives in Oslo"},  # nothing given: the last message
+                    ]
+                }
+            ),
+            json.dumps(decide),
+        ]
+    )
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await memory.add(
+            [said("I live in Rome.", month(1)), said("I live in Oslo.", month(3))], user_id="u"
+        )
+        assert await intervals(memory, "u") == {
+            "Lives in Rome": [(month(1), month(3))],
+            "Lives in Oslo": [(month(3), None)],
+        }
+
+
+async def test_valid_from_given_by_the_model_counts_when_not_after_the_message(tmp_path) -> None:
+    facts = [
+        {"text": "Lives in Porto", "message": 0, "valid_from": "2024-03-01"},
+        {"text": "Plays chess", "message": 0, "valid_from": "2024-09-01"},  # after: ignored
+    ]
+    llm = ScriptedChatModel(
+        [json.dumps({"facts": facts}), json.dumps({"decisions": []})]  # no decision: adds
+    )
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await memory.add([said("I've lived in Porto since March. I play chess.", month(5))],
+                         user_id="u")  # fmt: skip
+        assert await intervals(memory, "u") == {
+            "Lives in Porto": [(month(3), None)],
+            "Plays chess": [(month(5), None)],
+        }
+
+
+async def test_hedging_is_configured_per_store(tmp_path) -> None:
+    llm = RuleBasedChatModel()
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm=llm, llm_hedge_percentile=95
+    ) as memory:
+        await memory.add("I live in Rome.", user_id="u")
+        assert memory._infer is not None and memory._infer._hedge is not None
+        assert memory._infer._hedge.percentile == 95
