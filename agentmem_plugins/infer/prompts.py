@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .._errors import InvalidInputError
 from .._types import Message
 from ..llms._protocol import ChatMessage
 from .schema import Decision, DecisionAnswer, ExtractedFact
@@ -268,7 +269,7 @@ def map_relations(
     nothing silently lost), or none with ``unmatched="skip"``. Result in fact order.
     """
     if unmatched not in ("add", "skip"):
-        raise ValueError("unmatched must be 'add' or 'skip'")
+        raise InvalidInputError(f"unmatched must be 'add' or 'skip', got {unmatched!r}")
     items = decisions.decisions if isinstance(decisions, DecisionAnswer) else decisions
     n_facts = len(facts)
     per_fact: list[list[Relation]] = [[] for _ in range(n_facts)]

@@ -37,7 +37,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
-from .._errors import LLMResponseError, LLMTransientError
+from .._errors import ConfigError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage, ChatModel
 
 __all__ = ["ConcurrencyLimit", "LatencyHedge", "call_json", "parse_json_answer", "retry_wait"]
@@ -111,7 +111,10 @@ class LatencyHedge:
         min_delay_s: float = 0.02,
     ) -> None:
         if not 0 < percentile < 100:
-            raise ValueError("percentile must be between 0 and 100 (exclusive), e.g. 95")
+            raise ConfigError(
+                f"LatencyHedge percentile must be between 0 and 100 (exclusive), e.g. 95; "
+                f"got {percentile!r}"
+            )
         self.percentile = percentile
         self.min_samples = min_samples
         self.min_delay_s = min_delay_s
