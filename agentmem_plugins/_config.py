@@ -75,6 +75,9 @@ class MemoryConfig(BaseModel):
     llm_max_retries: int = Field(5, ge=0)
     llm_retry_max_wait_s: float = Field(20.0, gt=0)
     llm_max_reasks: int = Field(2, ge=0)
+    # a request still running past this percentile of recent latencies gets a second copy,
+    # first answer wins (bounds the tail of hung requests); None: no hedging
+    llm_hedge_percentile: float | None = Field(None, gt=0, lt=100)
     extraction_instructions: str | None = None
     neighbours_per_fact: int = Field(5, ge=1, le=50)
     context_messages: int = Field(6, ge=0)

@@ -76,20 +76,31 @@ class Searcher:
         return await self._widen(fetch, scope, flt, k, **post)
 
     async def vector_many(
-        self, vectors: np.ndarray, scope: dict[str, str], k: int
+        self,
+        vectors: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        live_after: datetime | None = None,
     ) -> list[list[MemoryItem]]:
-        """The ``k`` nearest valid memories of ``scope`` for each row of ``vectors``.
+        """The ``k`` nearest valid memories of ``scope`` for each row of ``vectors``
+        (with ``live_after``: also those that stopped holding after that time).
 
         A small scope (the common case for one user's memories) is read once from SQL and
         scored for every vector in one matrix product; a large one gets one index search
         per vector.
         """
-        count = await self._io(self._stores.records.count, scope, None)
+        post = {"live_after": live_after}
+        count = await self._io(self._stores.records.count, scope, None, live_after=live_after)
         if count > self._exact_max:
-            return list(await asyncio.gather(*(self.vector(v, scope, None, k) for v in vectors)))
+            return list(
+                await asyncio.gather(*(self.vector(v, scope, None, k, **post) for v in vectors))
+            )
         if count == 0:
             return [[] for _ in vectors]
-        ids, matrix = await self._io(self._stores.records.vectors, scope, None)
+        ids, matrix = await self._io(
+            self._stores.records.vectors, scope, None, live_after=live_after
+        )
         if matrix is None:
             return [[] for _ in vectors]
         scores = _cosine(matrix, np.asarray(vectors, dtype=np.float32))  # (rows, queries)
@@ -138,6 +149,7 @@ class Searcher:
         *,
         include_invalidated: bool = False,
         as_of: datetime | None = None,
+        live_after: datetime | None = None,
     ) -> list[MemoryItem]:
         # Without filters only invalidated memories can drop out: a small margin will do.
         plain = flt is None and as_of is None
@@ -151,6 +163,7 @@ class Searcher:
                 flt=flt,
                 include_invalidated=include_invalidated,
                 as_of=as_of,
+                live_after=live_after,
             )
             hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
             if len(hits) >= k or len(candidates) < n:

@@ -47,6 +47,10 @@ class Upsert:
     role: str | None = None
     actor: str | None = None
     reason: str | None = None
+    # set: the row is stored already ended (a late older fact, valid time); history and
+    # events get an INVALIDATE after the ADD/UPDATE
+    invalid_at: datetime | None = None
+    invalid_reason: str | None = None
 
 
 @dataclass
@@ -287,8 +291,8 @@ class Writer:
                     "created_at": old["created_at"] if old else now,
                     "updated_at": now,
                     "observed_at": upsert.observed_at,
-                    "invalid_at": None,
-                    "invalid_reason": None,
+                    "invalid_at": upsert.invalid_at,
+                    "invalid_reason": upsert.invalid_reason,
                 }
             )
             vectors.append(vector)
@@ -307,6 +311,14 @@ class Writer:
                     reason=upsert.reason,
                 )
             )
+            if upsert.invalid_at is not None:
+                why = upsert.invalid_reason
+                changes.history.append(
+                    _history(memory_id, "INVALIDATE", upsert.text, upsert.text, now, reason=why)
+                )
+                events.append(
+                    MemoryEvent(id=memory_id, text=upsert.text, event="INVALIDATE", reason=why)
+                )
         for memory_id in request.deletes:
             old = existing.get(memory_id)
             if old is None:
@@ -316,7 +328,9 @@ class Writer:
             events.append(MemoryEvent(id=memory_id, text=old["text"], event="DELETE"))
         for memory_id, reason, when in request.invalidations:
             old = existing.get(memory_id)
-            if old is None or old["invalid_at"] is not None:
+            ended = old["invalid_at"] if old is not None else None
+            if old is None or (ended is not None and (when is None or ended <= when)):
+                # an already ended memory may only end earlier (a late fact, valid time)
                 log.info("skipping invalidation of %r: unknown or already invalid", memory_id)
                 continue
             changes.invalidations.append((memory_id, when or now, reason))

@@ -51,6 +51,7 @@ async def run_ours(
     retry_rounds: int = 5,
     profile: Any = None,
     phases: Any = None,
+    config: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     path = tempfile.mkdtemp(prefix="agentmem-infer-bench-", dir=workdir)
     logging.getLogger("agentmem_plugins").setLevel(logging.ERROR)
@@ -61,6 +62,7 @@ async def run_ours(
         llm_model="agentmem-rules",
         llm_timeout_s=timeout_s,
         llm_max_concurrency=max_concurrency,
+        **(config or {}),
     )
     try:
         # warm-up outside the clock: the embedder's caches, the stores' first write
@@ -130,6 +132,12 @@ async def run_ours(
                 "elapsed_s": time.perf_counter() - t1,
                 "check": await verify(memory, scripts, None, handover),
             }
+        result["users_without_memories"] = sum(
+            [await memory.count(user_id=s.user_id) == 0 for s in scripts]
+        )
+        hedge = getattr(pipeline, "_hedge", None) if pipeline else None
+        if hedge is not None:
+            result["hedged"], result["hedge_wins"] = hedge.hedged, hedge.hedge_wins
         return result
     finally:
         with contextlib.suppress(Exception):

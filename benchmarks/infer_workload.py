@@ -164,6 +164,8 @@ def expected_state(script: UserScript) -> Expected:
             decisions = rules.decide(payload)["decisions"]
         added: set[int] = set()
         for d in decisions:
+            if d.get("target") is None:  # add, or about another fact of the message
+                continue
             if d["action"] == "update":
                 memories[int(d["target"])] = d["text"]
                 added.add(d["fact"])

@@ -1,14 +1,18 @@
 """Intelligent mode: extract facts, retrieve neighbours, decide, apply.
 
 Per call: at most two LLM calls (extraction, then decision; the decision is skipped
-when nothing similar is stored). Messages queued for one scope while its previous work
-is in flight are coalesced into a single extraction call, so a chatty user costs a
-handful of calls, not two per message. Work of one scope is serialised (two updates of
-the same user's memories never race, and the duplicate check runs inside that
-serialisation); different scopes run concurrently under one per-store bound on LLM calls
-in flight. When the LLM fails after its retries, the input is recorded as pending work
-(DESIGN invariant 4) and :meth:`InferPipeline.retry_pending` replays it; the apply step
-is one write batch, so nothing is ever half-applied.
+when nothing is stored nearby and there is one fact, or when every fact restates a memory
+holding at its time). The decision relates facts to stored neighbours and to each other;
+:func:`~agentmem_plugins.infer.timeline.reconcile` then applies them in valid-time order
+(DESIGN invariant 8), and each caller gets the events its own messages caused.
+Messages queued for one scope while its previous work is in flight are coalesced into a
+single extraction call, so a chatty user costs a handful of calls, not two per message.
+Work of one scope is serialised (two updates of the same user's memories never race, and
+the duplicate check runs inside that serialisation); different scopes run concurrently
+under one per-store bound on LLM calls in flight. When the LLM fails after its retries, the
+input is recorded as pending work (DESIGN invariant 4) and
+:meth:`InferPipeline.retry_pending` replays it; the apply step is one write batch, so
+nothing is ever half-applied.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ from .._time import naive_utc as _naive
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._validation import SCOPE_FIELDS
 from .._writer import Upsert, Writer, WriteRequest, now_utc
-from ..llms import ChatModel, ConcurrencyLimit, call_json
+from ..llms import ChatModel, ConcurrencyLimit, LatencyHedge, call_json
 from ..storage import utc
-from .prompts import build_decision_messages, build_extraction_messages, map_decisions
-from .schema import AddOp, DecisionAnswer, ExtractedFact, ExtractionAnswer, InvalidateOp, UpdateOp
+from .prompts import build_decision_messages, build_extraction_messages, map_relations
+from .schema import DecisionAnswer, ExtractedFact, ExtractionAnswer
+from .timeline import NewFact, Relation, StoredFact, reconcile
 
 __all__ = ["InferPipeline"]
 
@@ -96,6 +101,8 @@ class InferPipeline:
         self._runner = runner
         self._io = io
         self._limit = ConcurrencyLimit(self._cfg.llm_max_concurrency)
+        percentile = self._cfg.llm_hedge_percentile
+        self._hedge = LatencyHedge(percentile) if percentile is not None else None
         self._queues: dict[ScopeKey, _ScopeQueue] = {}
         self._detached: set[asyncio.Future[AddResult]] = set()
         self.llm_calls = 0
@@ -110,6 +117,11 @@ class InferPipeline:
         *,
         wait: bool,
     ) -> AddResult:
+        # stamped now, so a replay from pending work keeps the time it was said
+        stamp = now_utc()
+        messages = [
+            m if m.observed_at else m.model_copy(update={"observed_at": stamp}) for m in messages
+        ]
         job = _Job(messages, metadata, asyncio.get_running_loop().create_future())
         if not wait:
             # Acknowledged before the LLM runs, so the input must be durable before we
@@ -195,11 +207,11 @@ class InferPipeline:
         while queue.jobs:
             group = self._take_group(queue)
             try:
-                result = await self._process(scope, group, queue.context)
+                results = await self._process(scope, group, queue.context)
             except Exception as exc:  # LLM or store failure: the input is parked, not lost
                 await self._park(scope, group, exc)
                 continue
-            for job in group:
+            for job, result in zip(group, results, strict=True):
                 try:
                     await self._clear_pending(job)
                 except Exception:  # applied, but its pending record stays: replay dedups
@@ -285,12 +297,15 @@ class InferPipeline:
             max_wait_s=self._cfg.llm_retry_max_wait_s,
             max_reasks=self._cfg.llm_max_reasks,
             limit=self._limit,
+            hedge=self._hedge,
         )
 
     async def _process(
         self, scope: dict[str, str], group: list[_Job], context: deque[Message]
-    ) -> AddResult:
+    ) -> list[AddResult]:
+        """One extraction (and at most one decision) for ``group``; a result per job."""
         messages = [m for job in group for m in job.messages]
+        owner = [n for n, job in enumerate(group) for _ in job.messages]  # message -> job
         now = _newest(messages)
         # 1. extract
         extraction = await self._ask(
@@ -303,83 +318,108 @@ class InferPipeline:
             ExtractionAnswer,
         )
         context.extend(messages)
-        facts = _unique(extraction.facts)
-        if not facts:
-            return AddResult()
-        # 2. retrieve: one embedding batch, nearest memories of this scope for each fact
+        placed = _place(extraction.facts, messages, now)
+        if not placed:
+            return [AddResult() for _ in group]
+        facts = [fact for fact, _, _ in placed]
+        # 2. retrieve: one embedding batch; nearest memories of this scope for each fact,
+        # also ended ones whose interval reaches past the earliest new fact (valid time)
         vectors = await self._runner.documents([f.text for f in facts])
-        neighbours = await self._neighbours(vectors, scope)
-        # the duplicate check, inside this scope's serialisation
-        known = {_norm(m.text): m for m in neighbours}
-        fresh = [f for f in facts if _norm(f.text) not in known]
-        events = [
-            MemoryEvent(
-                id=known[_norm(f.text)].id, text=f.text, event="NONE", reason="already known"
-            )
-            for f in facts
-            if _norm(f.text) in known
+        earliest = min(start for _, _, start in placed)
+        neighbours = await self._neighbours(vectors, scope, earliest)
+        stored = [
+            StoredFact(m.id, m.text, m.observed_at or m.created_at, m.invalid_at)
+            for m in neighbours
         ]
-        if not fresh:
-            return AddResult(results=events)
-        fresh_vectors = {f.text: vectors[facts.index(f)] for f in fresh}
-        # 3. decide (only when something similar is stored)
-        if neighbours:
-            prompt = build_decision_messages(fresh, neighbours, now=now)
+        new = [NewFact(i, f.text, start, i) for i, (f, _, start) in enumerate(placed)]
+        # a fact restating a memory that holds at its time needs no decision; unless every
+        # fact is such a restatement, all go to the decision (they may relate to each other)
+        relations = _same_text(new, stored)
+        stored_by = {m.id: m for m in stored}
+        known = {
+            r.fact
+            for r in relations
+            if r.memory_id and _holds(stored_by[r.memory_id], new[r.fact].start)
+        }
+        # 3. decide (when something is stored nearby, or facts may relate to each other)
+        if len(known) < len(new) and (neighbours or len(new) > 1):
+            prompt = build_decision_messages(
+                [
+                    f.model_copy(update={"observed_at": n.start, "valid_from": None})
+                    for f, n in zip(facts, new, strict=True)
+                ],
+                neighbours,
+                now=now,
+            )
             answer = await self._ask(prompt.messages, DecisionAnswer)
-            ops = map_decisions(answer, prompt.id_map, fresh)
-        else:
-            ops = [AddOp(i, f.text, f.observed_at, "new information") for i, f in enumerate(fresh)]
-        # 4. apply: one write batch
+            relations += map_relations(answer, prompt.id_map, facts)
+        plan = reconcile(new, stored, relations)
+        # 4. apply: one write batch; each event goes to the caller whose message caused it
+        job_of = [owner[message] for _, message, _ in placed]
         by_id = {m.id: m for m in neighbours}
+        vector_of = {f.text: vectors[i] for i, f in enumerate(facts)}
         request = WriteRequest()
-        for op in ops:
-            if isinstance(op, AddOp):
-                request.upserts.append(
-                    Upsert(
-                        text=op.text,
-                        scope=scope,
-                        metadata=dict(group[0].metadata),
-                        vector=fresh_vectors.get(op.text),
-                        observed_at=_naive(op.observed_at or now),
-                        reason=op.reason,
-                        role="user",
-                    )
+        route: dict[tuple[str, str], int] = {}
+        for added in plan.added:
+            memory_id = uuid.uuid4().hex
+            request.upserts.append(
+                Upsert(
+                    text=added.text,
+                    scope=scope,
+                    metadata=dict(group[job_of[added.fact]].metadata),
+                    vector=vector_of.get(added.text),
+                    id=memory_id,
+                    observed_at=_naive(added.start),
+                    reason=added.reason,
+                    role="user",
+                    invalid_at=_naive(added.end),
+                    invalid_reason=added.end_reason,
                 )
-            elif isinstance(op, UpdateOp) and op.memory_id in by_id:
-                old = by_id[op.memory_id]
-                request.upserts.append(
-                    Upsert(
-                        text=op.text,
-                        scope=_scope_of(old),
-                        metadata=dict(old.metadata),
-                        vector=fresh_vectors.get(op.text),
-                        id=old.id,
-                        must_exist=True,
-                        observed_at=_naive(op.observed_at or now),
-                        reason=op.reason,
-                        role="user",
-                    )
+            )
+            route[memory_id, "ADD"] = job_of[added.fact]
+            route[memory_id, "INVALIDATE"] = job_of[_first(added.ended_by, added.fact)]
+        for updated in plan.updated:
+            old = by_id[updated.memory_id]
+            request.upserts.append(
+                Upsert(
+                    text=updated.text,
+                    scope=_scope_of(old),
+                    metadata=dict(old.metadata),
+                    vector=vector_of.get(updated.text),
+                    id=old.id,
+                    must_exist=True,
+                    observed_at=_naive(updated.start),
+                    reason=updated.reason,
+                    role="user",
+                    invalid_at=_naive(updated.end),
+                    invalid_reason=updated.end_reason,
                 )
-            elif isinstance(op, InvalidateOp):
-                request.invalidations.append(
-                    (op.memory_id, op.reason, _naive(op.observed_at or now))
-                )
-            else:
-                events.append(
-                    MemoryEvent(
-                        id=getattr(op, "memory_id", None) or "",
-                        text=fresh[op.fact].text,
-                        event="NONE",
-                        reason=getattr(op, "reason", None),
-                    )
-                )
+            )
+            route[old.id, "UPDATE"] = job_of[updated.fact]
+            route[old.id, "INVALIDATE"] = job_of[_first(updated.ended_by, updated.fact)]
+        for ended in plan.ended:
+            request.invalidations.append((ended.memory_id, ended.reason, _naive(ended.end)))
+            route[ended.memory_id, "INVALIDATE"] = job_of[ended.fact]
+        results: list[list[MemoryEvent]] = [[] for _ in group]
         if request.upserts or request.invalidations:
-            events = await self._writer.submit(request) + events
-        return AddResult(results=events)
+            for event in await self._writer.submit(request):
+                results[route.get((event.id, event.event), 0)].append(event)
+        for same in plan.unchanged:
+            results[job_of[same.fact]].append(
+                MemoryEvent(
+                    id=same.memory_id or "",
+                    text=facts[same.fact].text,
+                    event="NONE",
+                    reason=same.reason,
+                )
+            )
+        return [AddResult(results=events) for events in results]
 
-    async def _neighbours(self, vectors: np.ndarray, scope: dict[str, str]) -> list[MemoryItem]:
+    async def _neighbours(
+        self, vectors: np.ndarray, scope: dict[str, str], since: datetime
+    ) -> list[MemoryItem]:
         per_fact = await self._searcher.vector_many(
-            vectors, scope, self._cfg.neighbours_per_fact
+            vectors, scope, self._cfg.neighbours_per_fact, live_after=since
         )
         unique: dict[str, MemoryItem] = {}
         for hits in per_fact:
@@ -394,11 +434,63 @@ def _newest(messages: Sequence[Message]) -> datetime:
     return newest.replace(tzinfo=timezone.utc)
 
 
-def _unique(facts: Sequence[ExtractedFact]) -> list[ExtractedFact]:
-    seen: dict[str, ExtractedFact] = {}
+
+def _first(*values: int | None) -> int:
+    return next(v for v in values if v is not None)
+
+
+def _place(
+    facts: Sequence[ExtractedFact], messages: Sequence[Message], now: datetime
+) -> list[tuple[ExtractedFact, int, datetime]]:
+    """Each fact with the index of its message and its valid-from (naive UTC).
+
+    The message is the one the model names, else the last one observed at the fact's
+    ``observed_at``, else the last one. Valid-from is the fact's ``valid_from`` when the
+    model gives one no later than the message, else the message's time. A fact repeated
+    within one message is kept once.
+    """
+    fallback = now.astimezone(timezone.utc).replace(tzinfo=None)
+    times = [_naive(m.observed_at) or fallback for m in messages]
+    placed: list[tuple[ExtractedFact, int, datetime]] = []
+    seen: set[tuple[str, int]] = set()
     for fact in facts:
-        seen.setdefault(_norm(fact.text), fact)
-    return list(seen.values())
+        index = fact.message
+        if index is None or not 0 <= index < len(messages):
+            when = _naive(fact.observed_at)
+            matches = [i for i, t in enumerate(times) if when is not None and t == when]
+            index = matches[-1] if matches else len(messages) - 1
+        if (_norm(fact.text), index) in seen:
+            continue
+        seen.add((_norm(fact.text), index))
+        start = times[index]
+        valid_from = _naive(fact.valid_from)
+        if valid_from is not None and valid_from <= start:
+            start = valid_from
+        placed.append((fact, index, start))
+    return placed
+
+
+def _holds(memory: StoredFact, when: datetime) -> bool:
+    start, end = _naive(memory.start), _naive(memory.end)
+    assert start is not None
+    return start <= when and (end is None or when < end)
+
+
+def _same_text(facts: Sequence[NewFact], stored: Sequence[StoredFact]) -> list[Relation]:
+    """Restatements, which code sees without a model: identical normalised texts."""
+    relations = [
+        Relation(f.index, "restates", memory_id=m.id, reason="same text")
+        for f in facts
+        for m in stored
+        if _norm(f.text) == _norm(m.text)
+    ]
+    relations += [
+        Relation(f.index, "restates", other_fact=g.index, reason="same text")
+        for f in facts
+        for g in facts
+        if g.index < f.index and _norm(f.text) == _norm(g.text)
+    ]
+    return relations
 
 
 def _scope_of(item: MemoryItem) -> dict[str, str]:

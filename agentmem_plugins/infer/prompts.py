@@ -6,7 +6,7 @@ Pure functions, no I/O: the pipeline builds messages here, sends them with
 
     prompt = build_decision_messages(facts, neighbours)
     answer = await call_json(llm, prompt.messages, schema=DecisionAnswer, ...)
-    ops = map_decisions(answer, prompt.id_map, facts)
+    relations = map_relations(answer, prompt.id_map, facts)
 
 Every user prompt carries its input as one JSON object between ``<agentmem:input>`` and
 ``</agentmem:input>``: readable for a model, and parsed back by the rule-based test model
@@ -22,18 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .._errors import InvalidInputError
 from .._types import Message
 from ..llms._protocol import ChatMessage
-from .schema import (
-    AddOp,
-    Decision,
-    DecisionAnswer,
-    ExtractedFact,
-    InvalidateOp,
-    MemoryOp,
-    NoneOp,
-    UpdateOp,
-)
+from .schema import Decision, DecisionAnswer, ExtractedFact
+from .timeline import Relation
 
 __all__ = [
     "DECISION_SYSTEM_PROMPT",
@@ -43,7 +36,7 @@ __all__ = [
     "DecisionPrompt",
     "build_decision_messages",
     "build_extraction_messages",
-    "map_decisions",
+    "map_relations",
     "parse_input_block",
 ]
 
@@ -57,8 +50,8 @@ You extract durable facts worth remembering from a conversation, for the long-te
 of an AI assistant.
 
 The input is a JSON object between <agentmem:input> tags: "messages" are the new messages \
-(role, content, observed_at = when it was said); "context" holds earlier messages, for \
-understanding only: never extract a fact that appears only in the context.
+(index, role, content, observed_at = when it was said); "context" holds earlier messages, \
+for understanding only: never extract a fact that appears only in the context.
 
 Rules:
 - Extract facts about the user: identity, preferences, relationships, plans, habits, \
@@ -70,14 +63,18 @@ never store the assistant's own suggestions as facts.
 - Resolve relative dates ("yesterday", "last Monday", "3 days ago") against the observed_at \
 of the message they appear in and write absolute dates as YYYY-MM-DD: "I moved yesterday" \
 said on 2024-05-02 gives "Moved on 2024-05-01".
-- Set each fact's observed_at to the observed_at of the message it came from.
-- When the new messages state the same single-valued thing more than once (where the user \
-lives, their manager, a favourite), keep only the latest statement: it replaces the earlier.
+- Set each fact's "message" to the index of the message it came from, and its observed_at \
+to that message's observed_at. When the message says since when the fact holds ("I have \
+lived in Porto since March"), give that date as "valid_from".
+- One fact per statement, in the order stated: when the new messages state the same \
+single-valued thing more than once (where the user lives, their manager, a favourite), \
+extract every statement with its own message index, also the earlier ones; the memory \
+orders them by time and keeps the earlier values as history.
 - Skip greetings, small talk, questions and anything not worth remembering.
 - Write facts in the language the user writes in.
 
 Answer with one JSON object and nothing else:
-{"facts": [{"text": "...", "observed_at": "..."}]}
+{"facts": [{"text": "...", "message": 0, "observed_at": "..."}]}
 With nothing worth remembering, answer {"facts": []}."""
 
 DECISION_SYSTEM_PROMPT = """\
@@ -85,24 +82,36 @@ You keep the long-term memory of an AI assistant consistent. You get new facts a
 existing memories most similar to them, and decide what to do with every new fact.
 
 The input is a JSON object between <agentmem:input> tags: "facts" are the new facts \
-(index, text, observed_at); "memories" are existing memories (a short id, text, \
-observed_at when known).
+(index, text, observed_at = since when it holds); "memories" are existing memories (a \
+short id, text, observed_at = since when it holds, valid_to = when it stopped holding, \
+null while it still holds).
+
+Time decides which fact holds: a fact holds from its observed_at until a newer fact \
+contradicts it. New facts may be older than memories (messages can arrive late), and \
+several new facts may be about the same thing.
 
 Actions:
 - "add": the fact is new information. "target" is null.
-- "update": the fact refines or extends memory "target" without contradicting it; "text" \
-is the merged memory ("Likes tea" + new "Likes green tea" gives "Likes green tea").
-- "invalidate": the fact contradicts memory "target", which no longer holds ("Lives in \
-Paris" vs new "Lives in Berlin"). The old memory is kept as history and the fact is \
-added as "text". One decision per contradicted memory.
+- "update": the fact refines or extends memory "target", which still holds, without \
+contradicting it; "text" is the merged memory ("Likes tea" + new "Likes green tea" gives \
+"Likes green tea").
+- "invalidate": the fact contradicts memory "target" and is newer (a later observed_at): \
+the memory stops holding then and is kept as history; the fact is added as "text" \
+("Lives in Paris" in January vs new "Lives in Berlin" in June).
+- "outdated": the fact contradicts memory "target" but is older: the fact is kept as \
+history, ending when the memory began; the memory stays.
 - "none": the fact is already in memory ("target" = that memory) or not worth storing.
 
-Give at least one decision for every fact. Use only ids listed in "memories"; never \
-invent one. When facts conflict, the later observation wins. "text" is the text to store \
-(for add, update, invalidate); "reason" says why in a few words.
+One decision per related memory. When two new facts are about the same thing, relate \
+the later-listed one to the other with "target_fact" (its index) instead of "target": \
+"invalidate" or "outdated" when they contradict, "none" when they say the same. \
+Give at least one decision for every fact. Use only ids listed in "memories" and indexes \
+listed in "facts"; never invent one. "text" is the text to store (for add, update, \
+invalidate, outdated); "reason" says why in a few words.
 
 Answer with one JSON object and nothing else:
-{"decisions": [{"fact": 0, "action": "add", "target": null, "text": "...", "reason": "..."}]}"""
+{"decisions": [{"fact": 0, "action": "add", "target": null, "target_fact": null, \
+"text": "...", "reason": "..."}]}"""
 
 
 def _when(value: datetime | None) -> str | None:
@@ -159,9 +168,9 @@ def build_extraction_messages(
     """
     now = now or datetime.now().astimezone()
     new: list[dict[str, Any]] = []
-    for item in messages:
+    for index, item in enumerate(messages):
         msg = _as_message(item)
-        entry: dict[str, Any] = {"role": msg.role, "content": msg.content}
+        entry: dict[str, Any] = {"index": index, "role": msg.role, "content": msg.content}
         if msg.name:
             entry["name"] = msg.name
         when = msg.observed_at or now
@@ -202,15 +211,18 @@ def build_decision_messages(
 
     ``memories`` are the retrieved neighbours of all facts (anything with ``id`` and
     ``text``, e.g. :class:`~agentmem_plugins.MemoryItem`, or mappings); duplicates by id
-    are shown once. They appear under ids "0", "1", ... in order; real ids never reach
-    the model. ``now`` stands in for a fact's missing ``observed_at``. Answer schema:
+    are shown once, with their valid time (``observed_at``, else ``created_at``) and
+    ``invalid_at`` as ``valid_to``. They appear under ids "0", "1", ... in order; real ids
+    never reach the model. A fact's ``valid_from``, else ``observed_at``, else ``now`` is
+    its time. Answer schema:
     :class:`~agentmem_plugins.infer.schema.DecisionAnswer`.
     """
     now = now or datetime.now().astimezone()
     fact_rows = []
     for i, fact in enumerate(facts):
         f = ExtractedFact(text=fact) if isinstance(fact, str) else fact
-        fact_rows.append({"index": i, "text": f.text, "observed_at": _when(f.observed_at or now)})
+        when = f.valid_from or f.observed_at or now
+        fact_rows.append({"index": i, "text": f.text, "observed_at": _when(when)})
     id_map: list[str] = []
     seen: set[str] = set()
     memory_rows = []
@@ -223,6 +235,8 @@ def build_decision_messages(
         when = _attr(memory, "observed_at") or _attr(memory, "created_at")
         if isinstance(when, datetime):
             row["observed_at"] = _when(when)
+        ended = _attr(memory, "invalid_at")
+        row["valid_to"] = _when(ended) if isinstance(ended, datetime) else None
         id_map.append(real_id)
         memory_rows.append(row)
     payload = {"task": "decide", "facts": fact_rows, "memories": memory_rows}
@@ -234,37 +248,36 @@ def build_decision_messages(
     return DecisionPrompt(messages=messages, id_map=id_map)
 
 
-def map_decisions(
+def map_relations(
     decisions: DecisionAnswer | Sequence[Decision],
     id_map: Sequence[str],
     facts: Sequence[ExtractedFact | str],
     *,
     unmatched: str = "add",
-) -> list[MemoryOp]:
-    """Turn the model's decisions into typed operations on real memory ids.
+) -> list[Relation]:
+    """Turn the model's decisions into :class:`~agentmem_plugins.infer.timeline.Relation`\\ s
+    on real memory ids, for :func:`~agentmem_plugins.infer.timeline.reconcile`.
 
-    Never trusts the model: a decision is dropped (and logged as a warning on the
-    ``agentmem_plugins`` logger) when its fact index is unknown, when an update or
-    invalidate names no target or an id outside ``id_map`` (a ``none`` with an unknown
-    target is dropped too), or when its target was already updated or invalidated by an
-    earlier decision of this answer. A fact left with no valid decision is added when
-    ``unmatched="add"`` (the default: nothing silently lost) or skipped with
-    ``unmatched="skip"``.
-
-    Result, grouped by fact in fact order: ``UpdateOp``\\ s, then ``InvalidateOp``\\ s, then
-    at most one ``AddOp`` (an invalidation implies adding the fact, unless the same fact
-    also updated a memory), or a single ``NoneOp``.
+    ``invalidate`` and ``outdated`` both mean "contradicts" (valid time decides which
+    one ends), ``update`` "refines", ``none`` with a target "same", ``none`` without one
+    "skip", ``add`` a relation without a target. Never trusts the model: a decision is
+    dropped (and logged as a warning on the ``agentmem_plugins`` logger) when its fact
+    index is unknown, when it names an id outside ``id_map`` or a fact index outside
+    ``facts`` (or its own), when an update or contradiction names no target, or when a
+    memory is refined twice or a fact refines twice. A fact left with no valid decision
+    gets a plain "new information" relation when ``unmatched="add"`` (the default:
+    nothing silently lost), or none with ``unmatched="skip"``. Result in fact order.
     """
     if unmatched not in ("add", "skip"):
-        raise ValueError("unmatched must be 'add' or 'skip'")
+        raise InvalidInputError(f"unmatched must be 'add' or 'skip', got {unmatched!r}")
     items = decisions.decisions if isinstance(decisions, DecisionAnswer) else decisions
-    fact_list = [ExtractedFact(text=f) if isinstance(f, str) else f for f in facts]
-    per_fact: list[list[Decision]] = [[] for _ in fact_list]
-    touched: set[int] = set()  # prompt ids already updated or invalidated
-    updated_facts: set[int] = set()
-
+    n_facts = len(facts)
+    per_fact: list[list[Relation]] = [[] for _ in range(n_facts)]
+    refined: set[int] = set()  # prompt ids refined by an earlier decision
+    refining: set[int] = set()  # facts that already refine something
+    kinds = {"invalidate": "contradicts", "outdated": "contradicts", "update": "refines"}
     for d in items:
-        if not 0 <= d.fact < len(fact_list):
+        if not 0 <= d.fact < n_facts:
             logger.warning("LLM decision for unknown fact %r dropped: %s", d.fact, d.action)
             continue
         if d.target is not None and not 0 <= d.target < len(id_map):
@@ -275,47 +288,44 @@ def map_decisions(
                 d.action,
             )
             continue
-        if d.action == "update" and d.fact in updated_facts:
-            logger.warning("LLM second update for fact %d dropped (target %s)", d.fact, d.target)
+        other = d.target_fact if d.target is None else None
+        if other is not None and (not 0 <= other < n_facts or other == d.fact):
+            logger.warning(
+                "LLM decision with unknown fact index %r dropped (fact %d, %s)",
+                other,
+                d.fact,
+                d.action,
+            )
             continue
-        if d.action in ("update", "invalidate"):
-            if d.target is None:
-                logger.warning("LLM %s without a target dropped (fact %d)", d.action, d.fact)
-                continue
-            if d.target in touched:
+        memory_id = id_map[d.target] if d.target is not None else None
+        targeted = memory_id is not None or other is not None
+        if d.action in kinds and not targeted:
+            logger.warning("LLM %s without a target dropped (fact %d)", d.action, d.fact)
+            continue
+        if d.action == "update":
+            if d.fact in refining or (d.target is not None and d.target in refined):
                 logger.warning(
-                    "LLM %s of memory %d dropped: already changed by an earlier decision",
-                    d.action,
-                    d.target,
+                    "LLM update of %s dropped: fact %d or its target is already updated",
+                    d.target if d.target is not None else f"fact {other}",
+                    d.fact,
                 )
                 continue
-            touched.add(d.target)
-            if d.action == "update":
-                updated_facts.add(d.fact)
-        per_fact[d.fact].append(d)
-
-    ops: list[MemoryOp] = []
-    for index, (fact, ds) in enumerate(zip(fact_list, per_fact, strict=True)):
-        when = fact.observed_at
-        updates = [d for d in ds if d.action == "update"]
-        invalidates = [d for d in ds if d.action == "invalidate"]
-        adds = [d for d in ds if d.action == "add"]
-        nones = [d for d in ds if d.action == "none"]
-        for d in updates:
-            text = d.text or fact.text
-            ops.append(UpdateOp(index, id_map[d.target], text, when, d.reason))  # type: ignore[index]
-        for d in invalidates:
-            ops.append(InvalidateOp(index, id_map[d.target], when, d.reason))  # type: ignore[index]
-        if (adds or invalidates) and not updates:
-            source = (invalidates or adds)[0]
-            ops.append(AddOp(index, source.text or fact.text, when, source.reason))
-        if updates or invalidates or adds:
-            continue
-        if nones:
-            d = nones[0]
-            target = id_map[d.target] if d.target is not None else None
-            ops.append(NoneOp(index, target, d.reason))
-        elif unmatched == "add":
+            refining.add(d.fact)
+            if d.target is not None:
+                refined.add(d.target)
+        if d.action == "add":
+            kind = None
+        elif d.action == "none":
+            kind = "same" if targeted else "skip"
+        else:
+            kind = kinds[d.action]
+        per_fact[d.fact].append(
+            Relation(d.fact, kind, memory_id, other, d.text, d.reason)  # type: ignore[arg-type]
+        )
+    out: list[Relation] = []
+    for index, relations in enumerate(per_fact):
+        if not relations and unmatched == "add":
             logger.info("LLM gave no valid decision for fact %d; adding it", index)
-            ops.append(AddOp(index, fact.text, when, "no decision from the model"))
-    return ops
+            relations = [Relation(index, None, reason="no decision from the model")]
+        out.extend(relations)
+    return out

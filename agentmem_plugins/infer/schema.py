@@ -1,13 +1,16 @@
 """The JSON the LLM must answer with, as pydantic models (validated by ``call_json``).
 
-Extraction answer::
+Extraction answer (one fact per statement, in the order stated)::
 
-    {"facts": [{"text": "Lives in Berlin", "observed_at": "2024-05-02"}]}
+    {"facts": [{"text": "Lives in Berlin", "message": 0, "observed_at": "2024-05-02",
+                "valid_from": null}]}
 
-``observed_at`` (optional, ISO 8601 date or datetime) is when the fact was stated (the
-``observed_at`` of the message it came from); missing or unparseable means "the newest
-message's time". A bare string in ``facts`` is accepted as ``{"text": ...}``; empty
-texts are dropped.
+``message`` is the index of the message the fact was stated in: the fact's observation
+time, and the caller whose events it joins, come from that message. ``observed_at``
+(optional, ISO 8601) is that message's time, used to place a fact whose ``message`` is
+missing; ``valid_from`` (optional) is the date the fact began to hold when the message
+says so ("since March"). A bare string in ``facts`` is accepted as ``{"text": ...}``;
+empty texts are dropped.
 
 Decision answer (memories are shown under small integer ids "0", "1", ...; new facts by
 their index in the prompt)::
@@ -19,24 +22,32 @@ their index in the prompt)::
        "reason": "more specific"},
       {"fact": 2, "action": "invalidate", "target": 0,    "text": "Works at Acme",
        "reason": "changed jobs"},
-      {"fact": 3, "action": "none",       "target": 1,    "text": null,
+      {"fact": 3, "action": "outdated",   "target": 3,    "text": "Lives in Rome",
+       "reason": "the memory is newer"},
+      {"fact": 4, "action": "invalidate", "target_fact": 0, "text": "Lives in Oslo",
+       "reason": "moved again"},
+      {"fact": 5, "action": "none",       "target": 1,    "text": null,
        "reason": "already known"}
     ]}
 
 * ``add``: store ``text`` (default: the fact's text) as a new memory; ``target`` ignored.
 * ``update``: rewrite memory ``target`` to ``text`` (same fact, refined or merged).
-* ``invalidate``: memory ``target`` no longer holds (the fact contradicts it); it is kept,
-  marked invalid with ``reason``, and the fact is added as a new memory with ``text``.
-  Several decisions may invalidate several memories for one fact; it is added once.
+* ``invalidate``: the fact contradicts memory ``target`` and is newer: the memory is kept,
+  ended at the fact's valid-from, and the fact is added with ``text``.
+* ``outdated``: the fact contradicts memory ``target`` but is older: the fact is kept as
+  history, ended where the memory begins, and the memory stays.
 * ``none``: the fact is already known (``target``: the duplicate, optional); nothing written.
 
-``target`` may be an integer or a numeric string. Ids are mapped back to real ones by
-:func:`agentmem_plugins.infer.prompts.map_decisions`, which drops unknown ones.
+``target_fact`` instead of ``target`` names another new fact of the same prompt (two
+statements of one batch that contradict or restate each other). Whichever of
+invalidate/outdated the model picks, the code orders the two by valid time
+(:mod:`agentmem_plugins.infer.timeline`). ``target`` may be an integer or a numeric
+string. Ids are mapped back to real ones by
+:func:`agentmem_plugins.infer.prompts.map_relations`, which drops unknown ones.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -44,20 +55,17 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 __all__ = [
     "Action",
-    "AddOp",
     "Decision",
     "DecisionAnswer",
     "ExtractedFact",
     "ExtractionAnswer",
-    "InvalidateOp",
-    "MemoryOp",
-    "NoneOp",
-    "UpdateOp",
     "parse_when",
 ]
 
-Action = Literal["add", "update", "invalidate", "none"]
+Action = Literal["add", "update", "invalidate", "outdated", "none"]
 _ACTION_ALIASES = {
+    "superseded": "outdated",
+    "history": "outdated",
     "delete": "invalidate",
     "contradict": "invalidate",
     "noop": "none",
@@ -95,14 +103,24 @@ class ExtractedFact(_Lenient):
     """One durable fact, short and self-contained ("Lives in Berlin")."""
 
     text: str
+    message: int | None = None
     observed_at: datetime | None = None
+    valid_from: datetime | None = None
 
     @field_validator("text", mode="before")
     @classmethod
     def _strip(cls, v: Any) -> Any:
         return v.strip() if isinstance(v, str) else v
 
-    @field_validator("observed_at", mode="before")
+    @field_validator("message", mode="before")
+    @classmethod
+    def _index(cls, v: Any) -> Any:
+        # a missing or odd index is not worth a re-ask: the fact is placed by its time
+        if isinstance(v, str):
+            return int(v) if v.strip().isdigit() else None
+        return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+    @field_validator("observed_at", "valid_from", mode="before")
     @classmethod
     def _when(cls, v: Any) -> datetime | None:
         return parse_when(v)
@@ -133,6 +151,7 @@ class Decision(_Lenient):
     fact: int
     action: Action
     target: int | None = None
+    target_fact: int | None = None
     text: str | None = None
     reason: str | None = None
 
@@ -145,7 +164,7 @@ class Decision(_Lenient):
             return _ACTION_ALIASES.get(s, s)
         return v
 
-    @field_validator("target", mode="before")
+    @field_validator("target", "target_fact", mode="before")
     @classmethod
     def _target(cls, v: Any) -> Any:
         # "2" -> 2; "", "null", "none" -> None; any other string -> -1, an id that
@@ -169,54 +188,3 @@ class DecisionAnswer(_Lenient):
     """``{"decisions": [...]}``: what the decision call must return."""
 
     decisions: list[Decision]
-
-
-# Typed operations: what a decision answer means once its ids are mapped back
-# (:func:`agentmem_plugins.infer.prompts.map_decisions`). ``fact`` is the index of the
-# new fact that caused the operation; ``observed_at`` is that fact's time.
-
-
-@dataclass(frozen=True)
-class AddOp:
-    """Store ``text`` as a new memory."""
-
-    fact: int
-    text: str
-    observed_at: datetime | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class UpdateOp:
-    """Rewrite memory ``memory_id`` to ``text`` (history: UPDATE)."""
-
-    fact: int
-    memory_id: str
-    text: str
-    observed_at: datetime | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class InvalidateOp:
-    """Memory ``memory_id`` stopped holding at ``observed_at`` because of ``reason``.
-
-    Always followed by an :class:`AddOp` for the same fact (the new truth).
-    """
-
-    fact: int
-    memory_id: str
-    observed_at: datetime | None = None
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class NoneOp:
-    """Nothing to write: the fact duplicates ``memory_id`` (when known)."""
-
-    fact: int
-    memory_id: str | None = None
-    reason: str | None = None
-
-
-MemoryOp = AddOp | UpdateOp | InvalidateOp | NoneOp

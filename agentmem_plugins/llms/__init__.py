@@ -6,16 +6,18 @@
 from ._fake import ChatCall, RuleBasedChatModel, ScriptedChatModel
 from ._openai import OpenAIChatModel
 from ._protocol import ChatMessage, ChatModel
-from ._retry import ConcurrencyLimit, call_json, parse_json_answer
+from ._retry import ConcurrencyLimit, LatencyHedge, call_json, parse_json_answer, retry_wait
 
 __all__ = [
     "ChatCall",
     "ChatMessage",
     "ChatModel",
     "ConcurrencyLimit",
+    "LatencyHedge",
     "OpenAIChatModel",
     "RuleBasedChatModel",
     "ScriptedChatModel",
     "call_json",
     "parse_json_answer",
+    "retry_wait",
 ]

@@ -1,20 +1,26 @@
-"""The one place LLM calls are retried, re-asked and bounded.
+"""The one place LLM calls are retried, re-asked, hedged and bounded.
 
 :func:`call_json` sends a conversation, parses the answer as one JSON object and
 validates it against a pydantic schema:
 
 * :class:`~agentmem_plugins.LLMTransientError` (timeout, connection, 429, 5xx): retried
-  with jittered exponential backoff (tenacity ``wait_random_exponential``, "full
-  jitter"), waiting at least the server's ``Retry-After``; every single wait is capped
-  at ``max_wait_s`` so the worst case of a call stays bounded.
+  soon, then backing off: the n-th retry waits ``base_wait_s * 2**(n-1)`` times a random
+  factor in [1, 2.5] (jitter), so with the default 0.1 s the first retry comes after
+  100-250 ms, the second after 200-500 ms, and so on; at least the server's
+  ``Retry-After``; every single wait capped at ``max_wait_s`` so the worst case of a call
+  stays bounded. ``max_retries`` counts the transient failures of the whole call.
 * a malformed or schema-invalid answer (or :class:`~agentmem_plugins.LLMResponseError`
-  from the model): re-asked up to ``max_reasks`` times, with the validation error
-  appended to the conversation. Each re-ask has its own transient-retry budget.
+  from the model): re-asked at once, up to ``max_reasks`` times, with the validation
+  error appended to the conversation, keeping the concurrency slot (a re-ask never queues
+  behind other calls).
 * :class:`~agentmem_plugins.LLMRequestError` and anything else: raised at once.
 
 A :class:`ConcurrencyLimit` bounds calls in flight per store (each ``AsyncMemory`` builds
 one from ``MemoryConfig.llm_max_concurrency``; two stores in one process have two bounds);
-it is held only while a request is in flight, never during a backoff sleep.
+it is held only while a request is in flight, never during a backoff sleep. An optional
+:class:`LatencyHedge` sends a second copy of a request that runs past a percentile of
+recent latencies (when a slot is free) and takes whichever answers first: the tail of a
+hung request then costs about the percentile, not the client timeout.
 """
 
 from __future__ import annotations
@@ -22,23 +28,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import re
+import time
+from collections import deque
 from collections.abc import Sequence
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_random_exponential,
-)
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from .._errors import ConfigError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage, ChatModel
 
-__all__ = ["ConcurrencyLimit", "call_json", "parse_json_answer"]
+__all__ = ["ConcurrencyLimit", "LatencyHedge", "call_json", "parse_json_answer", "retry_wait"]
 
 logger = logging.getLogger("agentmem_plugins")
 
@@ -71,9 +74,69 @@ class ConcurrencyLimit:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    async def try_acquire(self) -> bool:
+        """Take a slot only if one is free now (for a hedged copy); ``release()`` it."""
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_in_flight)
+        if self._sem.locked():
+            return False
+        await self._sem.acquire()  # a slot is free: returns without waiting
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        return True
+
+    def release(self) -> None:
         self.in_flight -= 1
         assert self._sem is not None
         self._sem.release()
+
+
+class LatencyHedge:
+    """Hedge calls that run past the ``percentile`` of recent latencies.
+
+    The latencies of the last ``window`` successful requests are kept; once there are
+    ``min_samples``, a request still running after ``max(percentile, min_delay_s)``
+    gets a second, identical request beside it, and the first successful answer wins
+    (the other is cancelled). One per store (``MemoryConfig.llm_hedge_percentile``).
+    ``hedged`` and ``hedge_wins`` count the copies sent and those that answered first.
+    """
+
+    def __init__(
+        self,
+        percentile: float = 95.0,
+        *,
+        window: int = 512,
+        min_samples: int = 20,
+        min_delay_s: float = 0.02,
+    ) -> None:
+        if not 0 < percentile < 100:
+            raise ConfigError(
+                f"LatencyHedge percentile must be between 0 and 100 (exclusive), e.g. 95; "
+                f"got {percentile!r}"
+            )
+        self.percentile = percentile
+        self.min_samples = min_samples
+        self.min_delay_s = min_delay_s
+        self._samples: deque[float] = deque(maxlen=window)
+        self._cached: float | None = None
+        self.hedged = 0
+        self.hedge_wins = 0
+
+    def record(self, seconds: float) -> None:
+        self._samples.append(seconds)
+        self._cached = None
+
+    def delay(self) -> float | None:
+        """Seconds after which to hedge; ``None`` until enough latencies are known."""
+        if len(self._samples) < self.min_samples:
+            return None
+        if self._cached is None:
+            ordered = sorted(self._samples)
+            rank = min(len(ordered) - 1, int(len(ordered) * self.percentile / 100))
+            self._cached = max(ordered[rank], self.min_delay_s)
+        return self._cached
 
 
 def parse_json_answer(text: str, schema: type[T]) -> T:
@@ -101,20 +164,29 @@ def parse_json_answer(text: str, schema: type[T]) -> T:
         raise LLMResponseError(f"answer does not match the schema: {problems}") from exc
 
 
+def retry_wait(
+    retry: int, base_wait_s: float, max_wait_s: float, retry_after: float | None
+) -> float:
+    """Seconds before retry number ``retry`` (1-based): ``base_wait_s * 2**(retry-1)``
+    times a random factor in [1, 2.5], at least ``retry_after``, at most ``max_wait_s``."""
+    wait: float = base_wait_s * 2.0 ** (retry - 1) * random.uniform(1.0, 2.5)
+    if retry_after is not None and retry_after > 0:
+        wait = max(wait, float(retry_after))
+    return min(wait, max_wait_s)
+
+
 class _Wait:
-    """Full-jitter exponential backoff, at least ``retry_after``, capped at ``max_wait_s``."""
+    """:func:`retry_wait` as a tenacity wait strategy."""
 
     def __init__(self, base_wait_s: float, max_wait_s: float) -> None:
+        self.base_wait_s = base_wait_s
         self.max_wait_s = max_wait_s
-        self._jitter = wait_random_exponential(multiplier=base_wait_s, max=max_wait_s)
 
     def __call__(self, state: RetryCallState) -> float:
-        wait = self._jitter(state)
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, (int, float)) and retry_after > 0:
-            wait = max(wait, float(retry_after))
-        return min(wait, self.max_wait_s)
+        after = float(retry_after) if isinstance(retry_after, (int, float)) else None
+        return retry_wait(state.attempt_number, self.base_wait_s, self.max_wait_s, after)
 
 
 def _log_retry(state: RetryCallState) -> None:
@@ -133,15 +205,16 @@ async def call_json(
     max_retries: int = 5,
     max_wait_s: float = 20.0,
     max_reasks: int = 2,
-    base_wait_s: float = 0.5,
+    base_wait_s: float = 0.1,
     limit: ConcurrencyLimit | None = None,
+    hedge: LatencyHedge | None = None,
 ) -> T:
     """Ask ``model`` and return its answer validated as ``schema`` (retries as the module doc).
 
-    Raises :class:`LLMTransientError` when ``max_retries`` retries of one attempt all
-    failed, :class:`LLMResponseError` after ``max_reasks`` re-asks still gave no valid
-    answer, :class:`LLMRequestError` at once. ``base_wait_s`` is the first backoff
-    window (it doubles each retry, up to ``max_wait_s``).
+    Raises :class:`LLMTransientError` when ``max_retries`` retries all failed,
+    :class:`LLMResponseError` after ``max_reasks`` re-asks still gave no valid answer,
+    :class:`LLMRequestError` at once. ``base_wait_s`` scales the backoff (module doc);
+    ``hedge`` sends a second copy of a slow request.
 
     Example::
 
@@ -150,42 +223,7 @@ async def call_json(
     """
     if max_retries < 0 or max_reasks < 0:
         raise ConfigError("max_retries and max_reasks must be >= 0")
-    conversation: list[ChatMessage] = list(messages)
-    last_error: LLMResponseError | None = None
-    for ask in range(max_reasks + 1):
-        text: str | None = None
-        try:
-            text = await _complete(model, conversation, max_retries, max_wait_s, base_wait_s, limit)
-            return parse_json_answer(text, schema)
-        except LLMResponseError as exc:
-            last_error = exc
-            logger.info("LLM answer rejected (ask %d of %d): %s", ask + 1, max_reasks + 1, exc)
-            if ask == max_reasks:
-                break
-            conversation = [*messages]
-            if text is not None:
-                conversation.append({"role": "assistant", "content": text})
-            conversation.append(
-                {
-                    "role": "user",
-                    "content": f"Your previous answer was not usable: {exc}. Answer again "
-                    "with exactly one JSON object in the format described, and nothing else.",
-                }
-            )
-    assert last_error is not None
-    raise LLMResponseError(
-        f"no valid answer after {max_reasks + 1} attempt(s): {last_error}"
-    ) from last_error
-
-
-async def _complete(
-    model: ChatModel,
-    conversation: list[ChatMessage],
-    max_retries: int,
-    max_wait_s: float,
-    base_wait_s: float,
-    limit: ConcurrencyLimit | None,
-) -> str:
+    asks = _Asks(list(messages), max_reasks)
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(LLMTransientError),
         stop=stop_after_attempt(max_retries + 1),
@@ -196,7 +234,101 @@ async def _complete(
     async for attempt in retrying:
         with attempt:
             if limit is None:
-                return await model.complete(conversation, json_mode=True)
+                return await _ask_until_valid(model, asks, schema, None, hedge)
             async with limit:
-                return await model.complete(conversation, json_mode=True)
+                return await _ask_until_valid(model, asks, schema, limit, hedge)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _Asks:
+    """The conversation of one call, and its re-asks so far."""
+
+    def __init__(self, messages: list[ChatMessage], max_reasks: int) -> None:
+        self.messages = messages
+        self.conversation = list(messages)
+        self.max_reasks = max_reasks
+        self.reasks = 0
+
+    def reject(self, text: str | None, exc: LLMResponseError) -> None:
+        """Prepare the re-ask, or raise when none is left."""
+        logger.info(
+            "LLM answer rejected (ask %d of %d): %s", self.reasks + 1, self.max_reasks + 1, exc
+        )
+        if self.reasks >= self.max_reasks:
+            raise LLMResponseError(
+                f"no valid answer after {self.max_reasks + 1} attempt(s): {exc}"
+            ) from exc
+        self.reasks += 1
+        self.conversation = [*self.messages]
+        if text is not None:
+            self.conversation.append({"role": "assistant", "content": text})
+        self.conversation.append(
+            {
+                "role": "user",
+                "content": f"Your previous answer was not usable: {exc}. Answer again "
+                "with exactly one JSON object in the format described, and nothing else.",
+            }
+        )
+
+
+async def _ask_until_valid(
+    model: ChatModel,
+    asks: _Asks,
+    schema: type[T],
+    limit: ConcurrencyLimit | None,
+    hedge: LatencyHedge | None,
+) -> T:
+    """Ask, and re-ask at once (in the caller's slot) while the answer is malformed."""
+    while True:
+        text: str | None = None
+        try:
+            text = await _send(model, asks.conversation, limit, hedge)
+            return parse_json_answer(text, schema)
+        except LLMResponseError as exc:
+            asks.reject(text, exc)
+
+
+async def _timed(
+    model: ChatModel, conversation: list[ChatMessage], hedge: LatencyHedge | None
+) -> str:
+    started = time.monotonic()
+    text = await model.complete(conversation, json_mode=True)
+    if hedge is not None:
+        hedge.record(time.monotonic() - started)
+    return text
+
+
+async def _send(
+    model: ChatModel,
+    conversation: list[ChatMessage],
+    limit: ConcurrencyLimit | None,
+    hedge: LatencyHedge | None,
+) -> str:
+    delay = hedge.delay() if hedge is not None else None
+    if hedge is None or delay is None:
+        return await _timed(model, conversation, hedge)
+    first: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))
+    done, _ = await asyncio.wait({first}, timeout=delay)
+    if done or (limit is not None and not await limit.try_acquire()):
+        return await first
+    hedge.hedged += 1
+    second: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))
+    try:
+        pending: set[asyncio.Future[str]] = {first, second}
+        error: BaseException | None = None
+        while pending:
+            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is None:
+                    hedge.hedge_wins += task is second
+                    return task.result()
+                error = error or task.exception()
+        assert error is not None
+        raise error
+    finally:
+        for task in (first, second):
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(first, second, return_exceptions=True)
+        if limit is not None:
+            limit.release()

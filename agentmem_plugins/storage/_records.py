@@ -118,9 +118,11 @@ class RecordStore:
                 self._insert(conn, M, changes.rows)
             stamp = datetime.now(timezone.utc).replace(tzinfo=None)
             for memory_id, at, reason in changes.invalidations:
+                # an ended memory may end earlier (a late older fact), never later
+                later = sa.or_(M.c.invalid_at.is_(None), M.c.invalid_at > at)
                 conn.execute(
                     M.update()
-                    .where(M.c.id == memory_id, M.c.invalid_at.is_(None))
+                    .where(M.c.id == memory_id, later)
                     .values(invalid_at=at, invalid_reason=reason, updated_at=stamp)
                 )
             if changes.history:
@@ -164,8 +166,14 @@ class RecordStore:
         *,
         include_invalidated: bool = False,
         as_of: datetime | None = None,
+        live_after: datetime | None = None,
     ) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
+        if live_after is not None and as_of is None and not include_invalidated:
+            # valid now, or stopped holding after live_after (intelligent mode's neighbours)
+            after = live_after.replace(tzinfo=None)
+            clauses.append(sa.or_(M.c.invalid_at.is_(None), M.c.invalid_at > after))
+            include_invalidated = True
         if as_of is not None:
             # valid time: a memory holds from when it was observed (else stored) until it
             # was invalidated
@@ -189,6 +197,7 @@ class RecordStore:
         flt: Filter | None = None,
         include_invalidated: bool = True,
         as_of: datetime | None = None,
+        live_after: datetime | None = None,
     ) -> dict[str, MemoryItem]:
         """Those of ``ids`` that exist and match; a dict so callers keep their own order.
 
@@ -196,7 +205,9 @@ class RecordStore:
         would walk the scope index (every row of the user) instead of looking up the ids
         by primary key, 24 ms instead of 0.1 ms at a million rows.
         """
-        where = self._where({}, flt, include_invalidated=include_invalidated, as_of=as_of)
+        where = self._where(
+            {}, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
+        )
         scope = scope or {}
         out: dict[str, MemoryItem] = {}
         with self._read.connect() as conn:
@@ -235,12 +246,12 @@ class RecordStore:
         *,
         include_invalidated: bool = False,
         as_of: datetime | None = None,
+        live_after: datetime | None = None,
     ) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(M)
-            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
+        where = self._where(
+            scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
+        query = sa.select(sa.func.count()).select_from(M).where(*where)
         with self._read.connect() as conn:
             return int(conn.execute(query).scalar_one())
 
@@ -257,13 +268,13 @@ class RecordStore:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         limit: int | None = None,
+        live_after: datetime | None = None,
     ) -> tuple[builtins.list[str], np.ndarray | None]:
         """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
-        query = (
-            sa.select(M.c.id, M.c.vector)
-            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
-            .limit(limit)
+        where = self._where(
+            scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
+        query = sa.select(M.c.id, M.c.vector).where(*where).limit(limit)
         with self._read.connect() as conn:
             if self.dialect == "sqlite":
                 # the hot read of every small-scope search: skip the Row machinery

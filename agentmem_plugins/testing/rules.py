@@ -19,9 +19,12 @@ Decision, for each fact against the numbered memories:
 3. the fact's words are a strict subset of a memory's -> ``none`` (already known);
 4. same subject key ("lives in", "works at", "name is", "favourite colour is": a verb and
    a preposition, or words up to "is"/"are") with another value, or the same statement
-   negated ("Likes tea" / "Does not like tea") -> ``invalidate`` each such memory (the
-   fact is added);
+   negated ("Likes tea" / "Does not like tea") -> ``invalidate`` each such memory when
+   the fact is newer in valid time, ``outdated`` when it is older (the memory's
+   ``observed_at`` is later);
 5. otherwise ``add``.
+
+The facts of one prompt are compared with each other the same way (``target_fact``).
 
 Mem0's prompts get the same rules in Mem0's own JSON formats:
 :mod:`agentmem_plugins.testing.mem0_rules`.
@@ -34,6 +37,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from .._time import naive_utc
 from ..infer.dates import resolve_relative_dates
 from ..infer.prompts import parse_input_block
 from ..infer.schema import parse_when
@@ -179,40 +183,30 @@ def fact_from_sentence(sentence: str, observed_at: Any = None) -> str | None:
 
 
 def extract_facts(payload: dict[str, Any]) -> dict[str, Any]:
-    """``{"facts": [...]}`` for an extraction input block (user messages only)."""
-    facts: dict[str, dict[str, Any]] = {}  # by normalised text, in first-seen order
-    latest: dict[str, int] = {}  # normalised text -> position of its latest statement
-    position = 0
-    for message in payload.get("messages") or []:
+    """``{"facts": [...]}`` for an extraction input block (user messages only).
+
+    One fact per statement, in the order stated, each with the index and time of its
+    message (as the extraction prompt asks): a relation stated twice with different
+    values gives both facts, and the memory orders them by time. A fact repeated within
+    one message is given once.
+    """
+    facts: list[dict[str, Any]] = []
+    for position, message in enumerate(payload.get("messages") or []):
         if not isinstance(message, dict) or message.get("role", "user") != "user":
             continue
         observed_at = message.get("observed_at")
+        index = message.get("index", position)
+        seen: set[str] = set()
         for sentence in split_sentences(str(message.get("content") or "")):
             fact = fact_from_sentence(sentence, observed_at)
-            if fact is None:
+            if fact is None or normalise(fact) in seen:
                 continue
-            norm = normalise(fact)
-            position += 1
-            latest[norm] = position
-            item = facts.get(norm)
-            if item is None:
-                item = facts[norm] = {"text": fact}
-            if observed_at:  # a restated fact was (also) observed at its latest statement
+            seen.add(normalise(fact))
+            item: dict[str, Any] = {"text": fact, "message": index}
+            if observed_at:
                 item["observed_at"] = observed_at
-    # A single-valued relation stated several times in one batch ("I live in A." ...
-    # "I live in B."): the latest statement holds, as the extraction prompt asks, also
-    # when an earlier value is restated last ("A", "B", "A" -> "A").
-    last: dict[str | None, int] = {}
-    for norm, item in facts.items():
-        key = subject_key(item["text"])
-        last[key] = max(last.get(key, 0), latest[norm])
-    return {
-        "facts": [
-            item
-            for norm, item in facts.items()
-            if (key := subject_key(item["text"])) is None or last[key] == latest[norm]
-        ]
-    }
+            facts.append(item)
+    return {"facts": facts}
 
 
 def normalise(text: str) -> str:
@@ -246,80 +240,78 @@ def subject_key(text: str) -> str | None:
     return None
 
 
+def _relation(text: str, other: str) -> tuple[str, str] | None:
+    """How fact ``text`` relates to ``other`` (rules 1-4 of the module doc), or ``None``."""
+    norm, onorm = normalise(text), normalise(other)
+    if onorm == norm or sorted(onorm.split()) == sorted(norm.split()):
+        return "same", "same fact already stored"
+    tokens, otokens = set(norm.split()), set(onorm.split())
+    if otokens < tokens and onorm.split()[:1] == norm.split()[:1]:
+        return "refines", "adds detail to the stored fact"
+    if tokens < otokens:
+        return "same", "already known in more detail"
+    (pos, polarity), (opos, opolarity) = _positive(norm), _positive(onorm)
+    key = subject_key(text)
+    if (key is not None and subject_key(other) == key) or (pos == opos and polarity != opolarity):
+        return "contradicts", ""
+    return None
+
+
+def _contradiction(text: str, when: Any, other_when: Any) -> tuple[str, str]:
+    """``invalidate`` when the fact is at least as new as the other one, else ``outdated``
+    (the valid-time rule: only a newer fact ends an older one)."""
+    mine, theirs = parse_when(when), parse_when(other_when)
+    if mine is not None and theirs is not None and naive_utc(mine) < naive_utc(theirs):
+        return "outdated", f"older than the stored fact: {text}"
+    return "invalidate", f"contradicted by newer fact: {text}"
+
+
 def decide(payload: dict[str, Any]) -> dict[str, Any]:
-    """``{"decisions": [...]}`` for a decision input block (rules in the module doc)."""
-    memories = [
-        (str(m.get("id")), str(m.get("text") or ""))
-        for m in payload.get("memories") or []
-        if isinstance(m, dict)
-    ]
+    """``{"decisions": [...]}`` for a decision input block (rules in the module doc).
+
+    Each fact is compared with every memory and with the facts listed before it
+    (``target_fact``); a contradiction says ``invalidate`` when the fact is the newer of
+    the two and ``outdated`` when it is older; only a memory that still holds
+    (``valid_to`` null) is updated.
+    """
+    memories = [m for m in payload.get("memories") or [] if isinstance(m, dict)]
+    facts = [f for f in payload.get("facts") or [] if isinstance(f, dict)]
     claimed: set[str] = set()
     decisions: list[dict[str, Any]] = []
-    for fact in payload.get("facts") or []:
+    for position, fact in enumerate(facts):
         index, text = fact.get("index"), str(fact.get("text") or "")
-        norm = normalise(text)
-        pos, polarity = _positive(norm)
-        tokens, key = set(norm.split()), subject_key(text)
-
-        def choose(_index: Any = index, _norm: str = norm, _tokens: set[str] = tokens) -> Any:
-            for mid, mtext in memories:
-                mnorm = normalise(mtext)
-                if mnorm == _norm or sorted(mnorm.split()) == sorted(_norm.split()):
-                    return "none", mid, "same fact already stored"
-            for mid, mtext in memories:
-                mtokens = set(normalise(mtext).split())
-                same_head = normalise(mtext).split()[:1] == _norm.split()[:1]
-                if mid not in claimed and same_head and mtokens < _tokens:
-                    return "update", mid, "adds detail to the stored fact"
-            for _mid, mtext in memories:
-                if _tokens < set(normalise(mtext).split()):
-                    return "none", _mid, "already known in more detail"
-            return None
-
-        chosen = choose()
-        if chosen is not None:
-            action, target, reason = chosen
-            if action == "update":
-                claimed.add(target)
-            decisions.append(
+        when = fact.get("observed_at")
+        found: list[dict[str, Any]] = []
+        others = [("target", str(m.get("id")), m) for m in memories]
+        others += [("target_fact", str(f.get("index")), f) for f in facts[:position]]
+        for field_name, other_id, other in others:
+            relation = _relation(text, str(other.get("text") or ""))
+            if relation is None:
+                continue
+            kind, reason = relation
+            current = field_name == "target_fact" or other.get("valid_to") is None
+            if kind == "refines":
+                if field_name == "target" and (other_id in claimed or not current):
+                    continue
+                claimed.add(other_id)
+                action = "update"
+            elif kind == "same":
+                action = "none"
+            else:
+                action, reason = _contradiction(text, when, other.get("observed_at"))
+            found.append(
                 {
                     "fact": index,
                     "action": action,
-                    "target": int(target),
+                    field_name: int(other_id),
                     "text": text,
                     "reason": reason,
                 }
             )
-            continue
-        contradicted = []
-        for mid, mtext in memories:
-            if mid in claimed:
-                continue
-            mpos, mpolarity = _positive(normalise(mtext))
-            if (key is not None and subject_key(mtext) == key) or (
-                mpos == pos and mpolarity != polarity
-            ):
-                contradicted.append(mid)
-        for mid in contradicted:
-            claimed.add(mid)
+        decisions.extend(found)
+        if not found:
             decisions.append(
-                {
-                    "fact": index,
-                    "action": "invalidate",
-                    "target": int(mid),
-                    "text": text,
-                    "reason": f"contradicted by newer fact: {text}",
-                }
-            )
-        if not contradicted:
-            decisions.append(
-                {
-                    "fact": index,
-                    "action": "add",
-                    "target": None,
-                    "text": text,
-                    "reason": "new information",
-                }
+                {"fact": index, "action": "add", "text": text, "reason": "new information"}
             )
     return {"decisions": decisions}
 

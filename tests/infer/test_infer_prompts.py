@@ -14,19 +14,11 @@ from agentmem_plugins.infer.prompts import (
     INPUT_START,
     build_decision_messages,
     build_extraction_messages,
-    map_decisions,
+    map_relations,
     parse_input_block,
 )
-from agentmem_plugins.infer.schema import (
-    AddOp,
-    Decision,
-    DecisionAnswer,
-    ExtractedFact,
-    ExtractionAnswer,
-    InvalidateOp,
-    NoneOp,
-    UpdateOp,
-)
+from agentmem_plugins.infer.schema import Decision, DecisionAnswer, ExtractedFact, ExtractionAnswer
+from agentmem_plugins.infer.timeline import Relation
 
 NOW = datetime(2024, 5, 2, 12, 0, tzinfo=timezone.utc)
 
@@ -109,14 +101,38 @@ def test_decision_prompt_hides_real_ids_behind_small_integers():
     block = parse_input_block(prompt.messages)
     assert block["task"] == "decide"
     assert block["memories"] == [
-        {"id": "0", "text": "Lives in Paris", "observed_at": "2024-05-02T12:00+00:00"},
-        {"id": "1", "text": "Likes tea"},
-    ]
+        {"id": "0", "text": "Lives in Paris", "observed_at": "2024-05-02T12:00+00:00",
+         "valid_to": None},
+        {"id": "1", "text": "Likes tea", "valid_to": None},
+    ]  # fmt: skip
     assert block["facts"] == [
         {"index": 0, "text": "Lives in Berlin", "observed_at": "2024-05-01T00:00"},
         {"index": 1, "text": "Likes cats", "observed_at": "2024-05-02T12:00+00:00"},
     ]
-    assert '"invalidate"' in prompt.messages[0]["content"]
+    system = prompt.messages[0]["content"]
+    assert '"invalidate"' in system and '"outdated"' in system and "target_fact" in system
+
+
+def test_decision_prompt_shows_valid_time_of_facts_and_memories():
+    ended = MemoryItem(
+        id="m-old",
+        text="Lives in Rome",
+        created_at=NOW,
+        updated_at=NOW,
+        observed_at=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        invalid_at=datetime(2024, 3, 1, tzinfo=timezone.utc),
+    )
+    fact = ExtractedFact(
+        text="Lives in Oslo",
+        observed_at=datetime(2024, 5, 1),
+        valid_from=datetime(2024, 2, 1),  # the date the message gives wins
+    )
+    block = parse_input_block(build_decision_messages([fact], [ended], now=NOW).messages)
+    assert block["memories"] == [
+        {"id": "0", "text": "Lives in Rome", "observed_at": "2024-01-01T00:00+00:00",
+         "valid_to": "2024-03-01T00:00+00:00"},
+    ]  # fmt: skip
+    assert block["facts"][0]["observed_at"] == "2024-02-01T00:00"
 
 
 def test_decision_prompt_without_neighbours():
@@ -185,123 +201,99 @@ def _answer(*decisions):
     return DecisionAnswer.model_validate({"decisions": list(decisions)})
 
 
-def test_each_action_maps_to_its_operation():
-    ops = map_decisions(
+def test_each_action_maps_to_its_relation():
+    relations = map_relations(
         _answer(
-            {
-                "fact": 0,
-                "action": "invalidate",
-                "target": 0,
-                "text": "Lives in Berlin",
-                "reason": "moved",
-            },
-            {
-                "fact": 1,
-                "action": "update",
-                "target": "1",
-                "text": "Likes green tea",
-                "reason": "more specific",
-            },
+            {"fact": 0, "action": "invalidate", "target": 0, "text": "Lives in Berlin",
+             "reason": "moved"},
+            {"fact": 1, "action": "update", "target": "1", "text": "Likes green tea",
+             "reason": "more specific"},
             {"fact": 2, "action": "none", "target": 2, "reason": "known"},
+            {"fact": 2, "action": "outdated", "target_fact": 0, "reason": "older"},
         ),
         IDS,
         FACTS,
-    )
-    when = datetime(2024, 5, 1)
-    assert ops == [
-        InvalidateOp(0, "real-0", when, "moved"),
-        AddOp(0, "Lives in Berlin", when, "moved"),
-        UpdateOp(1, "real-1", "Likes green tea", None, "more specific"),
-        NoneOp(2, "real-2", "known"),
+    )  # fmt: skip
+    assert relations == [
+        Relation(0, "contradicts", "real-0", None, "Lives in Berlin", "moved"),
+        Relation(1, "refines", "real-1", None, "Likes green tea", "more specific"),
+        Relation(2, "same", "real-2", None, None, "known"),
+        Relation(2, "contradicts", None, 0, None, "older"),
     ]
 
 
-def test_add_uses_the_fact_text_when_the_model_gives_none():
-    ops = map_decisions(_answer({"fact": 2, "action": "add"}), IDS, FACTS, unmatched="skip")
-    assert ops == [AddOp(2, "Name is Bob", None, None)]
+def test_add_and_none_without_target():
+    relations = map_relations(
+        _answer({"fact": 2, "action": "add"}, {"fact": 1, "action": "none"}),
+        IDS,
+        FACTS,
+        unmatched="skip",
+    )
+    assert relations == [Relation(1, "skip"), Relation(2, None)]
 
 
 def test_unknown_ids_are_dropped_and_logged(caplog):
     caplog.set_level(logging.WARNING, logger="agentmem_plugins")
-    ops = map_decisions(
+    relations = map_relations(
         _answer(
             {"fact": 0, "action": "invalidate", "target": 7},  # out of range
             {"fact": 1, "action": "update", "target": "mem-123"},  # a real-looking id
             {"fact": 2, "action": "none", "target": -3},
             {"fact": 9, "action": "add"},  # no such fact
+            {"fact": 0, "action": "invalidate", "target_fact": 5},  # no such fact
+            {"fact": 1, "action": "invalidate", "target_fact": 1},  # itself
         ),
         IDS,
         FACTS,
         unmatched="skip",
     )
-    assert ops == []
+    assert relations == []
     messages = [r.getMessage() for r in caplog.records]
     assert sum("unknown memory id" in m for m in messages) == 3
+    assert sum("unknown fact index" in m for m in messages) == 2
     assert any("unknown fact 9" in m for m in messages)
     assert all(r.name == "agentmem_plugins" for r in caplog.records)
 
 
-def test_a_fact_left_without_a_valid_decision_is_added_by_default():
-    ops = map_decisions(_answer({"fact": 0, "action": "update", "target": 42}), IDS, FACTS)
-    assert [type(op) for op in ops] == [AddOp, AddOp, AddOp]
-    assert [op.text for op in ops] == [f.text for f in FACTS]
+def test_a_fact_left_without_a_valid_decision_is_new_information_by_default():
+    relations = map_relations(_answer({"fact": 0, "action": "update", "target": 42}), IDS, FACTS)
+    assert relations == [Relation(i, None, reason="no decision from the model") for i in range(3)]
 
 
-def test_update_or_invalidate_without_target_is_dropped():
-    ops = map_decisions(
-        _answer({"fact": 0, "action": "update"}, {"fact": 1, "action": "invalidate"}),
+def test_update_or_contradiction_without_target_is_dropped():
+    relations = map_relations(
+        _answer(
+            {"fact": 0, "action": "update"},
+            {"fact": 1, "action": "invalidate"},
+            {"fact": 1, "action": "outdated"},
+        ),
         IDS,
         FACTS[:2],
         unmatched="skip",
     )
-    assert ops == []
+    assert relations == []
 
 
-def test_one_memory_is_changed_at_most_once(caplog):
+def test_one_memory_is_refined_at_most_once_and_a_fact_refines_once(caplog):
     caplog.set_level(logging.WARNING, logger="agentmem_plugins")
-    ops = map_decisions(
+    relations = map_relations(
         _answer(
-            {"fact": 0, "action": "invalidate", "target": 0},
+            {"fact": 0, "action": "update", "target": 0, "text": "Lives in Berlin, Germany"},
             {"fact": 1, "action": "update", "target": 0, "text": "merged"},
+            {"fact": 0, "action": "update", "target": 2},
         ),
         IDS,
         FACTS[:2],
     )
-    assert [type(op) for op in ops] == [InvalidateOp, AddOp, AddOp]
-    assert ops[2] == AddOp(1, "Likes green tea", None, "no decision from the model")
-    assert any("already changed" in r.getMessage() for r in caplog.records)
+    assert [(r.fact, r.kind, r.memory_id) for r in relations] == [
+        (0, "refines", "real-0"),
+        (1, None, None),
+    ]
+    assert sum("already updated" in r.getMessage() for r in caplog.records) == 2
 
 
-def test_several_invalidations_add_the_fact_once():
-    ops = map_decisions(
-        _answer(
-            {"fact": 0, "action": "invalidate", "target": 0},
-            {"fact": 0, "action": "invalidate", "target": 2},
-            {"fact": 0, "action": "add"},
-        ),
-        IDS,
-        FACTS[:1],
-    )
-    assert [type(op) for op in ops] == [InvalidateOp, InvalidateOp, AddOp]
-    assert [op.memory_id for op in ops[:2]] == ["real-0", "real-2"]
-
-
-def test_update_wins_over_add_and_none_for_one_fact():
-    ops = map_decisions(
-        _answer(
-            {"fact": 0, "action": "none", "target": 1},
-            {"fact": 0, "action": "update", "target": 0, "text": "Lives in Berlin, Germany"},
-            {"fact": 0, "action": "add"},
-            {"fact": 0, "action": "update", "target": 2},  # a second update: dropped
-        ),
-        IDS,
-        FACTS[:1],
-    )
-    assert ops == [UpdateOp(0, "real-0", "Lives in Berlin, Germany", datetime(2024, 5, 1), None)]
-
-
-def test_map_decisions_accepts_a_plain_list_and_string_facts():
-    ops = map_decisions([Decision(fact=0, action="none")], [], ["Likes tea"])
-    assert ops == [NoneOp(0, None, None)]
+def test_map_relations_accepts_a_plain_list_and_string_facts():
+    relations = map_relations([Decision(fact=0, action="none")], [], ["Likes tea"])
+    assert relations == [Relation(0, "skip")]
     with pytest.raises(ValueError):
-        map_decisions([], [], [], unmatched="maybe")
+        map_relations([], [], [], unmatched="maybe")

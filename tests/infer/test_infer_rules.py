@@ -10,16 +10,10 @@ import pytest
 from agentmem_plugins.infer.prompts import (
     build_decision_messages,
     build_extraction_messages,
-    map_decisions,
+    map_relations,
 )
-from agentmem_plugins.infer.schema import (
-    AddOp,
-    DecisionAnswer,
-    ExtractionAnswer,
-    InvalidateOp,
-    NoneOp,
-    UpdateOp,
-)
+from agentmem_plugins.infer.schema import DecisionAnswer, ExtractionAnswer
+from agentmem_plugins.infer.timeline import Relation
 from agentmem_plugins.llms import RuleBasedChatModel, call_json
 from agentmem_plugins.testing import rules
 
@@ -78,8 +72,12 @@ def test_extraction_reads_user_messages_only_with_their_own_dates():
     answer = json.loads(rules.answer(messages, json_mode=True))
     assert answer == {
         "facts": [
-            {"text": "Moved to Berlin on 2023-01-09", "observed_at": "2023-01-10T00:00"},
-            {"text": "Works at Acme", "observed_at": "2024-05-02T10:00"},
+            {
+                "text": "Moved to Berlin on 2023-01-09",
+                "message": 0,
+                "observed_at": "2023-01-10T00:00",
+            },
+            {"text": "Works at Acme", "message": 2, "observed_at": "2024-05-02T10:00"},
         ]
     }
 
@@ -93,17 +91,18 @@ def test_subject_keys():
     assert rules.subject_key("Is vegetarian") is None
 
 
-def _decide(facts, memories):
+def _decide(facts, memories, *, now=None):
+    rows = [m if isinstance(m, dict) else {"text": m} for m in memories]
     prompt = build_decision_messages(
-        facts, [{"id": f"m{i}", "text": t} for i, t in enumerate(memories)]
+        facts, [{"id": f"m{i}", **row} for i, row in enumerate(rows)], now=now
     )
     answer = DecisionAnswer.model_validate_json(rules.answer(prompt.messages, json_mode=True))
-    return map_decisions(answer, prompt.id_map, facts)
+    return map_relations(answer, prompt.id_map, facts)
 
 
-def test_decisions_cover_every_action():
+def test_decisions_cover_every_relation():
     memories = ["Lives in Paris", "Likes tea", "Name is Bob", "Likes coffee", "Has a cat"]
-    ops = _decide(
+    relations = _decide(
         [
             "Lives in Berlin",  # same key, new value: contradiction
             "Likes green tea",  # refines "Likes tea"
@@ -114,32 +113,62 @@ def test_decisions_cover_every_action():
         ],
         memories,
     )
-    assert ops == [
-        InvalidateOp(0, "m0", None, "contradicted by newer fact: Lives in Berlin"),
-        AddOp(0, "Lives in Berlin", None, "contradicted by newer fact: Lives in Berlin"),
-        UpdateOp(1, "m1", "Likes green tea", None, "adds detail to the stored fact"),
-        NoneOp(2, "m2", "same fact already stored"),
-        InvalidateOp(3, "m3", None, "contradicted by newer fact: Does not like coffee"),
-        AddOp(3, "Does not like coffee", None, "contradicted by newer fact: Does not like coffee"),
-        AddOp(4, "Plays chess", None, "new information"),
-        NoneOp(5, "m4", "same fact already stored"),
+    assert [(r.fact, r.kind, r.memory_id) for r in relations] == [
+        (0, "contradicts", "m0"),
+        (1, "refines", "m1"),
+        (2, "same", "m2"),
+        (3, "contradicts", "m3"),
+        (4, None, None),
+        (5, "same", "m4"),
+    ]
+    assert relations[1].text == "Likes green tea"
+
+
+def test_a_contradiction_is_invalidate_when_newer_and_outdated_when_older():
+    june = datetime(2024, 6, 1)
+    prompt = build_decision_messages(
+        ["Lives in Rome"],
+        [{"id": "a", "text": "Lives in Paris", "observed_at": datetime(2024, 1, 1)},
+         {"id": "b", "text": "Lives in Oslo", "observed_at": datetime(2024, 9, 1)}],
+        now=june,
+    )  # fmt: skip
+    decisions = json.loads(rules.answer(prompt.messages))["decisions"]
+    assert [(d["action"], d["target"]) for d in decisions] == [("invalidate", 0), ("outdated", 1)]
+
+
+def test_new_facts_of_one_prompt_are_compared_with_each_other():
+    relations = _decide(["Lives in Rome", "Plays chess", "Lives in Oslo", "Plays chess"], [])
+    assert [(r.fact, r.kind, r.other_fact) for r in relations] == [
+        (0, None, None),
+        (1, None, None),
+        (2, "contradicts", 0),
+        (3, "same", 1),
     ]
 
 
-def test_decision_invalidates_every_contradicted_memory_and_adds_once():
-    ops = _decide(["Lives in Rome"], ["Lives in Paris", "Likes tea", "Lives in Oslo"])
-    assert [type(op).__name__ for op in ops] == ["InvalidateOp", "InvalidateOp", "AddOp"]
-    assert {op.memory_id for op in ops[:2]} == {"m0", "m2"}
+def test_only_a_memory_that_still_holds_is_updated():
+    ended = {"text": "Likes tea", "invalid_at": datetime(2024, 3, 1)}
+    assert [r.kind for r in _decide(["Likes green tea"], [ended])] == [None]
+
+
+def test_decision_contradicts_every_contradicted_memory():
+    relations = _decide(["Lives in Rome"], ["Lives in Paris", "Likes tea", "Lives in Oslo"])
+    assert [(r.kind, r.memory_id) for r in relations] == [
+        ("contradicts", "m0"),
+        ("contradicts", "m2"),
+    ]
 
 
 def test_less_detail_than_stored_is_a_duplicate():
     assert _decide(["Likes tea"], ["Likes green tea"]) == [
-        NoneOp(0, "m0", "already known in more detail")
+        Relation(0, "same", "m0", None, "Likes tea", "already known in more detail")
     ]
 
 
 def test_no_neighbours_means_add():
-    assert _decide(["Likes tea"], []) == [AddOp(0, "Likes tea", None, "new information")]
+    assert _decide(["Likes tea"], []) == [
+        Relation(0, None, None, None, "Likes tea", "new information")
+    ]
 
 
 async def test_full_round_trip_through_call_json():
@@ -156,10 +185,13 @@ async def test_full_round_trip_through_call_json():
         "Lives in Lyon",
         "Moved to Lyon in 2024-04",
     ]
-    assert all(f.observed_at == THU for f in extraction.facts)
+    assert all(f.observed_at == THU and f.message == 0 for f in extraction.facts)
     prompt = build_decision_messages(extraction.facts, [{"id": "x1", "text": "Lives in Paris"}])
     decided = await call_json(llm, prompt.messages, schema=DecisionAnswer)
-    ops = map_decisions(decided, prompt.id_map, extraction.facts)
-    assert [type(op).__name__ for op in ops] == ["AddOp", "InvalidateOp", "AddOp", "AddOp"]
-    assert ops[1].memory_id == "x1" and ops[1].observed_at == THU
+    relations = map_relations(decided, prompt.id_map, extraction.facts)
+    assert [(r.fact, r.kind, r.memory_id) for r in relations] == [
+        (0, None, None),
+        (1, "contradicts", "x1"),
+        (2, None, None),
+    ]
     assert llm.call_count == 2

@@ -35,8 +35,9 @@ async def test_facts_are_extracted_and_infer_defaults_on_with_an_llm(rules_mem) 
     )
     assert sorted(e.text for e in result.results) == ["Lives in Paris", "Name is Bob"]
     assert {e.event for e in result.results} == {"ADD"}
-    # one extraction call; no decision call because nothing similar was stored yet
-    assert rules_mem.llm.call_count == 1
+    # extraction, then one decision: nothing is stored yet, but two new facts of one
+    # call may contradict each other
+    assert rules_mem.llm.call_count == 2
     assert await rules_mem.count(user_id="bob") == 2
     verbatim = await rules_mem.add("stored as is", user_id="bob", infer=False)
     assert verbatim.results[0].text == "stored as is"
@@ -60,10 +61,16 @@ async def test_contradiction_invalidates_old_fact_and_history_shows_both(rules_m
 
 
 async def test_duplicates_are_ignored_not_stored_twice(rules_mem) -> None:
-    await rules_mem.add("I like green tea.", user_id="u")
-    again = await rules_mem.add("I like green tea.", user_id="u")
+    said = [{"content": "I like green tea.", "observed_at": MAY_2}]
+    await rules_mem.add(said, user_id="u")
+    again = await rules_mem.add(said, user_id="u")  # the same statement again
     assert [e.event for e in again.results] == ["NONE"]
     assert await rules_mem.count(user_id="u") == 1
+    # said again later: one valid memory; the restatement is kept as its own row so a
+    # contradiction that arrives late can still fall between the two (valid time)
+    later = await rules_mem.add("I like green tea.", user_id="u")
+    assert sorted(e.event for e in later.results) == ["ADD", "INVALIDATE"]
+    assert [m.text for m in await rules_mem.get_all(user_id="u")] == ["Likes green tea"]
 
 
 async def test_relative_dates_resolve_against_observation_time(rules_mem) -> None:

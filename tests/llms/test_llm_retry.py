@@ -10,7 +10,14 @@ from pydantic import BaseModel
 
 from agentmem_plugins._errors import LLMRequestError, LLMResponseError, LLMTransientError
 from agentmem_plugins.infer.schema import ExtractionAnswer
-from agentmem_plugins.llms import ConcurrencyLimit, ScriptedChatModel, call_json, parse_json_answer
+from agentmem_plugins.llms import (
+    ConcurrencyLimit,
+    LatencyHedge,
+    ScriptedChatModel,
+    call_json,
+    parse_json_answer,
+    retry_wait,
+)
 
 MSGS = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hello"}]
 GOOD = '{"facts": [{"text": "Likes tea"}]}'
@@ -176,3 +183,78 @@ def test_parse_json_answer_accepts_objects_and_one_fence(text, expected):
 def test_parse_json_answer_rejects(text, message):
     with pytest.raises(LLMResponseError, match=message):
         parse_json_answer(text, _Point)
+
+
+# --- fast recovery (issue 13) ----------------------------------------------------------------
+
+
+def test_first_retry_comes_within_100_to_250_ms_then_backs_off():
+    firsts = [retry_wait(1, 0.1, 20.0, None) for _ in range(500)]
+    assert min(firsts) >= 0.1 and max(firsts) <= 0.25
+    assert max(firsts) - min(firsts) > 0.05  # jittered
+    seconds = [retry_wait(2, 0.1, 20.0, None) for _ in range(500)]
+    assert min(seconds) >= 0.2 and max(seconds) <= 0.5
+    assert 1.6 <= retry_wait(5, 0.1, 20.0, None) <= 4.0
+    assert retry_wait(30, 0.1, 3.0, None) == 3.0  # every wait capped
+    assert retry_wait(1, 0.1, 20.0, 1.5) == 1.5  # Retry-After honoured
+    assert retry_wait(1, 0.1, 1.0, 60.0) == 1.0  # ... within the cap
+
+
+async def test_a_malformed_answer_is_reasked_at_once_in_the_same_slot():
+    limit = ConcurrencyLimit(1)
+    order: list[str] = []
+
+    def step(name, text):
+        async def run(_messages, _json_mode):
+            order.append(name)
+            await asyncio.sleep(0.01)
+            return text
+
+        return run
+
+    first = ScriptedChatModel([step("first", "not json"), step("first re-ask", GOOD)])
+    other = ScriptedChatModel([step("other", GOOD)])
+    task = asyncio.create_task(call_json(first, MSGS, schema=ExtractionAnswer, limit=limit))
+    await asyncio.sleep(0.001)  # first holds the only slot; other queues behind it
+    await call_json(other, MSGS, schema=ExtractionAnswer, limit=limit)
+    await task
+    assert order == ["first", "first re-ask", "other"]
+
+
+async def test_a_slow_call_is_hedged_past_the_percentile_and_the_copy_wins():
+    hedge = LatencyHedge(95, min_samples=5)
+    for _ in range(10):
+        hedge.record(0.02)
+
+    async def hung(_messages, _json_mode):
+        await asyncio.sleep(30)
+        return GOOD
+
+    llm = ScriptedChatModel([hung, GOOD])
+    limit = ConcurrencyLimit(4)
+    start = time.monotonic()
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, hedge=hedge)
+    assert answer.facts[0].text == "Likes tea"
+    assert time.monotonic() - start < 2
+    assert (hedge.hedged, hedge.hedge_wins) == (1, 1)
+    assert limit.in_flight == 0  # the hung request was cancelled, both slots returned
+
+
+async def test_no_hedge_before_enough_latencies_or_without_a_free_slot():
+    hedge = LatencyHedge(90, min_samples=3)
+    assert hedge.delay() is None
+    llm = ScriptedChatModel([GOOD] * 3)
+    for _ in range(3):
+        await call_json(llm, MSGS, schema=ExtractionAnswer, hedge=hedge)
+    assert hedge.delay() is not None and hedge.hedged == 0
+
+    async def slow(_messages, _json_mode):
+        await asyncio.sleep(0.2)
+        return GOOD
+
+    limit = ConcurrencyLimit(1)  # the call holds the only slot: no room for a copy
+    await call_json(ScriptedChatModel([slow]), MSGS, schema=ExtractionAnswer, limit=limit,
+                    hedge=hedge)  # fmt: skip
+    assert hedge.hedged == 0
+    with pytest.raises(ValueError):
+        LatencyHedge(100)

@@ -196,19 +196,23 @@ def test_our_prompts_still_answered_the_same_way():
     assert rules.answer([{"role": "user", "content": "hi"}]) == "OK"
 
 
-def test_latest_statement_wins_when_an_earlier_value_is_restated():
+def test_every_statement_is_a_fact_with_its_message_and_time():
+    # the memory orders statements by valid time (infer/timeline.py), so the rules keep
+    # each one, also an earlier value restated later
     payload = {
         "messages": [
             {"role": "user", "content": "I live in Paris.", "observed_at": "2024-05-01T10:00"},
             {"role": "user", "content": "I live in Berlin.", "observed_at": "2024-05-01T11:00"},
-            {"role": "user", "content": "I play chess."},
+            {"role": "user", "content": "I play chess. I play chess!"},
             {"role": "user", "content": "I live in Paris.", "observed_at": "2024-05-01T12:00"},
         ]
     }
     facts = rules.extract_facts(payload)["facts"]
     assert facts == [
-        {"text": "Lives in Paris", "observed_at": "2024-05-01T12:00"},
-        {"text": "Plays chess"},
+        {"text": "Lives in Paris", "message": 0, "observed_at": "2024-05-01T10:00"},
+        {"text": "Lives in Berlin", "message": 1, "observed_at": "2024-05-01T11:00"},
+        {"text": "Plays chess", "message": 2},
+        {"text": "Lives in Paris", "message": 3, "observed_at": "2024-05-01T12:00"},
     ]
 
 
