@@ -25,6 +25,7 @@ from ._types import AddResult, MemoryInput, MemoryItem, PendingWork
 from ._validation import check_id, check_metadata, check_scope, check_text, check_vector
 from ._writer import Upsert, Writer, WriteRequest
 from .embeddings import Embedder, make_embedder
+from .rerankers import Reranker, make_reranker
 
 __all__ = ["AsyncMemory"]
 
@@ -62,6 +63,8 @@ class AsyncMemory(ReadMethods):
             config_fields["llm"] = llm
         self.config = MemoryConfig.build(config, **config_fields)
         self.embedder: Embedder | None = make_embedder(self.config.embedder)
+        #: the cross-encoder of ``search(rerank=True)``, or ``None``
+        self.reranker: Reranker | None = make_reranker(self.config.reranker)
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="agentmem-io")
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
         try:
@@ -83,6 +86,11 @@ class AsyncMemory(ReadMethods):
             self._io,
             self.config.search_overfetch,
             self.config.exact_search_max_rows,
+            fusion={
+                "method": self.config.hybrid_fusion,
+                "k": self.config.hybrid_rrf_k,
+                "vector_weight": self.config.hybrid_vector_weight,
+            },
         )
         self._infer: Any = None  # built on first use (intelligent mode)
         #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given)
