@@ -55,6 +55,14 @@ def minilm(minilm_dir: Path) -> FastEmbedEmbedder:
     return FastEmbedEmbedder(model_path=minilm_dir)
 
 
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project-made cross-encoder (reranker) model, built once per session."""
+    from agentmem_plugins.testing.tiny_cross_encoder import build_tiny_cross_encoder
+
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
+
+
 @pytest.fixture
 def counting_embedder() -> CountingEmbedder:
     return CountingEmbedder()

@@ -41,10 +41,3 @@ def docs() -> list[str]:
 def queries() -> dict[str, int]:
     """Query -> index of the document in ``docs`` it must rank first."""
     return dict(_QUERIES)
-
-
-@pytest.fixture(scope="session")
-def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agentmem_plugins.testing.tiny_cross_encoder import build_tiny_cross_encoder
-
-    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))

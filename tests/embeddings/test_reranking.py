@@ -61,7 +61,9 @@ async def test_search_rerank_reorders_the_candidates(tmp_path: Path) -> None:
         assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
         assert len(hits) == 3 and hits[0].score == -float(len(hits[0].text))
         assert len(hits[0].text) <= len(plain[0].text)
-        assert await memory.search("tea note", user_id="u", limit=3, rerank=True, threshold=-12) == []
+        # the threshold applies to the reranker's scores (the shortest text scores -10)
+        kept = await memory.search("tea note", user_id="u", rerank=True, threshold=-11)
+        assert [h.score for h in kept] == [-10.0, -11.0]
 
 
 async def test_rerank_from_config_and_errors(tmp_path: Path, tiny_cross_encoder_dir: Path) -> None:
