@@ -94,7 +94,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         for query in data["queries"]:
             print(f"Q: {query}")
-            for hit in memory.search(query, user_id=user, limit=3):  # cosine similarity
+            for hit in memory.search(query, user_id=user, limit=3):  # the default mode
                 print(f"   {hit.score:.3f}  {hit.text}")
         invalid = [
             m

@@ -15,6 +15,8 @@ Levers, each measured against the same questions:
   computed from the same depth-50 vector and full-text rankings the store returns;
 * neighbour context: each turn embedded together with the turn before it (display text
   unchanged, vectors passed to ``add_many``);
+Reranked figures: ``benchmarks.reranking_bench`` (same questions and cache).
+
 * dates: each turn embedded with its observation date in words ("On Tuesday 14 January
   2026: ...").
 
@@ -31,7 +33,7 @@ import hashlib
 import itertools
 import statistics
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +148,7 @@ def _fused(dense: list[Ranking], sparse: list[Ranking], **kw: Any) -> list[Ranki
 
 
 def run(quick: bool = False, users: int | None = None, workdir: str | None = None,
-        cache: str | None = None, reranker: Callable[[str, list[str]], list[float]] | None = None) -> list[Result]:
+        cache: str | None = None) -> list[Result]:
     from agentmem_plugins.embeddings import FastEmbedEmbedder, HashEmbedder
     from agentmem_plugins.models.offline import offline_model_dir
 
@@ -202,10 +204,6 @@ def run(quick: bool = False, users: int | None = None, workdir: str | None = Non
             got = asyncio.run(_rankings(workdir, embedder, data, vecs["plain"], qvecs, ["fulltext"], **{option: False}))
             report(emb_name, f"fulltext, {option}=False", got["fulltext"], lever=True)
             report(emb_name, f"hybrid rrf, {option}=False", _fused(dense, got["fulltext"]), lever=True)
-        if reranker is not None:
-            from .reranking_bench import rerank_rankings
-
-            report(emb_name, "reranked (hybrid top 20)", rerank_rankings(reranker, data, hybrid))
     return results
 
 
