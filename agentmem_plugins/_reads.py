@@ -21,7 +21,6 @@ from ._search import Searcher
 from ._store import Stores
 from ._types import HistoryEvent, MemoryItem, SearchMode
 from ._validation import check_id, check_scope, check_text, check_vector
-from .embeddings import Embedder, HashEmbedder
 from .rerankers import Reranker
 
 __all__ = ["ReadMethods"]
@@ -36,7 +35,6 @@ class ReadMethods:
     _searcher: Searcher
     _runner: EmbeddingRunner
     reranker: Reranker | None
-    embedder: Embedder | None
     _io: Callable[..., Awaitable[Any]]
     _check_open: Callable[[], None]
 
@@ -51,7 +49,7 @@ class ReadMethods:
         filters: Mapping[str, Any] | None = None,
         limit: int = 10,
         threshold: float | None = None,
-        mode: SearchMode | None = None,
+        mode: SearchMode = "vector",
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         all_scopes: bool = False,
@@ -61,9 +59,9 @@ class ReadMethods:
 
         ``mode``: ``"vector"`` (meaning: paraphrases, questions worded unlike the memory),
         ``"fulltext"`` (BM25 over stemmed words: exact names, codes, rare terms),
-        ``"hybrid"`` (both, fused). Default: what measured best for the store's embedder
-        (BENCHMARKS.md, retrieval quality): ``"vector"`` with a real embedding model,
-        ``"hybrid"`` with the word-hashing ``hash`` embedder.
+        ``"hybrid"`` (both, fused). The default, ``"vector"``, measured best with a real
+        embedding model (BENCHMARKS.md, retrieval quality); with the word-hashing ``hash``
+        embedder ``"hybrid"`` finds more.
 
         ``rerank=True`` (default: the config's ``rerank``) fetches the top
         ``rerank_candidates`` with ``mode`` and re-scores them with the configured
@@ -73,8 +71,6 @@ class ReadMethods:
         scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
         flt = parse_filters(filters)
         _check_limit(limit)
-        if mode is None:
-            mode = "hybrid" if isinstance(self.embedder, HashEmbedder) else "vector"
         if mode not in _MODES:
             raise InvalidInputError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
         if threshold is not None and (
