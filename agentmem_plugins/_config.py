@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -64,6 +64,20 @@ class MemoryConfig(BaseModel):
     search_overfetch: int = Field(4, ge=1)
     # a scope (with its filters) of at most this many rows is scored exactly from SQL
     exact_search_max_rows: int = Field(4096, ge=0)
+    # full-text tokenizer, applied when the index is built (measured: BENCHMARKS.md,
+    # retrieval quality)
+    fulltext_stem: bool = True
+    fulltext_stop_words: bool = True
+    fulltext_ascii_folding: bool = True
+    # hybrid search: how the vector and full-text rankings are fused (see _fusion.py)
+    hybrid_fusion: Literal["rrf", "score"] = "rrf"
+    hybrid_rrf_k: int = Field(60, ge=1)
+    hybrid_vector_weight: float = Field(1.0, ge=0)
+    # reranking: a cross-encoder re-scores the top candidates ("fastembed:<model or
+    # folder>" or a Reranker); rerank=True makes it the default of every search
+    reranker: Any = None
+    rerank: bool = False
+    rerank_candidates: int = Field(20, ge=1, le=1000)
 
     # intelligent mode
     llm: Any = None
@@ -101,6 +115,15 @@ class MemoryConfig(BaseModel):
     @property
     def resolved_vector_uri(self) -> str:
         return self.vector_uri or str(self.path / "lancedb")
+
+    @property
+    def fulltext_options(self) -> dict[str, Any]:
+        """The ``lancedb.index.FTS`` options of the full-text index."""
+        return {
+            "stem": self.fulltext_stem,
+            "remove_stop_words": self.fulltext_stop_words,
+            "ascii_folding": self.fulltext_ascii_folding,
+        }
 
     @property
     def uses_local_path(self) -> bool:

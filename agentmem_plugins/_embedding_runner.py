@@ -1,7 +1,13 @@
-"""The one place where blocking embedding becomes async."""
+"""The one place where blocking model work (embedding, reranking) becomes async.
+
+Length bucketing (sort by token count, embed in buckets, restore the order) lives in
+the embedder (``FastEmbedEmbedder.embed_documents``, via ``embeddings._buckets``), so
+that every caller of the embedder gets it, not only the write path.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +15,7 @@ import numpy as np
 
 from ._errors import EmbedderError, InvalidInputError
 from .embeddings import Embedder, embed_documents_async, embed_query_async
+from .rerankers import Reranker
 
 __all__ = ["EmbeddingRunner"]
 
@@ -49,6 +56,28 @@ class EmbeddingRunner:
                 f"expected ({len(texts)}, {embedder.dim})"
             )
         return matrix
+
+    async def rerank(self, reranker: Reranker, query: str, documents: Sequence[str]) -> list[float]:
+        """One relevance score per document, from ``reranker`` (off the event loop)."""
+        try:
+            if hasattr(reranker, "arerank"):
+                out = await reranker.arerank(query, list(documents))
+            else:
+                loop = asyncio.get_running_loop()
+                out = await loop.run_in_executor(
+                    self._executor, reranker.rerank, query, list(documents)
+                )
+        except (EmbedderError, InvalidInputError):
+            raise
+        except Exception as exc:
+            raise EmbedderError(f"reranker {reranker.name!r} failed: {exc}") from exc
+        scores = [float(s) for s in out]
+        if len(scores) != len(documents):
+            raise EmbedderError(
+                f"reranker {reranker.name!r} returned {len(scores)} scores for "
+                f"{len(documents)} documents"
+            )
+        return scores
 
     async def query(self, text: str) -> np.ndarray:
         embedder = self._require()

@@ -36,6 +36,7 @@ from .llms import ChatModel
 
 if TYPE_CHECKING:
     from .infer.pipeline import InferPipeline
+from .rerankers import Reranker, make_reranker
 
 __all__ = ["AsyncMemory"]
 
@@ -78,6 +79,8 @@ class AsyncMemory(ReadMethods):
         #: checked before anything is opened, so a bad ``llm=`` leaves nothing behind
         self.llm: ChatModel | None = _resolve_llm(self.config)
         self.embedder: Embedder | None = make_embedder(self.config.embedder)
+        #: the cross-encoder of ``search(rerank=True)``, or ``None``
+        self.reranker: Reranker | None = make_reranker(self.config.reranker)
         self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="agentmem-io")
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
         try:
@@ -99,6 +102,11 @@ class AsyncMemory(ReadMethods):
             self._io,
             self.config.search_overfetch,
             self.config.exact_search_max_rows,
+            fusion={
+                "method": self.config.hybrid_fusion,
+                "k": self.config.hybrid_rrf_k,
+                "vector_weight": self.config.hybrid_vector_weight,
+            },
         )
         self._infer: InferPipeline | None = None  # built on first use (intelligent mode)
         self._closed = False

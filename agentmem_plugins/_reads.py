@@ -21,6 +21,7 @@ from ._search import Searcher
 from ._store import Stores
 from ._types import HistoryEvent, MemoryItem, SearchMode
 from ._validation import check_id, check_scope, check_text, check_vector
+from .rerankers import Reranker
 
 __all__ = ["ReadMethods"]
 
@@ -35,6 +36,7 @@ class ReadMethods:
     _stores: Stores
     _searcher: Searcher
     _runner: EmbeddingRunner
+    reranker: Reranker | None
     _check_open: Callable[[], None]
     if TYPE_CHECKING:  # AsyncMemory's, typed as the other collaborators see it
 
@@ -55,8 +57,20 @@ class ReadMethods:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         all_scopes: bool = False,
+        rerank: bool | None = None,
     ) -> list[MemoryItem]:
-        """The memories most relevant to ``query`` (or ``vector``), best first, scored."""
+        """The memories most relevant to ``query`` (or ``vector``), best first, scored.
+
+        ``mode``: ``"vector"`` (meaning: paraphrases, questions worded unlike the memory),
+        ``"fulltext"`` (BM25 over stemmed words: exact names, codes, rare terms),
+        ``"hybrid"`` (both, fused). The default, ``"vector"``, measured best with a real
+        embedding model (BENCHMARKS.md, retrieval quality); with the word-hashing ``hash``
+        embedder ``"hybrid"`` finds more.
+
+        ``rerank=True`` (default: the config's ``rerank``) fetches the top
+        ``rerank_candidates`` with ``mode`` and re-scores them with the configured
+        cross-encoder (``reranker=``); scores are then the reranker's.
+        """
         self._check_open()
         scope = check_scope(user_id, agent_id, run_id, required=not all_scopes)
         flt = parse_filters(filters)
@@ -72,6 +86,8 @@ class ReadMethods:
         elif vector is None or mode == "fulltext":
             raise InvalidInputError(f"search(mode={mode!r}) needs a query string")
         post = {"include_invalidated": include_invalidated, "as_of": naive_utc(as_of, "as_of")}
+        reranker = self._reranker_for(rerank, query)
+        wanted, limit = limit, max(limit, self.config.rerank_candidates) if reranker else limit
         if mode == "fulltext":
             assert query is not None
             hits = await self._searcher.fulltext(query, scope, flt, limit, **post)
@@ -85,9 +101,26 @@ class ReadMethods:
                 hits = await self._searcher.vector(qvec, scope, flt, limit, **post)
             else:
                 hits = await self._searcher.hybrid(query, qvec, scope, flt, limit, **post)
+        if reranker is not None and hits:
+            assert query is not None
+            scores = await self._runner.rerank(reranker, query, [h.text for h in hits])
+            order = sorted(range(len(hits)), key=lambda i: scores[i], reverse=True)[:wanted]
+            hits = [hits[i].model_copy(update={"score": scores[i]}) for i in order]
         if threshold is not None:
             hits = [h for h in hits if h.score is not None and h.score >= threshold]
         return hits
+
+    def _reranker_for(self, rerank: bool | None, query: str | None) -> Reranker | None:
+        if not (self.config.rerank if rerank is None else rerank):
+            return None
+        if self.reranker is None:
+            raise InvalidInputError(
+                "rerank=True needs a reranker: open the store with reranker='fastembed' "
+                "(or 'fastembed:<model or folder>', or a Reranker object)"
+            )
+        if query is None:
+            raise InvalidInputError("rerank=True needs a query string (vectors cannot be reranked)")
+        return self.reranker
 
     async def get(self, memory_id: str) -> MemoryItem:
         """One memory by id; ``NotFoundError`` if unknown."""

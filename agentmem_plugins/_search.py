@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._filters import Filter
+from ._fusion import fuse
 from ._io import IO
 from ._store import Stores
 from ._types import MemoryItem
@@ -55,11 +56,13 @@ class Searcher:
         io: IO,
         overfetch: int,
         exact_max_rows: int = EXACT_MAX_ROWS,
+        fusion: dict[str, Any] | None = None,
     ) -> None:
         self._stores = stores
         self._io = io
         self._overfetch = overfetch
         self._exact_max = exact_max_rows
+        self._fusion = dict(fusion or {})  # keyword arguments of _fusion.fuse
 
     async def vector(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
@@ -137,7 +140,11 @@ class Searcher:
         dense = await self.vector(vector, scope, flt, depth, **post)
         sparse = await self.fulltext(text, scope, flt, depth, **post) if text else []
         by_id = {m.id: m for m in (*dense, *sparse)}
-        fused = rrf_fuse([m.id for m in dense], [m.id for m in sparse])[:k]
+        fused = fuse(
+            [(m.id, m.score or 0.0) for m in dense],
+            [(m.id, m.score or 0.0) for m in sparse],
+            **self._fusion,
+        )[:k]
         return [by_id[i].model_copy(update={"score": s}) for i, s in fused]
 
     async def _widen(

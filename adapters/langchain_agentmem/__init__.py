@@ -8,6 +8,8 @@ behaviour lives::
     LangChainEmbedder      LangChain Embeddings  -> core Embedder
     AgentMemEmbeddings     core Embedder          -> LangChain Embeddings
     LangChainChatModel     LangChain BaseChatModel -> core ChatModel (intelligent mode)
+    LangChainReranker      LangChain BaseDocumentCompressor -> core Reranker
+    AgentMemReranker       core Reranker          -> LangChain BaseDocumentCompressor
     create_memory_tools    save / search / forget tools for agents
     AgentMemStore          langgraph BaseStore          (extra: agentmem-plugins[langgraph])
     AgentMemMemory         langchain_classic BaseMemory (extra: agentmem-plugins[classic])
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .chat_models import LangChainChatModel
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder
+from .rerankers import AgentMemReranker, LangChainReranker
 from .retrievers import AgentMemRetriever
 from .tools import create_memory_tools
 from .vectorstores import AgentMemVectorStore
@@ -35,11 +38,13 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentMemEmbeddings",
     "AgentMemMemory",
+    "AgentMemReranker",
     "AgentMemRetriever",
     "AgentMemStore",
     "AgentMemVectorStore",
     "LangChainChatModel",
     "LangChainEmbedder",
+    "LangChainReranker",
     "create_memory_tools",
 ]
 

@@ -13,6 +13,7 @@ __all__ = ["make_embedder"]
 _FORMS = (
     "'hash' or 'hash:<dim>' (offline, no weights), "
     "'fastembed' or 'fastembed:<model name or local model folder>', "
+    "'offline' (all-MiniLM-L6-v2 int8 from pip: agentmem-plugins[offline]), "
     "'none' (you always pass vectors), or an object with name, dim, "
     "embed_documents(texts) and embed_query(text)"
 )
@@ -31,8 +32,9 @@ def make_embedder(spec: str | Embedder | None) -> Embedder | None:
     ``"fastembed:<x>"`` loads a local model folder when ``<x>`` is an existing
     directory or is written as a path (absolute, ``./``, ``../``, ``~``), else the
     fastembed model named ``<x>``; ``"fastembed"`` alone is
-    ``BAAI/bge-small-en-v1.5``. Models load eagerly, so a missing one raises
-    :class:`~agentmem_plugins.EmbedderError` here.
+    ``BAAI/bge-small-en-v1.5``. ``"offline"`` is all-MiniLM-L6-v2 (int8) assembled
+    from pip-installed files (``agentmem_plugins.models.offline``). Models load
+    eagerly, so a missing one raises :class:`~agentmem_plugins.EmbedderError` here.
 
     Raises:
         ConfigError: the spec is none of the accepted forms.
@@ -75,4 +77,9 @@ def make_embedder(spec: str | Embedder | None) -> Embedder | None:
         if path.is_dir() or path.is_absolute() or arg.startswith((".", "~")):
             return FastEmbedEmbedder(model_path=path)
         return FastEmbedEmbedder(arg)
+    if kind == "offline" and not sep:
+        from ..models.offline import offline_model_dir
+        from ._fastembed import FastEmbedEmbedder
+
+        return FastEmbedEmbedder(model_path=offline_model_dir())
     raise ConfigError(f"embedder: unknown value {spec!r}; use {_FORMS}")

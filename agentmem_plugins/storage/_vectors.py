@@ -57,7 +57,15 @@ def _retry_conflicts(write: Callable[[], None], attempts: int = 5) -> None:
 
 
 class VectorIndex:
-    def __init__(self, uri: str, *, ann_min_rows: int, ann_ef: int, storage_options: Any = None):
+    def __init__(
+        self,
+        uri: str,
+        *,
+        ann_min_rows: int,
+        ann_ef: int,
+        storage_options: Any = None,
+        fts_options: dict[str, Any] | None = None,
+    ):
         import lancedb  # imported here: ~1.5 s, and only a store needs it
 
         # Strong read consistency: a handle sees every commit (other handles, background
@@ -67,6 +75,7 @@ class VectorIndex:
         )
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
+        self._fts_options = dict(fts_options or {})  # lancedb.index.FTS keyword arguments
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
         self._has_ann = False
@@ -215,7 +224,7 @@ class VectorIndex:
             if not self._has_fts:
                 from lancedb.index import FTS
 
-                self._table.create_index("text", config=FTS(), replace=True)
+                self._table.create_index("text", config=FTS(**self._fts_options), replace=True)
                 self._has_fts = True
 
     def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:

@@ -52,7 +52,7 @@ def test_batch_equals_one_by_one_and_is_deterministic(
     np.testing.assert_array_equal(batch, tiny.embed_documents(docs))
 
 
-def test_a_batch_is_one_fastembed_call(
+def test_a_batch_runs_in_length_buckets(
     tiny: FastEmbedEmbedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[int] = []
@@ -65,7 +65,7 @@ def test_a_batch_is_one_fastembed_call(
     monkeypatch.setattr(tiny._model, "embed", spy)
     texts = [f"note number {i} about tea" for i in range(600)]
     vecs = tiny.embed_documents(texts)
-    assert calls == [600]
+    assert calls == [tiny.batch_size] * (600 // tiny.batch_size) + [600 % tiny.batch_size]
     assert vecs.shape == (600, 128)
 
 

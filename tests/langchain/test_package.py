@@ -12,11 +12,13 @@ def test_all_names_resolve():
     assert sorted(langchain_agentmem.__all__) == [
         "AgentMemEmbeddings",
         "AgentMemMemory",
+        "AgentMemReranker",
         "AgentMemRetriever",
         "AgentMemStore",
         "AgentMemVectorStore",
         "LangChainChatModel",
         "LangChainEmbedder",
+        "LangChainReranker",
         "create_memory_tools",
     ]
     for name in langchain_agentmem.__all__:

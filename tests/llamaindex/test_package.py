@@ -16,8 +16,10 @@ def test_public_exports():
         "AgentMemEmbedding",
         "AgentMemMemory",
         "AgentMemMemoryBlock",
+        "AgentMemRerank",
         "LlamaIndexChatModel",
         "LlamaIndexEmbedder",
+        "LlamaIndexReranker",
     ]
     assert store_pkg.__all__ == ["AgentMemVectorStore"]
     for module in (memory_pkg, store_pkg):
