@@ -142,6 +142,7 @@ class Memory:
     delete_all = _sync("delete_all")
     count = _sync("count")
     history = _sync("history")
+    sweep_expired = _sync("sweep_expired")
     reset = _sync("reset")
     pending = _sync("pending")
     retry_pending = _sync("retry_pending")

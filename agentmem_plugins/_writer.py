@@ -50,6 +50,7 @@ class Upsert:
     role: str | None = None
     actor: str | None = None
     reason: str | None = None
+    expires_at: datetime | None = None  # naive UTC; None: never
 
 
 @dataclass
@@ -59,10 +60,15 @@ class WriteRequest:
     delete_missing_ok: bool = False
     # (memory id, reason, when it stopped holding; None: now)
     invalidations: list[tuple[str, str | None, datetime | None]] = field(default_factory=list)
+    # (memory id, new expiry or None): the memory must exist and not have expired
+    expiries: list[tuple[str, datetime | None]] = field(default_factory=list)
+    # the expiry sweep: delete these if they have expired by then (EXPIRE events)
+    expirations: list[str] = field(default_factory=list)
     future: asyncio.Future[list[MemoryEvent]] | None = None
 
     def explicit_ids(self) -> set[str]:
         ids = {u.id for u in self.upserts if u.id is not None}
+        ids |= {i for i, _ in self.expiries} | set(self.expirations)
         return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
 
 
@@ -200,7 +206,21 @@ class Writer:
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.create_task(self._maintain(), name="agentmem-maintain")
 
+    async def sweep_expired(self) -> int:
+        """Delete every memory that has expired (``EXPIRE`` history events); how many."""
+        swept = 0
+        while ids := await self._io(self._store.records.expired_ids):
+            events = await self.submit(WriteRequest(expirations=ids))
+            swept += len(events)
+            if len(ids) < 4096 or not events:
+                break
+        return swept
+
     async def _maintain(self) -> None:
+        try:
+            await self.sweep_expired()
+        except Exception:
+            log.exception("expiry sweep failed; will retry later")
         try:
             await self._io(self._store.maintain)
         except Exception:  # upkeep must never fail a write; the next run tries again
@@ -238,7 +258,7 @@ class Writer:
             accepted.append((request, events))
         if vectors:
             changes.vectors = np.stack(vectors).astype(np.float32, copy=False)
-        if changes.rows or changes.delete_ids or changes.invalidations:
+        if changes.rows or changes.delete_ids or changes.invalidations or changes.expiries:
             await self._store.write(changes, self._io)
             if changes.touches_vectors():
                 self._commits += 1
@@ -260,8 +280,14 @@ class Writer:
         rev: str,
     ) -> list[MemoryEvent]:
         """Check one request against what is stored, then add it to ``changes``."""
+        raw = existing  # expired rows too: a delete or the sweep may still remove them
+
+        def live(memory_id: str | None) -> dict[str, Any] | None:
+            row = raw.get(memory_id) if memory_id else None
+            return None if row is None or _expired(row, now) else row
+
         for upsert in request.upserts:
-            old = existing.get(upsert.id) if upsert.id else None
+            old = live(upsert.id)
             if upsert.must_exist and old is None:
                 raise NotFoundError(f"no memory with id {upsert.id!r}")
             if old is not None and _scope_of(old) != upsert.scope:
@@ -272,13 +298,16 @@ class Writer:
             assert upsert.vector is not None
             self._store.check_dim(len(upsert.vector))
         for memory_id in request.deletes:
-            if memory_id not in existing and not request.delete_missing_ok:
+            if memory_id not in raw and not request.delete_missing_ok:
+                raise NotFoundError(f"no memory with id {memory_id!r}")
+        for memory_id, _ in request.expiries:
+            if live(memory_id) is None:
                 raise NotFoundError(f"no memory with id {memory_id!r}")
 
         events: list[MemoryEvent] = []
         fresh = os.urandom(16 * len(request.upserts)).hex()  # random ids, one syscall
         for n, upsert in enumerate(request.upserts):
-            old = existing.get(upsert.id) if upsert.id else None
+            old = live(upsert.id)
             memory_id = upsert.id or fresh[32 * n : 32 * n + 32]
             vector = np.asarray(upsert.vector, dtype=np.float32)
             changes.rows.append(
@@ -294,11 +323,12 @@ class Writer:
                     "observed_at": upsert.observed_at,
                     "invalid_at": None,
                     "invalid_reason": None,
+                    "expires_at": upsert.expires_at,
                 }
             )
             vectors.append(vector)
             kind = "UPDATE" if old else "ADD"
-            if old:
+            if old or upsert.id in raw:  # an expired row of that id is replaced too
                 changes.replace_ids.append(memory_id)
             changes.history.append(
                 _history(memory_id, kind, old["text"] if old else None, upsert.text, now, upsert)
@@ -313,14 +343,14 @@ class Writer:
                 )
             )
         for memory_id in request.deletes:
-            old = existing.get(memory_id)
+            old = raw.get(memory_id)
             if old is None:
                 continue
             changes.delete_ids.append(memory_id)
             changes.history.append(_history(memory_id, "DELETE", old["text"], None, now))
             events.append(MemoryEvent(id=memory_id, text=old["text"], event="DELETE"))
         for memory_id, reason, when in request.invalidations:
-            old = existing.get(memory_id)
+            old = live(memory_id)
             if old is None or old["invalid_at"] is not None:
                 log.info("skipping invalidation of %r: unknown or already invalid", memory_id)
                 continue
@@ -331,7 +361,23 @@ class Writer:
             events.append(
                 MemoryEvent(id=memory_id, text=old["text"], event="INVALIDATE", reason=reason)
             )
+        for memory_id, when in request.expiries:
+            changes.expiries.append((memory_id, when))
+        for memory_id in request.expirations:
+            old = raw.get(memory_id)
+            if old is None or not _expired(old, now):
+                continue  # gone already, or its expiry was moved since the sweep read it
+            changes.delete_ids.append(memory_id)
+            changes.history.append(
+                _history(memory_id, "EXPIRE", old["text"], None, now, reason="expired")
+            )
+            events.append(MemoryEvent(id=memory_id, text=old["text"], event="EXPIRE"))
         return events
+
+
+def _expired(row: dict[str, Any], now: datetime) -> bool:
+    when = row.get("expires_at")
+    return when is not None and when <= now
 
 
 def _scope_of(row: dict[str, Any]) -> dict[str, str]:

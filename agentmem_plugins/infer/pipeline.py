@@ -316,6 +316,7 @@ class InferPipeline:
                         observed_at=_naive(op.observed_at or now),
                         reason=op.reason,
                         role="user",
+                        expires_at=self._memory.default_expiry(),
                     )
                 )
             elif isinstance(op, UpdateOp) and op.memory_id in by_id:
@@ -331,6 +332,7 @@ class InferPipeline:
                         observed_at=_naive(op.observed_at or now),
                         reason=op.reason,
                         role="user",
+                        expires_at=_naive(old.expires_at),  # an update keeps the expiry
                     )
                 )
             elif isinstance(op, InvalidateOp):

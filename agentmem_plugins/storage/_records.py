@@ -24,6 +24,7 @@ from sqlmodel import SQLModel
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
+from ._expiry_column import add_expires_at_column_if_missing
 from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
 
 __all__ = ["RecordStore"]
@@ -48,6 +49,7 @@ class RecordStore:
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
         SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
+        add_expires_at_column_if_missing(self._write)
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -122,6 +124,8 @@ class RecordStore:
                     .where(M.c.id == memory_id, M.c.invalid_at.is_(None))
                     .values(invalid_at=at, invalid_reason=reason, updated_at=stamp)
                 )
+            for memory_id, when in changes.expiries:
+                conn.execute(M.update().where(M.c.id == memory_id).values(expires_at=when))
             if changes.history:
                 self._insert(conn, H, changes.history)
 
@@ -165,6 +169,10 @@ class RecordStore:
         as_of: datetime | None = None,
     ) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
+        if (cutoff := self.expiry_cutoff(as_of)) is not None:
+            # expired memories are gone for every read (and, as of a later moment, so
+            # are those expired by then)
+            clauses.append(sa.or_(M.c.expires_at.is_(None), M.c.expires_at > cutoff))
         if as_of is not None:
             # valid time: a memory holds from when it was observed (else stored) until it
             # was invalidated
@@ -179,6 +187,26 @@ class RecordStore:
         if flt is not None:
             clauses.append(compile_sql(flt, M.c.metadata, self.dialect))
         return clauses
+
+    def expiry_cutoff(self, as_of: datetime | None = None) -> datetime | None:
+        """The moment reads must filter expiry at (now, or a later ``as_of``), or
+        ``None`` when nothing has expired by then: the common case skips the clause,
+        which would cost a table lookup per row in index-only scope counts."""
+        cutoff = datetime.now(timezone.utc).replace(tzinfo=None)
+        if as_of is not None:
+            cutoff = max(cutoff, as_of.replace(tzinfo=None))
+        query = sa.select(M.c.id).where(M.c.expires_at <= cutoff).limit(1)
+        with self._read.connect() as conn:
+            return cutoff if conn.execute(query).first() is not None else None
+
+    def expired_ids(self, limit: int = 4096) -> list[str]:
+        """Ids of memories expired by now (for the sweep), oldest expiry first."""
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        query = (
+            sa.select(M.c.id).where(M.c.expires_at <= now).order_by(M.c.expires_at).limit(limit)
+        )
+        with self._read.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def fetch(
         self,
@@ -270,7 +298,9 @@ class RecordStore:
                 compiled = query.compile(
                     dialect=self._read.dialect, compile_kwargs={"render_postcompile": True}
                 )
-                params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+                params = tuple(
+                    _sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()
+                )
                 cursor = conn.connection.dbapi_connection.execute(compiled.string, params)
                 rows = cursor.fetchall()
             else:
@@ -283,9 +313,10 @@ class RecordStore:
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
+        where = self._where({}, None, include_invalidated=True)
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
-                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk))):
+                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk), *where)):
                     if all(getattr(row, k) == v for k, v in scope.items()):
                         out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
         return out
@@ -334,6 +365,11 @@ class RecordStore:
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def _sqlite_param(value: Any) -> Any:
+    # datetimes compared as the text SQLAlchemy's SQLite DATETIME stores
+    return value.strftime(_SQLITE_DATETIME) if isinstance(value, datetime) else value
+
+
 @functools.cache
 def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
     # an autoincrement key is left to the database (history ids)
@@ -360,5 +396,6 @@ def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:
         observed_at=utc(row["observed_at"]),
         invalid_at=utc(row["invalid_at"]),
         invalid_reason=row["invalid_reason"],
+        expires_at=utc(row.get("expires_at")),
         score=score,
     )
