@@ -13,12 +13,21 @@ from typing import Any
 
 from ._errors import InvalidInputError
 
-__all__ = ["Expiry", "check_ttl", "resolve_expiry"]
+__all__ = ["Expiry", "check_ttl", "resolve_expiry", "utc_now"]
 
 #: what ``ttl=`` accepts: seconds (int or float) or a ``timedelta``
 Expiry = float | int | timedelta
 
 _MAX_TTL = timedelta(days=365 * 1000)
+
+
+def utc_now() -> datetime:
+    """Naive UTC now: the one clock that writes are stamped and expiry is judged by.
+
+    Called as ``_expiry.utc_now()`` everywhere, so tests can move time forward by
+    patching this one function instead of sleeping.
+    """
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def check_ttl(ttl: Any, *, field: str = "ttl") -> timedelta:
@@ -48,14 +57,15 @@ def check_ttl(ttl: Any, *, field: str = "ttl") -> timedelta:
 def _check_moment(value: Any, *, now: datetime, field: str) -> datetime:
     if not isinstance(value, datetime):
         raise InvalidInputError(f"{field} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
-    if value <= now:
+    moment: datetime = value
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    if moment <= now:
         raise InvalidInputError(
-            f"{field} {value.isoformat()} (UTC) is not in the future; "
+            f"{field} {moment.isoformat()} (UTC) is not in the future; "
             "to forget a memory now, delete it"
         )
-    return value
+    return moment
 
 
 def resolve_expiry(

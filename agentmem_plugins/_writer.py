@@ -18,11 +18,12 @@ import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 
+from . import _expiry
 from ._embedding_runner import EmbeddingRunner
 from ._errors import AgentMemError, InvalidInputError, NotFoundError, StoreClosedError
 from ._types import MemoryEvent
@@ -35,7 +36,7 @@ log = logging.getLogger("agentmem_plugins")
 
 def now_utc() -> datetime:
     """Naive UTC: what both SQLite and PostgreSQL ``TIMESTAMP`` columns round-trip."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return _expiry.utc_now()
 
 
 @dataclass

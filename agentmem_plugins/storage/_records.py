@@ -21,6 +21,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from .. import _expiry
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
@@ -192,7 +193,7 @@ class RecordStore:
         """The moment reads must filter expiry at (now, or a later ``as_of``), or
         ``None`` when nothing has expired by then: the common case skips the clause,
         which would cost a table lookup per row in index-only scope counts."""
-        cutoff = datetime.now(timezone.utc).replace(tzinfo=None)
+        cutoff = _expiry.utc_now()
         if as_of is not None:
             cutoff = max(cutoff, as_of.replace(tzinfo=None))
         query = sa.select(M.c.id).where(M.c.expires_at <= cutoff).limit(1)
@@ -201,7 +202,7 @@ class RecordStore:
 
     def expired_ids(self, limit: int = 4096) -> list[str]:
         """Ids of memories expired by now (for the sweep), oldest expiry first."""
-        now = datetime.now(timezone.utc).replace(tzinfo=None)
+        now = _expiry.utc_now()
         query = (
             sa.select(M.c.id).where(M.c.expires_at <= now).order_by(M.c.expires_at).limit(limit)
         )

@@ -2,12 +2,11 @@
 maintenance deletes it with an ``EXPIRE`` history event.
 
 Runs on SQLite, and on PostgreSQL too when ``AGENTMEM_TEST_POSTGRES_URL`` is set.
-Expiry is real time here: TTLs of a few tenths of a second and short sleeps.
+Time is moved forward with the ``clock`` fixture (tests/conftest.py), never slept.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sqlite3
 import uuid
@@ -26,7 +25,7 @@ from agentmem_plugins import (
 from agentmem_plugins.llms import RuleBasedChatModel
 
 PG_URL = os.environ.get("AGENTMEM_TEST_POSTGRES_URL")
-SHORT = 0.3  # seconds: long enough to read before, short enough to wait out
+SHORT = 60  # seconds; the clock fixture jumps past it
 
 
 def _pg_database() -> tuple[str, sa.Engine, str]:
@@ -80,14 +79,10 @@ async def memory(make_memory):
     await m.close()
 
 
-async def _expire() -> None:
-    await asyncio.sleep(SHORT + 0.1)
-
-
 # --- every read treats an expired memory as gone ------------------------------------------
 
 
-async def test_expired_memory_is_gone_for_every_read(memory: AsyncMemory) -> None:
+async def test_expired_memory_is_gone_for_every_read(memory: AsyncMemory, clock) -> None:
     short = (await memory.add("door code 4711", user_id="u", ttl=SHORT, infer=False)).results
     keep = (await memory.add("likes green tea", user_id="u", infer=False)).results
     code_id, tea_id = short[0].id, keep[0].id
@@ -96,7 +91,7 @@ async def test_expired_memory_is_gone_for_every_read(memory: AsyncMemory) -> Non
     assert (await memory.get(tea_id)).expires_at is None
     assert await memory.count(user_id="u") == 2
 
-    await _expire()
+    clock.advance(SHORT + 1)
     for mode in ("vector", "fulltext", "hybrid"):
         hits = await memory.search("door code", user_id="u", mode=mode)
         assert code_id not in {h.id for h in hits}, mode
@@ -116,7 +111,7 @@ async def test_expired_memory_is_gone_for_every_read(memory: AsyncMemory) -> Non
     assert [e.event for e in await memory.history(code_id)] == ["ADD"]
 
 
-async def test_the_index_search_path_leaves_expired_memories_out(make_memory) -> None:
+async def test_the_index_search_path_leaves_expired_memories_out(make_memory, clock) -> None:
     # exact_search_max_rows=0: every search goes through the LanceDB index, and the
     # candidates are checked against SQL
     memory = make_memory(exact_search_max_rows=0)
@@ -126,7 +121,7 @@ async def test_the_index_search_path_leaves_expired_memories_out(make_memory) ->
         )
         await memory.add_many([{"text": f"kept note {i}", "user_id": "u"} for i in range(5)])
         assert len(await memory.search("short note", user_id="u", limit=40)) == 35
-        await _expire()
+        clock.advance(SHORT + 1)
         hits = await memory.search("short note", user_id="u", limit=10)
         assert sorted(h.text for h in hits) == [f"kept note {i}" for i in range(5)]
         full = await memory.search("note", user_id="u", limit=10, mode="fulltext")
@@ -135,7 +130,7 @@ async def test_the_index_search_path_leaves_expired_memories_out(make_memory) ->
         await memory.close()
 
 
-async def test_expiry_with_invalidation_and_as_of(make_memory) -> None:
+async def test_expiry_with_invalidation_and_as_of(make_memory, clock) -> None:
     memory = make_memory(llm=RuleBasedChatModel())
     try:
         old = (await memory.add("I live in Paris.", user_id="u")).results[0].id
@@ -148,7 +143,7 @@ async def test_expiry_with_invalidation_and_as_of(make_memory) -> None:
         assert old not in {h.id for h in at_later}
         now_all = await memory.search("lives", user_id="u", include_invalidated=True)
         assert old in {h.id for h in now_all}
-        await _expire()
+        clock.advance(SHORT + 1)
         everything = await memory.get_all(user_id="u", include_invalidated=True)
         assert [m.text for m in everything] == ["Lives in Berlin"]
     finally:
@@ -196,7 +191,7 @@ async def test_bad_expiry_is_a_clear_error_and_stores_nothing(memory, kwargs, me
     assert await memory.count(user_id="u") == 0
 
 
-async def test_add_many_items_carry_their_own_expiry(memory: AsyncMemory) -> None:
+async def test_add_many_items_carry_their_own_expiry(memory: AsyncMemory, clock) -> None:
     ids = await memory.add_many(
         [
             {"text": "one", "user_id": "u", "ttl": SHORT},
@@ -211,11 +206,11 @@ async def test_add_many_items_carry_their_own_expiry(memory: AsyncMemory) -> Non
         await memory.add_many(
             [{"text": "ok", "user_id": "u"}, {"text": "x", "user_id": "u", "ttl": -1}]
         )
-    await _expire()
+    clock.advance(SHORT + 1)
     assert sorted(m.text for m in await memory.get_all(user_id="u")) == ["three", "two"]
 
 
-async def test_update_sets_or_keeps_the_expiry(memory: AsyncMemory) -> None:
+async def test_update_sets_or_keeps_the_expiry(memory: AsyncMemory, clock) -> None:
     memory_id = (await memory.add("plan", user_id="u", infer=False)).results[0].id
     rev = memory._stores.records.revisions()[memory_id]
     item = await memory.update(memory_id, ttl=timedelta(minutes=5))
@@ -229,7 +224,7 @@ async def test_update_sets_or_keeps_the_expiry(memory: AsyncMemory) -> None:
     moved = await memory.update(memory_id, expires_at=datetime(2999, 1, 1))
     assert moved.expires_at == datetime(2999, 1, 1, tzinfo=timezone.utc)
     await memory.update(memory_id, ttl=SHORT)
-    await _expire()
+    clock.advance(SHORT + 1)
     with pytest.raises(NotFoundError):
         await memory.get(memory_id)
     with pytest.raises(InvalidInputError, match="update needs"):
@@ -238,7 +233,7 @@ async def test_update_sets_or_keeps_the_expiry(memory: AsyncMemory) -> None:
         await memory.update("missing", ttl=5)
 
 
-async def test_default_ttl_applies_unless_the_call_says_otherwise(make_memory) -> None:
+async def test_default_ttl_applies_unless_the_call_says_otherwise(make_memory, clock) -> None:
     memory = make_memory(default_ttl=SHORT)
     try:
         a = (await memory.add("default", user_id="u", infer=False)).results[0].id
@@ -246,7 +241,7 @@ async def test_default_ttl_applies_unless_the_call_says_otherwise(make_memory) -
         [c] = await memory.add_many([{"text": "batch default", "user_id": "u"}])
         items = await memory.get_many([a, b, c])
         assert len(items) == 3 and all(m.expires_at is not None for m in items)
-        await _expire()
+        clock.advance(SHORT + 1)
         assert [m.id for m in await memory.get_all(user_id="u")] == [b]
     finally:
         await memory.close()
@@ -257,11 +252,13 @@ async def test_default_ttl_applies_unless_the_call_says_otherwise(make_memory) -
 # --- the sweep ---------------------------------------------------------------------------------
 
 
-async def test_sweep_deletes_expired_memories_with_an_expire_event(memory: AsyncMemory) -> None:
+async def test_sweep_deletes_expired_memories_with_an_expire_event(
+    memory: AsyncMemory, clock
+) -> None:
     gone = (await memory.add("temporary", user_id="u", ttl=SHORT, infer=False)).results[0].id
     kept = (await memory.add("lasting", user_id="u", ttl=3600, infer=False)).results[0].id
     assert await memory.sweep_expired() == 0
-    await _expire()
+    clock.advance(SHORT + 1)
     assert await memory.sweep_expired() == 1
     assert [e.event for e in await memory.history(gone)] == ["ADD", "EXPIRE"]
     assert gone not in memory._stores.records.revisions()
@@ -270,11 +267,11 @@ async def test_sweep_deletes_expired_memories_with_an_expire_event(memory: Async
     assert await memory.sweep_expired() == 0
 
 
-async def test_maintenance_sweeps_expired_memories(make_memory) -> None:
+async def test_maintenance_sweeps_expired_memories(make_memory, clock) -> None:
     memory = make_memory(compact_every_writes=1)
     try:
         gone = (await memory.add("temporary", user_id="u", ttl=SHORT, infer=False)).results[0].id
-        await _expire()
+        clock.advance(SHORT + 1)
         await memory.add("trigger maintenance", user_id="u", infer=False)
         await memory._writer.wait_maintenance()
         await memory.flush()
@@ -284,9 +281,9 @@ async def test_maintenance_sweeps_expired_memories(make_memory) -> None:
         await memory.close()
 
 
-async def test_a_refreshed_memory_survives_a_sweep_that_read_it_as_expired(memory) -> None:
+async def test_a_refreshed_memory_survives_a_sweep_that_read_it_as_expired(memory, clock) -> None:
     memory_id = (await memory.add("refresh me", user_id="u", ttl=SHORT, infer=False)).results[0].id
-    await _expire()
+    clock.advance(SHORT + 1)
     stale = memory._stores.records.expired_ids()
     assert stale == [memory_id]
     # re-added under the same id (an upsert) after the sweep read it
@@ -300,7 +297,7 @@ async def test_a_refreshed_memory_survives_a_sweep_that_read_it_as_expired(memor
 # --- intelligent mode, sync facade, old stores ----------------------------------------------------
 
 
-async def test_intelligent_mode_sets_the_expiry_on_what_it_writes(make_memory) -> None:
+async def test_intelligent_mode_sets_the_expiry_on_what_it_writes(make_memory, clock) -> None:
     memory = make_memory(llm=RuleBasedChatModel())
     try:
         result = await memory.add("I live in Paris.", user_id="u", ttl=SHORT)
@@ -309,19 +306,17 @@ async def test_intelligent_mode_sets_the_expiry_on_what_it_writes(make_memory) -
         assert (await memory.get(event.id)).expires_at is not None
         with pytest.raises(InvalidInputError, match="wait=True"):
             await memory.add("I like tea.", user_id="u", ttl=5, wait=False)
-        await _expire()
+        clock.advance(SHORT + 1)
         assert await memory.count(user_id="u") == 0
     finally:
         await memory.close()
 
 
-def test_sync_facade_takes_the_same_arguments(tmp_path) -> None:
+def test_sync_facade_takes_the_same_arguments(tmp_path, clock) -> None:
     with Memory(path=tmp_path, embedder="hash") as memory:
         memory_id = memory.add("sync", user_id="u", ttl=SHORT, infer=False).results[0].id
         assert memory.get(memory_id).expires_at is not None
-        import time
-
-        time.sleep(SHORT + 0.1)
+        clock.advance(SHORT + 1)
         assert memory.count(user_id="u") == 0
         assert memory.sweep_expired() == 1
 

@@ -108,13 +108,13 @@ async def test_every_tool_round_trip(store) -> None:
         assert "'Alice likes green tea' -> 'Alice likes oolong'" in text
 
 
-async def test_ttl_seconds_makes_a_memory_expire(store) -> None:
+async def test_ttl_seconds_makes_a_memory_expire(store, clock) -> None:
     async with Client(build_server(store, {"user_id": "alice"})) as client:
-        added = await call(client, "add_memory", text="door code 4711", ttl_seconds=0.3)
+        added = await call(client, "add_memory", text="door code 4711", ttl_seconds=60)
         memory_id = added["results"][0]["id"]
         got = await call(client, "get_memory", id=memory_id)
         assert "expires_at" in got["memory"]
-        await asyncio.sleep(0.4)
+        clock.advance(61)
         assert "no memory with id" in await error(client, "get_memory", id=memory_id)
         assert (await call(client, "list_memories"))["memories"] == []
         assert "ttl must be positive" in await error(client, "add_memory", text="x", ttl_seconds=-1)
