@@ -168,9 +168,10 @@ class RecordStore:
         *,
         include_invalidated: bool = False,
         as_of: datetime | None = None,
+        include_expired: bool = False,
     ) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
-        if (cutoff := self.expiry_cutoff(as_of)) is not None:
+        if not include_expired and (cutoff := self.expiry_cutoff(as_of)) is not None:
             # expired memories are gone for every read (and, as of a later moment, so
             # are those expired by then)
             clauses.append(sa.or_(M.c.expires_at.is_(None), M.c.expires_at > cutoff))
@@ -273,7 +274,9 @@ class RecordStore:
             return int(conn.execute(query).scalar_one())
 
     def ids(self, scope: dict[str, str], flt: Filter | None) -> list[str]:
-        query = sa.select(M.c.id).where(*self._where(scope, flt, include_invalidated=True))
+        # expired rows too: delete_all must not leave them behind until the sweep
+        where = self._where(scope, flt, include_invalidated=True, include_expired=True)
+        query = sa.select(M.c.id).where(*where)
         with self._read.connect() as conn:
             return list(conn.execute(query).scalars())
 

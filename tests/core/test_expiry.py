@@ -294,6 +294,16 @@ async def test_a_refreshed_memory_survives_a_sweep_that_read_it_as_expired(memor
     assert (await memory.get(memory_id)).text == "refresh me"
 
 
+async def test_delete_all_also_removes_expired_rows_not_yet_swept(memory, clock) -> None:
+    await memory.add("expired", user_id="u", ttl=SHORT, infer=False)
+    await memory.add("current", user_id="u", infer=False)
+    await memory.add("other scope", user_id="v", ttl=SHORT, infer=False)
+    clock.advance(SHORT + 1)
+    assert await memory.delete_all(user_id="u") == 2
+    assert await memory.count(user_id="u", include_invalidated=True) == 0
+    assert len(memory._stores.records.revisions()) == 1  # only the other scope's row
+
+
 # --- intelligent mode, sync facade, old stores ----------------------------------------------------
 
 
