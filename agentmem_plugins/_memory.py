@@ -79,6 +79,7 @@ class AsyncMemory(ReadMethods):
             max_wait_s=self.config.batch_max_wait_ms / 1000,
             maintain_every=self.config.compact_every_writes,
         )
+        self._stores.records.on_expired = self._writer.request_sweep
         self._searcher = Searcher(
             self._stores,
             self._io,
@@ -93,7 +94,7 @@ class AsyncMemory(ReadMethods):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _io(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        loop = asyncio.get_running_loop()
+        loop = self._writer.loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
 
     def _check_open(self) -> None:

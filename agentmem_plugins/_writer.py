@@ -104,6 +104,9 @@ class Writer:
         self._idle: asyncio.Event | None = None
         self._closed = False
         self._maintenance: asyncio.Task[None] | None = None
+        self._sweep: asyncio.Task[None] | None = None
+        #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
 
     # --- public ------------------------------------------------------------------------
@@ -217,6 +220,25 @@ class Writer:
                 break
         return swept
 
+    def request_sweep(self) -> None:
+        """Thread-safe: sweep expired memories soon, unless a sweep is running. Reads call
+        it when they find expired rows: once those are gone, reads skip the expiry
+        clause again (with it, index-only scope counts need a table lookup per row)."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and not self._closed:
+            loop.call_soon_threadsafe(self._start_sweep)
+
+    def _start_sweep(self) -> None:
+        if self._closed or (self._sweep is not None and not self._sweep.done()):
+            return
+        self._sweep = asyncio.create_task(self._sweep_quietly(), name="agentmem-expire")
+
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self.sweep_expired()
+        except Exception:  # a later read or maintenance run tries again
+            log.exception("expiry sweep failed; will retry later")
+
     async def _maintain(self) -> None:
         try:
             await self.sweep_expired()
@@ -228,8 +250,9 @@ class Writer:
             log.exception("vector index maintenance failed; will retry later")
 
     async def wait_maintenance(self) -> None:
-        if self._maintenance is not None:
-            await asyncio.gather(self._maintenance, return_exceptions=True)
+        tasks = [t for t in (self._maintenance, self._sweep) if t is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _settle(self, batch: list[WriteRequest], exc: BaseException | None = None) -> None:
         for request in batch:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -51,6 +51,8 @@ class RecordStore:
         self._read = self._engine(url, synchronous, immediate=False)
         SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
         add_expires_at_column_if_missing(self._write)
+        #: called (from the reading thread) when a read finds expired rows not yet swept
+        self.on_expired: Callable[[], None] | None = None
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -199,7 +201,11 @@ class RecordStore:
             cutoff = max(cutoff, as_of.replace(tzinfo=None))
         query = sa.select(M.c.id).where(M.c.expires_at <= cutoff).limit(1)
         with self._read.connect() as conn:
-            return cutoff if conn.execute(query).first() is not None else None
+            if conn.execute(query).first() is None:
+                return None
+        if self.on_expired is not None:
+            self.on_expired()
+        return cutoff
 
     def expired_ids(self, limit: int = 4096) -> list[str]:
         """Ids of memories expired by now (for the sweep), oldest expiry first."""
