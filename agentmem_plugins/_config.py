@@ -57,6 +57,9 @@ class MemoryConfig(BaseModel):
     max_text_chars: int = Field(32_000, ge=1)
     sqlite_synchronous: str = "NORMAL"
     compact_every_writes: int = Field(64, ge=1)
+    # memories expire this long after they are written (seconds or a timedelta), unless
+    # add() says otherwise; None: never
+    default_ttl: Any = None
 
     # read path
     ann_min_rows: int = Field(50_000, ge=256)
@@ -107,6 +110,18 @@ class MemoryConfig(BaseModel):
         if v.upper() not in {"OFF", "NORMAL", "FULL", "EXTRA"}:
             raise ValueError("sqlite_synchronous must be OFF, NORMAL, FULL or EXTRA")
         return v.upper()
+
+    @field_validator("default_ttl")
+    @classmethod
+    def _default_ttl(cls, v: Any) -> Any:
+        if v is not None:
+            from ._expiry import check_ttl
+
+            try:
+                check_ttl(v, field="default_ttl")
+            except ValueError as exc:
+                raise ValueError(str(exc)) from None
+        return v
 
     @property
     def resolved_sql_url(self) -> str:

@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 from pydantic import ValidationError
 
+from . import _expiry
 from ._config import MemoryConfig
 from ._embedding_runner import EmbeddingRunner
 from ._errors import ConfigError, InvalidInputError, NotFoundError, StoreClosedError
+from ._expiry import Expiry, resolve_expiry
 from ._filters import parse_filters
 from ._messages import normalize_messages
 from ._reads import ReadMethods
@@ -97,6 +99,7 @@ class AsyncMemory(ReadMethods):
             max_wait_s=self.config.batch_max_wait_ms / 1000,
             maintain_every=self.config.compact_every_writes,
         )
+        self._stores.records.on_expired = self._writer.request_sweep
         self._searcher = Searcher(
             self._stores,
             self._io,
@@ -114,7 +117,7 @@ class AsyncMemory(ReadMethods):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
+        loop = self._writer.loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
 
     def _check_open(self) -> None:
@@ -144,6 +147,8 @@ class AsyncMemory(ReadMethods):
         infer: bool | None = None,
         wait: bool = True,
         observed_at: datetime | None = None,
+        ttl: Expiry | None = None,
+        expires_at: datetime | None = None,
     ) -> AddResult:
         """Remember ``messages`` (a str, a ``{"role", "content"}`` dict, or a list).
 
@@ -151,6 +156,11 @@ class AsyncMemory(ReadMethods):
         extract facts and reconcile them with what is stored; ``None`` infers when an LLM
         is configured. ``wait=False`` (intelligent mode) hands the messages over and
         returns at once with a ``pending_id``; :meth:`flush` waits for them.
+
+        ``ttl`` (seconds or a ``timedelta``) or ``expires_at`` (a datetime; naive means
+        UTC) make the memories expire: from then on every read treats them as gone, and
+        maintenance deletes them (``EXPIRE`` in their history). Without either,
+        ``MemoryConfig.default_ttl`` applies.
         """
         self._check_open()
         scope = check_scope(user_id, agent_id, run_id, required=True)
@@ -158,8 +168,19 @@ class AsyncMemory(ReadMethods):
         msgs = normalize_messages(
             messages, max_chars=self.config.max_text_chars, observed_at=observed_at
         )
+        expiry = resolve_expiry(
+            ttl, expires_at, now=_expiry.utc_now(), default=self.config.default_ttl
+        )
         if self._should_infer(infer):
-            return await self._pipeline().add(msgs, scope, meta, wait=wait)
+            if ttl is None and expires_at is None:
+                return await self._pipeline().add(msgs, scope, meta, wait=wait)
+            if not wait:
+                raise InvalidInputError(
+                    "ttl=/expires_at= in intelligent mode need wait=True (the expiry is set "
+                    "on the memories the LLM's decisions write)"
+                )
+            result = await self._pipeline().add(msgs, scope, meta, wait=True)
+            return await self._expire_written(result, expiry)
         upserts = [
             Upsert(
                 text=m.content,
@@ -168,6 +189,7 @@ class AsyncMemory(ReadMethods):
                 observed_at=m.observed_at,
                 role=m.role,
                 actor=m.name,
+                expires_at=expiry,
             )
             for m in msgs
         ]
@@ -193,6 +215,14 @@ class AsyncMemory(ReadMethods):
         ]
         results = await asyncio.gather(*(self._writer.submit(r) for r in requests))
         return [e.id for events in results for e in events]
+
+    async def _expire_written(self, result: AddResult, expiry: datetime | None) -> AddResult:
+        """Set ``expiry`` on the memories an intelligent-mode add wrote or changed."""
+        written = [e.id for e in result.results if e.event in ("ADD", "UPDATE")]
+        if written:
+            request = WriteRequest(expiries=[(i, expiry) for i in dict.fromkeys(written)])
+            await self._writer.submit(request)
+        return result
 
     def _upsert_from(self, index: int, item: MemoryInput | Mapping[str, Any]) -> Upsert:
         where = f"items[{index}]"
@@ -221,6 +251,13 @@ class AsyncMemory(ReadMethods):
             metadata=check_metadata(item.metadata, field=f"{where}.metadata"),
             vector=vector,
             id=check_id(item.id, field=f"{where}.id") if item.id is not None else None,
+            expires_at=resolve_expiry(
+                item.ttl,
+                item.expires_at,
+                now=_expiry.utc_now(),
+                default=self.config.default_ttl,
+                field=f"{where}.",
+            ),
         )
 
     async def update(
@@ -230,14 +267,26 @@ class AsyncMemory(ReadMethods):
         text: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         vector: Sequence[float] | None = None,
+        ttl: Expiry | None = None,
+        expires_at: datetime | None = None,
     ) -> MemoryItem:
-        """Change a memory's text (re-embedded), metadata (replaced) and/or vector."""
+        """Change a memory's text (re-embedded), metadata (replaced) and/or vector.
+
+        ``ttl=``/``expires_at=`` set a new expiry (counted from now); without them the
+        memory keeps the one it has. Changing only the expiry is a SQL-only write.
+        """
         self._check_open()
         check_id(memory_id)
-        if text is None and metadata is None and vector is None:
-            raise InvalidInputError("update needs text=, metadata= or vector=")
+        content = not (text is None and metadata is None and vector is None)
+        if not content and ttl is None and expires_at is None:
+            raise InvalidInputError("update needs text=, metadata=, vector=, ttl= or expires_at=")
+        now = _expiry.utc_now()
+        new_expiry = resolve_expiry(ttl, expires_at, now=now)
+        if not content:
+            await self._writer.submit(WriteRequest(expiries=[(memory_id, new_expiry)]))
+            return await self.get(memory_id)
         rows = await self._io(self._stores.records.full_rows, [memory_id])
-        if not rows:
+        if not rows or (rows[0]["expires_at"] is not None and rows[0]["expires_at"] <= now):
             raise NotFoundError(f"no memory with id {memory_id!r}")
         old = rows[0]
         new_text = (
@@ -259,6 +308,7 @@ class AsyncMemory(ReadMethods):
             id=memory_id,
             must_exist=True,
             observed_at=old["observed_at"],
+            expires_at=old["expires_at"] if new_expiry is None else new_expiry,
         )
         await self._writer.submit(WriteRequest(upserts=[upsert]))
         return await self.get(memory_id)
@@ -304,6 +354,12 @@ class AsyncMemory(ReadMethods):
         flt = parse_filters(filters)
         ids = await self._io(self._stores.records.ids, scope, flt)
         return await self.delete_many(ids)
+
+    async def sweep_expired(self) -> int:
+        """Delete every memory that has expired, now (maintenance also does this from time
+        to time); each gets an ``EXPIRE`` history event. Returns how many."""
+        self._check_open()
+        return await self._writer.sweep_expired()
 
     async def reset(self) -> None:
         """Drop every memory, history event and pending item of this store."""

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from ._config import MemoryConfig
+from ._expiry import Expiry
 from ._memory import AsyncMemory
 from ._types import AddResult, HistoryEvent, MemoryInput, MemoryItem, PendingWork, SearchMode
 from .embeddings import Embedder
@@ -147,6 +148,8 @@ class Memory:
         infer: bool | None = None,
         wait: bool = True,
         observed_at: datetime | None = None,
+        ttl: Expiry | None = None,
+        expires_at: datetime | None = None,
     ) -> AddResult:
         """Remember ``messages`` (a str, a ``{"role", "content"}`` dict, or a list).
 
@@ -154,6 +157,11 @@ class Memory:
         extract facts and reconcile them with what is stored; ``None`` infers when an LLM
         is configured. ``wait=False`` (intelligent mode) hands the messages over and
         returns at once with a ``pending_id``; :meth:`flush` waits for them.
+
+        ``ttl`` (seconds or a ``timedelta``) or ``expires_at`` (a datetime; naive means
+        UTC) make the memories expire: from then on every read treats them as gone, and
+        maintenance deletes them (``EXPIRE`` in their history). Without either,
+        ``MemoryConfig.default_ttl`` applies.
         """
         return self._loop.call(
             self._async.add(
@@ -165,6 +173,8 @@ class Memory:
                 infer=infer,
                 wait=wait,
                 observed_at=observed_at,
+                ttl=ttl,
+                expires_at=expires_at,
             )
         )
 
@@ -288,10 +298,23 @@ class Memory:
         text: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         vector: Sequence[float] | None = None,
+        ttl: Expiry | None = None,
+        expires_at: datetime | None = None,
     ) -> MemoryItem:
-        """Change a memory's text (re-embedded), metadata (replaced) and/or vector."""
+        """Change a memory's text (re-embedded), metadata (replaced) and/or vector.
+
+        ``ttl=``/``expires_at=`` set a new expiry (counted from now); without them the
+        memory keeps the one it has. Changing only the expiry is a SQL-only write.
+        """
         return self._loop.call(
-            self._async.update(memory_id, text=text, metadata=metadata, vector=vector)
+            self._async.update(
+                memory_id,
+                text=text,
+                metadata=metadata,
+                vector=vector,
+                ttl=ttl,
+                expires_at=expires_at,
+            )
         )
 
     def delete(self, memory_id: str) -> None:
@@ -352,6 +375,11 @@ class Memory:
     def history(self, memory_id: str) -> list[HistoryEvent]:
         """Every add/update/invalidate/delete event of a memory, oldest first."""
         return self._loop.call(self._async.history(memory_id))
+
+    def sweep_expired(self) -> int:
+        """Delete every memory that has expired, now (maintenance also does this from time
+        to time); each gets an ``EXPIRE`` history event. Returns how many."""
+        return self._loop.call(self._async.sweep_expired())
 
     def reset(self) -> None:
         """Drop every memory, history event and pending item of this store."""

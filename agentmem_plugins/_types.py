@@ -19,7 +19,7 @@ __all__ = [
 ]
 
 SearchMode = Literal["vector", "fulltext", "hybrid"]
-EventKind = Literal["ADD", "UPDATE", "DELETE", "INVALIDATE", "NONE"]
+EventKind = Literal["ADD", "UPDATE", "DELETE", "INVALIDATE", "EXPIRE", "NONE"]
 
 
 class _Frozen(BaseModel):
@@ -33,6 +33,8 @@ class MemoryItem(_Frozen):
     BM25 for ``"fulltext"``, reciprocal-rank-fusion score for ``"hybrid"``.
     ``invalid_at``/``invalid_reason`` are set once a memory stopped holding (it was
     contradicted or superseded); such memories are kept but skipped by default searches.
+    ``expires_at`` is when the memory expires (``None``: never); from then on every read
+    treats it as gone.
     """
 
     id: str
@@ -46,6 +48,7 @@ class MemoryItem(_Frozen):
     observed_at: datetime | None = None
     invalid_at: datetime | None = None
     invalid_reason: str | None = None
+    expires_at: datetime | None = None
     score: float | None = None
 
 
@@ -54,6 +57,7 @@ class MemoryInput(BaseModel):
 
     ``vector`` is a precomputed embedding stored as given; ``id`` makes the write an
     idempotent upsert (the same id again replaces text, metadata and vector).
+    ``ttl`` (seconds or a ``timedelta``) or ``expires_at`` (a datetime) make it expire.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -65,6 +69,8 @@ class MemoryInput(BaseModel):
     metadata: dict[str, Any] | None = None
     vector: Any = None  # a sequence of numbers or a numpy array; checked by the core
     id: str | None = None
+    ttl: Any = None  # seconds or a timedelta; checked by the core
+    expires_at: Any = None  # a datetime; checked by the core
 
 
 class Message(BaseModel):

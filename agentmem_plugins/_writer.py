@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _expiry
 from ._embedding_runner import EmbeddingRunner
 from ._errors import AgentMemError, InvalidInputError, NotFoundError, StoreClosedError
 from ._io import IO
@@ -51,6 +52,7 @@ class Upsert:
     # events get an INVALIDATE after the ADD/UPDATE
     invalid_at: datetime | None = None
     invalid_reason: str | None = None
+    expires_at: datetime | None = None  # naive UTC; None: never
 
 
 @dataclass
@@ -60,10 +62,15 @@ class WriteRequest:
     delete_missing_ok: bool = False
     # (memory id, reason, when it stopped holding; None: now)
     invalidations: list[tuple[str, str | None, datetime | None]] = field(default_factory=list)
+    # (memory id, new expiry or None): the memory must exist and not have expired
+    expiries: list[tuple[str, datetime | None]] = field(default_factory=list)
+    # the expiry sweep: delete these if they have expired by then (EXPIRE events)
+    expirations: list[str] = field(default_factory=list)
     future: asyncio.Future[list[MemoryEvent]] | None = None
 
     def explicit_ids(self) -> set[str]:
         ids = {u.id for u in self.upserts if u.id is not None}
+        ids |= {i for i, _ in self.expiries} | set(self.expirations)
         return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
 
 
@@ -96,6 +103,9 @@ class Writer:
         self._idle: asyncio.Event | None = None
         self._closed = False
         self._maintenance: asyncio.Task[None] | None = None
+        self._sweep: asyncio.Task[None] | None = None
+        #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
+        self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
 
     # --- public ------------------------------------------------------------------------
@@ -199,15 +209,49 @@ class Writer:
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.create_task(self._maintain(), name="agentmem-maintain")
 
+    async def sweep_expired(self) -> int:
+        """Delete every memory that has expired (``EXPIRE`` history events); how many."""
+        swept = 0
+        while ids := await self._io(self._store.records.expired_ids):
+            events = await self.submit(WriteRequest(expirations=ids))
+            swept += len(events)
+            if len(ids) < 4096 or not events:
+                break
+        return swept
+
+    def request_sweep(self) -> None:
+        """Thread-safe: sweep expired memories soon, unless a sweep is running. Reads call
+        it when they find expired rows: once those are gone, reads skip the expiry
+        clause again (with it, index-only scope counts need a table lookup per row)."""
+        loop = self.loop
+        if loop is not None and not loop.is_closed() and not self._closed:
+            loop.call_soon_threadsafe(self._start_sweep)
+
+    def _start_sweep(self) -> None:
+        if self._closed or (self._sweep is not None and not self._sweep.done()):
+            return
+        self._sweep = asyncio.create_task(self._sweep_quietly(), name="agentmem-expire")
+
+    async def _sweep_quietly(self) -> None:
+        try:
+            await self.sweep_expired()
+        except Exception:  # a later read or maintenance run tries again
+            log.exception("expiry sweep failed; will retry later")
+
     async def _maintain(self) -> None:
+        try:
+            await self.sweep_expired()
+        except Exception:
+            log.exception("expiry sweep failed; will retry later")
         try:
             await self._io(self._store.maintain)
         except Exception:  # upkeep must never fail a write; the next run tries again
             log.exception("vector index maintenance failed; will retry later")
 
     async def wait_maintenance(self) -> None:
-        if self._maintenance is not None:
-            await asyncio.gather(self._maintenance, return_exceptions=True)
+        tasks = [t for t in (self._maintenance, self._sweep) if t is not None]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     def _settle(self, batch: list[WriteRequest], exc: BaseException | None = None) -> None:
         for request in batch:
@@ -222,7 +266,7 @@ class Writer:
     async def _persist(self, batch: list[WriteRequest]) -> None:
         ids = set().union(*(r.explicit_ids() for r in batch))
         existing = await self._io(self._store.records.existing, list(ids)) if ids else {}
-        now = now_utc()
+        now = _expiry.utc_now()  # the one clock expiry is judged by (tests move it)
         rev = uuid.uuid4().hex[:16]
         changes = Changes()
         vectors: list[np.ndarray] = []
@@ -237,7 +281,7 @@ class Writer:
             accepted.append((request, events))
         if vectors:
             changes.vectors = np.stack(vectors).astype(np.float32, copy=False)
-        if changes.rows or changes.delete_ids or changes.invalidations:
+        if changes.rows or changes.delete_ids or changes.invalidations or changes.expiries:
             await self._store.write(changes, self._io)
             if changes.touches_vectors():
                 self._commits += 1
@@ -259,8 +303,14 @@ class Writer:
         rev: str,
     ) -> list[MemoryEvent]:
         """Check one request against what is stored, then add it to ``changes``."""
+        raw = existing  # expired rows too: a delete or the sweep may still remove them
+
+        def live(memory_id: str | None) -> dict[str, Any] | None:
+            row = raw.get(memory_id) if memory_id else None
+            return None if row is None or _expired(row, now) else row
+
         for upsert in request.upserts:
-            old = existing.get(upsert.id) if upsert.id else None
+            old = live(upsert.id)
             if upsert.must_exist and old is None:
                 raise NotFoundError(f"no memory with id {upsert.id!r}")
             if old is not None and _scope_of(old) != upsert.scope:
@@ -271,13 +321,16 @@ class Writer:
             assert upsert.vector is not None
             self._store.check_dim(len(upsert.vector))
         for memory_id in request.deletes:
-            if memory_id not in existing and not request.delete_missing_ok:
+            if memory_id not in raw and not request.delete_missing_ok:
+                raise NotFoundError(f"no memory with id {memory_id!r}")
+        for memory_id, _ in request.expiries:
+            if live(memory_id) is None:
                 raise NotFoundError(f"no memory with id {memory_id!r}")
 
         events: list[MemoryEvent] = []
         fresh = os.urandom(16 * len(request.upserts)).hex()  # random ids, one syscall
         for n, upsert in enumerate(request.upserts):
-            old = existing.get(upsert.id) if upsert.id else None
+            old = live(upsert.id)
             memory_id = upsert.id or fresh[32 * n : 32 * n + 32]
             vector = np.asarray(upsert.vector, dtype=np.float32)
             changes.rows.append(
@@ -293,11 +346,12 @@ class Writer:
                     "observed_at": upsert.observed_at,
                     "invalid_at": upsert.invalid_at,
                     "invalid_reason": upsert.invalid_reason,
+                    "expires_at": upsert.expires_at,
                 }
             )
             vectors.append(vector)
             kind = "UPDATE" if old else "ADD"
-            if old:
+            if old or upsert.id in raw:  # an expired row of that id is replaced too
                 changes.replace_ids.append(memory_id)
             changes.history.append(
                 _history(memory_id, kind, old["text"] if old else None, upsert.text, now, upsert)
@@ -320,14 +374,14 @@ class Writer:
                     MemoryEvent(id=memory_id, text=upsert.text, event="INVALIDATE", reason=why)
                 )
         for memory_id in request.deletes:
-            old = existing.get(memory_id)
+            old = raw.get(memory_id)
             if old is None:
                 continue
             changes.delete_ids.append(memory_id)
             changes.history.append(_history(memory_id, "DELETE", old["text"], None, now))
             events.append(MemoryEvent(id=memory_id, text=old["text"], event="DELETE"))
         for memory_id, reason, when in request.invalidations:
-            old = existing.get(memory_id)
+            old = live(memory_id)
             ended = old["invalid_at"] if old is not None else None
             if old is None or (ended is not None and (when is None or ended <= when)):
                 # an already ended memory may only end earlier (a late fact, valid time)
@@ -340,7 +394,23 @@ class Writer:
             events.append(
                 MemoryEvent(id=memory_id, text=old["text"], event="INVALIDATE", reason=reason)
             )
+        for memory_id, when in request.expiries:
+            changes.expiries.append((memory_id, when))
+        for memory_id in request.expirations:
+            old = raw.get(memory_id)
+            if old is None or not _expired(old, now):
+                continue  # gone already, or its expiry was moved since the sweep read it
+            changes.delete_ids.append(memory_id)
+            changes.history.append(
+                _history(memory_id, "EXPIRE", old["text"], None, now, reason="expired")
+            )
+            events.append(MemoryEvent(id=memory_id, text=old["text"], event="EXPIRE"))
         return events
+
+
+def _expired(row: dict[str, Any], now: datetime) -> bool:
+    when = row.get("expires_at")
+    return when is not None and when <= now
 
 
 def _scope_of(row: dict[str, Any]) -> dict[str, str]:

@@ -197,6 +197,16 @@ def cmd_pending(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    try:
+        from .mcp_server import serve
+    except ImportError as exc:
+        print(f"agentmem mcp: {exc}", file=sys.stderr)
+        return 1
+    serve(path=args.path, embedder=args.embedder, scope=_scope(args), http=args.http)
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -275,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("export", cmd_export, "export memories as JSONL")
     p.add_argument("file", nargs="?", default="-", help="output file (default: stdout)")
     command("stats", cmd_stats, "summarise the store", scoped=False)
+    p = command(
+        "mcp",
+        cmd_mcp,
+        "serve the store to agents over MCP (stdio; --http HOST:PORT for streamable HTTP); "
+        "--user-id/--agent-id/--run-id pin every call to that scope",
+    )
+    p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp")
     p = command("pending", cmd_pending, "list (or --retry) input the LLM failed on", scoped=False)
     p.add_argument("--retry", action="store_true")
     return parser

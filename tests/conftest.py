@@ -4,6 +4,7 @@ real model (all-MiniLM-L6-v2 int8) loaded once per session."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -82,3 +83,26 @@ def mem(tmp_path) -> Iterator[Memory]:
 
 
 pytest_plugins = ["agentmem_plugins.testing.pytest_plugin"]
+
+
+class Clock:
+    """Moves the core's clock (``agentmem_plugins._expiry.utc_now``) forward: expiry is
+    tested without sleeping."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from agentmem_plugins import _expiry
+
+        self._real = _expiry.utc_now
+        self.offset = timedelta(0)
+        monkeypatch.setattr(_expiry, "utc_now", self.now)
+
+    def now(self) -> datetime:
+        return self._real() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    return Clock(monkeypatch)

@@ -27,14 +27,29 @@ several writes to one key winning. Differences: ``created_at`` is kept across up
 (``InMemoryStore`` resets it); ``list_namespaces`` lists namespaces holding at least one
 item (``InMemoryStore`` also lists emptied and merely-read ones); filter keys follow the
 core's key charset (letters, digits, ``_ - .`` and spaces); values must be JSON.
-TTL is not supported (``supports_ttl = False``).
+
+**TTL** (as LangGraph's ``PostgresStore``), with ``ttl={"default_ttl": minutes,
+"refresh_on_read": bool, "sweep_interval_minutes": n}`` (which sets ``supports_ttl``):
+``put(..., ttl=minutes)`` makes an item expire that many minutes later (``default_ttl``
+when ``ttl`` is not given; ``None``: never); ``get`` and ``search`` with
+``refresh_ttl=True`` (default ``refresh_on_read``, itself ``True`` by default) restart
+the clock of the items they return. The item's TTL is kept as ``lg.ttl`` (minutes).
+Unlike ``PostgresStore``, an expired item is gone for every read at once, not only after
+a sweep. ``start_ttl_sweeper()`` deletes expired items every ``sweep_interval_minutes``
+(default 5) in a background thread; the core's own maintenance also deletes them.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import contextlib
 import json
+import logging
+import threading
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +67,7 @@ try:
         Result,
         SearchItem,
         SearchOp,
+        TTLConfig,
         ensure_embeddings,
         get_text_at_path,
         tokenize_path,
@@ -63,7 +79,7 @@ except ModuleNotFoundError as exc:  # pragma: no cover - exercised by the extras
 
 from langchain_core.embeddings import Embeddings
 
-from agentmem_plugins import AsyncMemory, FilterError, Memory, MemoryItem
+from agentmem_plugins import AsyncMemory, FilterError, Memory, MemoryItem, NotFoundError
 from agentmem_plugins._time import aware_utc as _aware
 from agentmem_plugins.embeddings import make_embedder
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
@@ -71,6 +87,8 @@ from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder
 
 __all__ = ["AgentMemStore"]
+
+log = logging.getLogger("langchain_agentmem")
 
 _ID_SPACE = uuid.UUID("6f1c1d0e-8a4b-5d7e-9c2f-3b1a0e5d4c77")
 _CORE_SPECS = ("hash", "fastembed")
@@ -98,9 +116,10 @@ class AgentMemStore(BaseStore):
     core spec such as ``"hash"``), ``fields`` (paths into the value, default ``["$"]``:
     the whole value) and ``dims`` (checked against the embedder). Without ``index`` the
     store does no semantic search: a query is ignored, as in ``InMemoryStore``.
+    ``ttl`` is LangGraph's ``TTLConfig`` (see the module doc); it sets ``supports_ttl``.
     """
 
-    supports_ttl = False
+    supports_ttl: bool = False
 
     def __init__(
         self,
@@ -110,6 +129,7 @@ class AgentMemStore(BaseStore):
         index: IndexConfig | None = None,
         agent_id: str = "langgraph",
         user_label: int | None = None,
+        ttl: TTLConfig | None = None,
         **config: Any,
     ) -> None:
         if not isinstance(agent_id, str) or not agent_id.strip():
@@ -120,6 +140,10 @@ class AgentMemStore(BaseStore):
             raise ValueError(f"user_label must be an int >= 0 or None, got {user_label!r}")
         if index is not None and not isinstance(index, Mapping):
             raise TypeError(f"index must be a dict (IndexConfig), got {type(index).__name__}")
+        self.ttl_config: TTLConfig | None = _checked_ttl_config(ttl)
+        self.supports_ttl = self.ttl_config is not None
+        self._sweeper: threading.Thread | None = None
+        self._sweeper_stop = threading.Event()
         self.agent_id = agent_id
         self.user_label = user_label
         self.index_config: dict[str, Any] | None = dict(index) if index else None
@@ -188,10 +212,67 @@ class AgentMemStore(BaseStore):
 
     def close(self) -> None:
         """Close the memory if this store built it; a wrapped memory stays open."""
+        self.stop_ttl_sweeper()
         self._runner.close()
 
     async def aclose(self) -> None:
+        await asyncio.to_thread(self.stop_ttl_sweeper)
         await self._runner.aclose()
+
+    # --- TTL sweeping (as PostgresStore) ---------------------------------------------------
+
+    def sweep_ttl(self) -> int:
+        """Delete expired items now (every expired memory of the core); how many."""
+        return self._runner.run(lambda m: m.sweep_expired())
+
+    async def asweep_ttl(self) -> int:
+        return await self._runner.arun(lambda m: m.sweep_expired())
+
+    def start_ttl_sweeper(
+        self, sweep_interval_minutes: float | None = None
+    ) -> concurrent.futures.Future[None]:
+        """Sweep expired items every ``sweep_interval_minutes`` (default: the TTL config's
+        ``sweep_interval_minutes``, else 5) in a daemon thread, until
+        :meth:`stop_ttl_sweeper` or :meth:`close`. Cancelling the future stops it too."""
+        future: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if not self.ttl_config:
+            future.set_result(None)
+            return future
+        future.add_done_callback(lambda f: self._sweeper_stop.set() if f.cancelled() else None)
+        if self._sweeper is not None and self._sweeper.is_alive():
+            return future
+        interval = float(
+            sweep_interval_minutes or self.ttl_config.get("sweep_interval_minutes") or 5
+        )
+        if interval <= 0:
+            raise ValueError(f"sweep_interval_minutes must be positive, got {interval}")
+        self._sweeper_stop.clear()
+
+        def loop() -> None:
+            while not self._sweeper_stop.wait(interval * 60):
+                try:
+                    swept = self.sweep_ttl()
+                    if swept:
+                        log.info("swept %d expired store items", swept)
+                except Exception:  # the next round tries again
+                    log.exception("store TTL sweep failed")
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                future.set_result(None)
+
+        self._sweeper = threading.Thread(target=loop, name="agentmem-ttl-sweeper", daemon=True)
+        self._sweeper.start()
+        return future
+
+    def stop_ttl_sweeper(self, timeout: float | None = None) -> bool:
+        """Stop the sweeper thread; ``False`` if it did not stop within ``timeout``."""
+        if self._sweeper is None or not self._sweeper.is_alive():
+            return True
+        self._sweeper_stop.set()
+        self._sweeper.join(timeout)
+        if self._sweeper.is_alive():
+            return False
+        self._sweeper = None
+        return True
 
     def __enter__(self) -> AgentMemStore:
         return self
@@ -200,11 +281,11 @@ class AgentMemStore(BaseStore):
         self.close()
 
     def batch(self, ops: Iterable[Op]) -> list[Result]:
-        ops = _checked(ops)
+        ops = _checked(ops, ttl=self.supports_ttl)
         return self._runner.run(lambda m: self._execute(m, ops))
 
     async def abatch(self, ops: Iterable[Op]) -> list[Result]:
-        ops = _checked(ops)
+        ops = _checked(ops, ttl=self.supports_ttl)
         return await self._runner.arun(lambda m: self._execute(m, ops))
 
     # --- mapping -----------------------------------------------------------------------
@@ -237,6 +318,8 @@ class AgentMemStore(BaseStore):
             "lg.indexed": text is not None,
             "lg.value": value,
         }
+        if op.ttl is not None:
+            metadata["lg.ttl"] = float(op.ttl)
         _flatten(value, "", metadata)
         record: dict[str, Any] = {
             "id": self._id(op.namespace, op.key),
@@ -244,6 +327,8 @@ class AgentMemStore(BaseStore):
             "metadata": metadata,
             **self._scope(op.namespace),
         }
+        if op.ttl is not None:
+            record["ttl"] = timedelta(minutes=float(op.ttl))
         if text is None:
             record["vector"] = self._placeholder
         return record
@@ -257,6 +342,7 @@ class AgentMemStore(BaseStore):
 
     async def _execute(self, m: AsyncMemory, ops: list[Op]) -> list[Result]:
         results: list[Result] = [None] * len(ops)
+        refresh: dict[str, float] = {}  # memory id -> its TTL in minutes
         gets = [(i, op) for i, op in enumerate(ops) if isinstance(op, GetOp)]
         if gets:
             ids = [self._id(op.namespace, op.key) for _, op in gets]
@@ -265,11 +351,15 @@ class AgentMemStore(BaseStore):
                 item = found.get(memory_id)
                 if item is not None and _owns(item, get.namespace, get.key):
                     results[i] = _to_item(item)
+                    if get.refresh_ttl:
+                        _to_refresh(item, refresh)
         for i, op in enumerate(ops):
             if isinstance(op, SearchOp):
-                results[i] = await self._search(m, op)
+                results[i] = await self._search(m, op, refresh)
             elif isinstance(op, ListNamespacesOp):
                 results[i] = await self._list_namespaces(m, op)
+        if refresh and self.supports_ttl:
+            await _refresh(m, refresh)
         puts: dict[tuple[tuple[str, ...], str], PutOp] = {}
         for op in ops:
             if isinstance(op, PutOp):
@@ -283,26 +373,37 @@ class AgentMemStore(BaseStore):
             await m.add_many(records)
         return results
 
-    async def _search(self, m: AsyncMemory, op: SearchOp) -> list[SearchItem]:
+    async def _search(
+        self, m: AsyncMemory, op: SearchOp, refresh: dict[str, float]
+    ) -> list[SearchItem]:
+        items = await self._search_items(m, op)
+        if op.refresh_ttl:
+            for item, _ in items:
+                _to_refresh(item, refresh)
+        return [_to_search_item(item, score) for item, score in items]
+
+    async def _search_items(
+        self, m: AsyncMemory, op: SearchOp
+    ) -> list[tuple[MemoryItem, float | None]]:
         if op.limit <= 0:
             return []
         scope = self._scope(op.namespace_prefix)
         base = [*self._ns_filter(op.namespace_prefix), *_value_filter(op.filter)]
         if not (op.query and self.embeddings is not None):
             items = await m.get_all(**scope, filters=_and(base), limit=op.limit, offset=op.offset)
-            return [_to_search_item(item, None) for item in items]
+            return [(item, None) for item in items]
         hits = await m.search(
             op.query,
             **scope,
             filters=_and([*base, {"lg.indexed": True}]),
             limit=op.offset + op.limit,
         )
-        found = [_to_search_item(h, h.score) for h in hits[op.offset :]]
+        found: list[tuple[MemoryItem, float | None]] = [(h, h.score) for h in hits[op.offset :]]
         if len(found) < op.limit:  # as InMemoryStore: unindexed items fill a short page
             rest = await m.get_all(
                 **scope, filters=_and([*base, {"lg.indexed": False}]), limit=op.limit - len(found)
             )
-            found.extend(_to_search_item(item, None) for item in rest)
+            found.extend((item, None) for item in rest)
         return found
 
     async def _list_namespaces(self, m: AsyncMemory, op: ListNamespacesOp) -> list[tuple[str, ...]]:
@@ -332,7 +433,45 @@ class AgentMemStore(BaseStore):
 # --- helpers (pure) ------------------------------------------------------------------------
 
 
-def _checked(ops: Iterable[Op]) -> list[Op]:
+def _checked_ttl_config(ttl: Any) -> TTLConfig | None:
+    if ttl is None:
+        return None
+    if not isinstance(ttl, Mapping):
+        raise TypeError(f"ttl must be a dict (TTLConfig), got {type(ttl).__name__}")
+    known = {"default_ttl", "refresh_on_read", "sweep_interval_minutes"}
+    if unknown := set(ttl) - known:
+        raise ValueError(f"unknown ttl keys {sorted(unknown)}; use {sorted(known)}")
+    for key in ("default_ttl", "sweep_interval_minutes"):
+        value = ttl.get(key)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+        ):
+            raise ValueError(f"ttl[{key!r}] must be a positive number of minutes, got {value!r}")
+    refresh = ttl.get("refresh_on_read", True)
+    if not isinstance(refresh, bool):
+        raise TypeError(f"ttl['refresh_on_read'] must be a bool, got {refresh!r}")
+    return TTLConfig(**ttl)
+
+
+def _to_refresh(item: MemoryItem, refresh: dict[str, float]) -> None:
+    minutes = item.metadata.get("lg.ttl")
+    if isinstance(minutes, (int, float)) and minutes > 0:
+        refresh[item.id] = float(minutes)
+
+
+async def _refresh(m: AsyncMemory, refresh: dict[str, float]) -> None:
+    """Restart the clock of the items a read returned (SQL-only writes, one batch)."""
+    results = await asyncio.gather(
+        *(m.update(i, ttl=timedelta(minutes=minutes)) for i, minutes in refresh.items()),
+        return_exceptions=True,
+    )
+    for result in results:
+        # deleted or expired since it was read: nothing left to refresh
+        if isinstance(result, BaseException) and not isinstance(result, NotFoundError):
+            raise result
+
+
+def _checked(ops: Iterable[Op], *, ttl: bool = False) -> list[Op]:
     """Validate every op before anything runs: labels as LangGraph checks them, types."""
     checked = list(ops)
     for op in checked:
@@ -345,10 +484,15 @@ def _checked(ops: Iterable[Op]) -> list[Op]:
                 raise TypeError(
                     f"value must be a dict (or None to delete), got {type(op.value).__name__}"
                 )
-            if op.ttl is not None:
+            if op.ttl is not None and not ttl:
                 raise NotImplementedError(
-                    "TTL is not supported by AgentMemStore; put with ttl=None"
+                    "TTL is not enabled on this AgentMemStore: build it with "
+                    'ttl={"default_ttl": minutes, ...}, or put with ttl=None'
                 )
+            if op.ttl is not None and (
+                isinstance(op.ttl, bool) or not isinstance(op.ttl, (int, float)) or op.ttl <= 0
+            ):
+                raise ValueError(f"ttl must be a positive number of minutes, got {op.ttl!r}")
             if (
                 op.index is not None
                 and op.index is not False

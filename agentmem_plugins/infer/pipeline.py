@@ -29,16 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from .. import _expiry
 from .._config import MemoryConfig
 from .._embedding_runner import EmbeddingRunner
 from .._errors import ConfigError
+from .._expiry import default_expiry
 from .._io import IO
 from .._search import Searcher
 from .._store import Stores
 from .._time import naive_utc as _naive
 from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._validation import SCOPE_FIELDS
-from .._writer import Upsert, Writer, WriteRequest, now_utc
+from .._writer import Upsert, Writer, WriteRequest
 from ..llms import ChatModel, ConcurrencyLimit, LatencyHedge, call_json
 from ..storage import utc
 from .prompts import build_decision_messages, build_extraction_messages, map_relations
@@ -118,7 +120,7 @@ class InferPipeline:
         wait: bool,
     ) -> AddResult:
         # stamped now, so a replay from pending work keeps the time it was said
-        stamp = now_utc()
+        stamp = _expiry.utc_now()
         messages = [
             m if m.observed_at else m.model_copy(update={"observed_at": stamp}) for m in messages
         ]
@@ -278,7 +280,7 @@ class InferPipeline:
             "metadata": job.metadata,
             "error": error,
             "attempts": job.attempts,
-            "created_at": now_utc(),
+            "created_at": _expiry.utc_now(),
         }
         await self._io(self._stores.records.add_pending, row)
         return pending_id
@@ -360,6 +362,7 @@ class InferPipeline:
         vector_of = {f.text: vectors[i] for i, f in enumerate(facts)}
         request = WriteRequest()
         route: dict[tuple[str, str], int] = {}
+        expiry = default_expiry(self._cfg.default_ttl)
         for added in plan.added:
             memory_id = uuid.uuid4().hex
             request.upserts.append(
@@ -374,6 +377,7 @@ class InferPipeline:
                     role="user",
                     invalid_at=_naive(added.end),
                     invalid_reason=added.end_reason,
+                    expires_at=expiry,
                 )
             )
             route[memory_id, "ADD"] = job_of[added.fact]
@@ -393,6 +397,7 @@ class InferPipeline:
                     role="user",
                     invalid_at=_naive(updated.end),
                     invalid_reason=updated.end_reason,
+                    expires_at=_naive(old.expires_at),  # an update keeps the expiry
                 )
             )
             route[old.id, "UPDATE"] = job_of[updated.fact]

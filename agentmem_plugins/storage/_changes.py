@@ -27,6 +27,8 @@ class Changes:
     replace_ids: list[str] = field(default_factory=list)
     delete_ids: list[str] = field(default_factory=list)
     invalidations: list[tuple[str, datetime, str | None]] = field(default_factory=list)
+    # (memory id, new expiry or None): SQL only, the vector side does not hold expiry
+    expiries: list[tuple[str, datetime | None]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
 
     def touches_vectors(self) -> bool:

@@ -12,7 +12,7 @@ import builtins  # RecordStore.list shadows the builtin in its annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -22,9 +22,11 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
+from .. import _expiry
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
+from ._expiry_column import add_expires_at_column_if_missing
 from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
 
 __all__ = ["RecordStore"]
@@ -49,6 +51,9 @@ class RecordStore:
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
         SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
+        add_expires_at_column_if_missing(self._write)
+        #: called (from the reading thread) when a read finds expired rows not yet swept
+        self.on_expired: Callable[[], None] | None = None
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -125,6 +130,8 @@ class RecordStore:
                     .where(M.c.id == memory_id, later)
                     .values(invalid_at=at, invalid_reason=reason, updated_at=stamp)
                 )
+            for memory_id, when in changes.expiries:
+                conn.execute(M.update().where(M.c.id == memory_id).values(expires_at=when))
             if changes.history:
                 self._insert(conn, H, changes.history)
 
@@ -167,8 +174,13 @@ class RecordStore:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         live_after: datetime | None = None,
+        include_expired: bool = False,
     ) -> list[sa.ColumnElement[bool]]:
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
+        if not include_expired and (cutoff := self.expiry_cutoff(as_of)) is not None:
+            # expired memories are gone for every read (and, as of a later moment, so
+            # are those expired by then)
+            clauses.append(sa.or_(M.c.expires_at.is_(None), M.c.expires_at > cutoff))
         if live_after is not None and as_of is None and not include_invalidated:
             # valid now, or stopped holding after live_after (intelligent mode's neighbours)
             after = live_after.replace(tzinfo=None)
@@ -188,6 +200,30 @@ class RecordStore:
         if flt is not None:
             clauses.append(compile_sql(flt, M.c.metadata, self.dialect))
         return clauses
+
+    def expiry_cutoff(self, as_of: datetime | None = None) -> datetime | None:
+        """The moment reads must filter expiry at (now, or a later ``as_of``), or
+        ``None`` when nothing has expired by then: the common case skips the clause,
+        which would cost a table lookup per row in index-only scope counts."""
+        cutoff = _expiry.utc_now()
+        if as_of is not None:
+            cutoff = max(cutoff, as_of.replace(tzinfo=None))
+        query = sa.select(M.c.id).where(M.c.expires_at <= cutoff).limit(1)
+        with self._read.connect() as conn:
+            if conn.execute(query).first() is None:
+                return None
+        if self.on_expired is not None:
+            self.on_expired()
+        return cutoff
+
+    def expired_ids(self, limit: int = 4096) -> list[str]:
+        """Ids of memories expired by now (for the sweep), oldest expiry first."""
+        now = _expiry.utc_now()
+        query = (
+            sa.select(M.c.id).where(M.c.expires_at <= now).order_by(M.c.expires_at).limit(limit)
+        )
+        with self._read.connect() as conn:
+            return list(conn.execute(query).scalars())
 
     def fetch(
         self,
@@ -256,7 +292,9 @@ class RecordStore:
             return int(conn.execute(query).scalar_one())
 
     def ids(self, scope: dict[str, str], flt: Filter | None) -> builtins.list[str]:
-        query = sa.select(M.c.id).where(*self._where(scope, flt, include_invalidated=True))
+        # expired rows too: delete_all must not leave them behind until the sweep
+        where = self._where(scope, flt, include_invalidated=True, include_expired=True)
+        query = sa.select(M.c.id).where(*where)
         with self._read.connect() as conn:
             return list(conn.execute(query).scalars())
 
@@ -282,7 +320,9 @@ class RecordStore:
                 compiled = query.compile(
                     dialect=self._read.dialect, compile_kwargs={"render_postcompile": True}
                 )
-                params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+                params = tuple(
+                    _sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()
+                )
                 cursor = conn.connection.dbapi_connection.execute(compiled.string, params)  # type: ignore[union-attr]
                 rows = cursor.fetchall()
             else:
@@ -295,9 +335,10 @@ class RecordStore:
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
+        where = self._where({}, None, include_invalidated=True)
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
-                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk))):
+                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk), *where)):
                     if all(getattr(row, k) == v for k, v in scope.items()):
                         out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
         return out
@@ -346,6 +387,11 @@ class RecordStore:
 _SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
 
 
+def _sqlite_param(value: Any) -> Any:
+    # datetimes compared as the text SQLAlchemy's SQLite DATETIME stores
+    return value.strftime(_SQLITE_DATETIME) if isinstance(value, datetime) else value
+
+
 @functools.cache
 def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
     # an autoincrement key is left to the database (history ids)
@@ -372,5 +418,6 @@ def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:
         observed_at=utc(row["observed_at"]),
         invalid_at=utc(row["invalid_at"]),
         invalid_reason=row["invalid_reason"],
+        expires_at=utc(row.get("expires_at")),
         score=score,
     )

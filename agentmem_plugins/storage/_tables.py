@@ -21,6 +21,8 @@ class MemoryRow(SQLModel, table=True):
         Index("ix_memories_scope", "user_id", "agent_id", "run_id", "invalid_at", "created_at"),
         Index("ix_memories_agent", "agent_id", "created_at"),
         Index("ix_memories_run", "run_id", "created_at"),
+        # "has anything expired by now?" (every read asks) and the expiry sweep
+        Index("ix_memories_expires_at", "expires_at"),
     )
 
     id: str = Field(primary_key=True, max_length=512)
@@ -39,6 +41,8 @@ class MemoryRow(SQLModel, table=True):
     observed_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
     invalid_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
     invalid_reason: str | None = Field(default=None, sa_column=Column(Text))
+    # when the memory expires (None: never); SQL-only, the vector side does not hold it
+    expires_at: datetime | None = Field(default=None, sa_column=Column(DateTime))
 
 
 class HistoryRow(SQLModel, table=True):

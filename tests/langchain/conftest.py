@@ -34,10 +34,12 @@ def make_store(request, tmp_path) -> Iterator[Callable[..., Any]]:
     """
     made: list[Any] = []
 
-    def make(index: dict[str, Any] | None = None) -> Any:
+    def make(index: dict[str, Any] | None = None, ttl: dict[str, Any] | None = None) -> Any:
         if request.param == "inmemory":
+            if ttl is not None:
+                pytest.skip("InMemoryStore has no TTL (PostgresStore's semantics are the model)")
             return InMemoryStore(index=index)
-        store = AgentMemStore(path=tmp_path / f"store{len(made)}", index=index)
+        store = AgentMemStore(path=tmp_path / f"store{len(made)}", index=index, ttl=ttl)
         made.append(store)
         return store
 

@@ -11,6 +11,7 @@ takes ``make_store``, parametrised over both stores: a case that passes on
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 import pytest
@@ -383,10 +384,119 @@ async def test_langgraph_label_allowed_below_root_and_via_batch(make_store):
     assert store.get(("langgraph", "foo"), "bar") is None
 
 
-def test_ttl_not_supported(make_store):
+def test_ttl_not_supported_without_a_ttl_config(make_store):
     store = make_store()
+    assert store.supports_ttl is False
     with pytest.raises(NotImplementedError):
         store.put(("ns",), "k", {"v": 1}, ttl=5.0)
+
+
+# --- TTL (LangGraph's TTLConfig, with PostgresStore's semantics) ------------------------------
+# InMemoryStore has no TTL, so these run on AgentMemStore only; the ``clock`` fixture
+# (tests/conftest.py) moves the core's clock forward instead of sleeping.
+
+
+def test_ttl_put_expires_and_every_read_leaves_it_out(make_store, index, clock):
+    store = make_store(index, ttl={"default_ttl": 60})
+    assert store.supports_ttl is True
+    store.put(("notes", "alice"), "code", {"text": "door code 4711"}, ttl=1)
+    store.put(("notes", "alice"), "tea", {"text": "likes green tea"})  # default_ttl: an hour
+    store.put(("notes", "other"), "gone", {"text": "door code 1"}, ttl=1)
+    assert store.get(("notes", "alice"), "code").value == {"text": "door code 4711"}
+    assert len(store.search(("notes",), query="door code")) == 3
+    clock.advance(61)
+    assert store.get(("notes", "alice"), "code") is None
+    assert keys(store.search(("notes",), query="door code")) == ["tea"]
+    assert keys(store.search(("notes",))) == ["tea"]
+    assert store.list_namespaces() == [("notes", "alice")]
+
+
+def test_ttl_none_never_expires_and_default_ttl_applies_otherwise(make_store, clock):
+    store = make_store(ttl={"default_ttl": 1})
+    store.put(("ns",), "default", {"v": 1})
+    store.put(("ns",), "forever", {"v": 2}, ttl=None)
+    clock.advance(61)
+    assert store.get(("ns",), "default") is None
+    assert store.get(("ns",), "forever").value == {"v": 2}
+
+
+def test_ttl_refresh_on_read_restarts_the_clock(make_store, clock):
+    store = make_store(ttl={"default_ttl": 10})  # refresh_on_read defaults to True
+    store.put(("ns",), "k", {"v": 1})
+    store.put(("ns",), "s", {"v": 2})
+    store.put(("ns",), "idle", {"v": 3})
+    clock.advance(6 * 60)
+    assert store.get(("ns",), "k") is not None  # refreshed: expires at 16 min
+    assert len(store.search(("ns",), filter={"v": 2})) == 1  # refreshes s as well
+    clock.advance(6 * 60)  # 12 min: past the first expiry, before the refreshed one
+    assert store.get(("ns",), "k", refresh_ttl=False).value == {"v": 1}
+    assert keys(store.search(("ns",), refresh_ttl=False)) == ["k", "s"]
+    clock.advance(5 * 60)  # 17 min
+    assert store.get(("ns",), "k") is None
+    assert store.search(("ns",)) == []
+
+
+def test_ttl_refresh_off_by_config_and_on_per_call(make_store, clock):
+    store = make_store(ttl={"default_ttl": 10, "refresh_on_read": False})
+    store.put(("ns",), "plain", {"v": 1})
+    store.put(("ns",), "refreshed", {"v": 2})
+    clock.advance(6 * 60)
+    assert store.get(("ns",), "plain") is not None  # no refresh by default
+    assert store.get(("ns",), "refreshed", refresh_ttl=True) is not None
+    assert store.search(("ns",), filter={"v": 1}, refresh_ttl=False)[0].key == "plain"
+    clock.advance(6 * 60)
+    assert store.get(("ns",), "plain") is None
+    assert store.get(("ns",), "refreshed").value == {"v": 2}
+
+
+def test_ttl_sweep_deletes_expired_items_with_history(make_store, clock):
+    store = make_store(ttl={"sweep_interval_minutes": 0.002})  # a sweep every 0.12 s
+    store.put(("ns",), "k", {"v": 1}, ttl=1)
+    store.put(("ns",), "keep", {"v": 2}, ttl=60)
+    clock.advance(61)
+    assert store.sweep_ttl() == 1
+    memory_id = store._id(("ns",), "k")
+    assert [e.event for e in store.memory.history(memory_id)] == ["ADD", "EXPIRE"]
+    store.put(("ns",), "k2", {"v": 3}, ttl=1)
+    store.start_ttl_sweeper()
+    clock.advance(61)
+    deadline = time.monotonic() + 20
+    k2 = store._id(("ns",), "k2")
+    # history reads do not look at expiry (a store read would start a sweep itself)
+    while [e.event for e in store.memory.history(k2)] != ["ADD", "EXPIRE"]:
+        assert time.monotonic() < deadline, "the sweeper did not sweep"
+        time.sleep(0.05)
+    assert store.stop_ttl_sweeper(timeout=10) is True
+    assert store.get(("ns",), "keep").value == {"v": 2}
+
+
+def test_ttl_bad_values_are_clear_errors(make_store):
+    store = make_store(ttl={"default_ttl": 5})
+    with pytest.raises(ValueError, match="ttl must be a positive number of minutes"):
+        store.put(("ns",), "k", {"v": 1}, ttl=-1)
+    with pytest.raises(ValueError, match="ttl must be a positive number of minutes"):
+        store.put(("ns",), "k", {"v": 1}, ttl="soon")
+    assert store.get(("ns",), "k") is None
+    from langchain_agentmem import AgentMemStore
+
+    with pytest.raises(ValueError, match="unknown ttl keys"):
+        AgentMemStore(path="/nonexistent-never-made", ttl={"defualt_ttl": 5})
+    with pytest.raises(ValueError, match="positive number of minutes"):
+        AgentMemStore(path="/nonexistent-never-made", ttl={"default_ttl": 0})
+
+
+async def test_ttl_async_api(make_store, clock):
+    store = make_store(ttl={"default_ttl": 10})
+    await store.aput(("ns",), "k", {"v": 1})
+    await store.aput(("ns",), "short", {"v": 2}, ttl=1)
+    clock.advance(6 * 60)
+    assert (await store.aget(("ns",), "k")).value == {"v": 1}  # refreshed: 16 min
+    assert await store.aget(("ns",), "short") is None
+    clock.advance(6 * 60)
+    assert keys(await store.asearch(("ns",))) == ["k"]
+    await store.asweep_ttl()  # the reads above may have swept "short" already
+    events = store.memory.history(store._id(("ns",), "short"))
+    assert [e.event for e in events] == ["ADD", "EXPIRE"]
 
 
 # --- batch ---------------------------------------------------------------------------------
