@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,11 +19,11 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
+from ._schema import ensure_schema
 from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
 
 __all__ = ["RecordStore"]
@@ -47,7 +47,7 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
+        ensure_schema(self._write, self.dialect)  # creates, or migrates an older store
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -107,8 +107,11 @@ class RecordStore:
                     found[row.id] = row._asdict()
         return found
 
-    def apply(self, changes: Changes) -> None:
-        """Apply one batch in one transaction."""
+    def apply(
+        self, changes: Changes, also: Callable[[Any, Changes], None] | None = None
+    ) -> None:
+        """Apply one batch in one transaction; ``also(connection, changes)`` runs inside it (the
+        pgvector backend writes its side there when it lives in the same database)."""
         with self._write.begin() as conn:
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
@@ -124,6 +127,8 @@ class RecordStore:
                 )
             if changes.history:
                 self._insert(conn, H, changes.history)
+            if also is not None:
+                also(conn, changes)
 
     def _insert(self, conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Bulk insert. On SQLite straight through the DBAPI ``executemany`` with values
@@ -149,10 +154,12 @@ class RecordStore:
             values.append(tuple(value))
         conn.exec_driver_sql(sql, values)
 
-    def reset(self) -> None:
+    def reset(self, also: Callable[[Any], None] | None = None) -> None:
         with self._write.begin() as conn:
             for table in (M, H, P):
                 conn.execute(table.delete())
+            if also is not None:
+                also(conn)
 
     # --- reads -------------------------------------------------------------------------
 
