@@ -241,9 +241,7 @@ class PgVectorIndex:
                 "STORED)"
             )
             for column in SCOPE_COLUMNS:
-                conn.exec_driver_sql(
-                    f"CREATE INDEX ix_{TABLE}_{column} ON {TABLE} ({column})"
-                )
+                conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_{column} ON {TABLE} ({column})")
             conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_tsv ON {TABLE} USING gin (tsv)")
             layout = json.dumps(
                 {"layout": LAYOUT, "dim": dim, "type": self._type, "language": lang}
@@ -330,7 +328,7 @@ class PgVectorIndex:
         if self._dim is None:
             return {}
         with self._engine.connect() as conn:
-            return dict(conn.exec_driver_sql(f"SELECT id, rev FROM {TABLE}").tuples().all())
+            return {i: r for i, r in conn.exec_driver_sql(f"SELECT id, rev FROM {TABLE}")}
 
     @staticmethod
     def _scope_sql(scope: dict[str, str], params: list[Any]) -> str:
