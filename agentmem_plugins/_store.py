@@ -58,7 +58,7 @@ class Stores:
         if crashed and self.atomic is None:
             log.warning("the store was not closed cleanly; reconciling the vector index")
             self.reconcile()
-        elif self.atomic is not None and self.vectors.count() == 0 and self.records.revisions():
+        elif self.atomic is not None and self.atomic.dim is None and self._holds_records():
             log.warning("building the pgvector table from the records")
             self.reconcile()
 
@@ -76,6 +76,9 @@ class Stores:
             )
         if stored_dim:
             self.dim = int(stored_dim)
+
+    def _holds_records(self) -> bool:
+        return self.records.count({}, None, include_invalidated=True) > 0
 
     def _check_vector_dim(self) -> None:
         if self.dim is not None and self.vectors.dim is not None and self.vectors.dim != self.dim:
