@@ -294,7 +294,9 @@ def _eq(
     return sa.and_(contains, exact)
 
 
-def _typed_eq(column: ColumnElement[Any], key: ColumnElement[Any], value: Scalar) -> Any:
+def _typed_eq(
+    column: ColumnElement[Any], key: ColumnElement[Any], value: Scalar
+) -> ColumnElement[bool]:
     kind = _JsonType(column, key)
     if value is None:
         return kind == "null"
