@@ -6,7 +6,14 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._errors import ConfigError
 
@@ -41,7 +48,10 @@ class MemoryConfig(BaseModel):
     ``"fastembed:<model name or local folder>"``, ``"hash"`` (offline, no weights) or
     ``"none"`` (vectors are always given by the caller; the dimension is learned from
     the first batch). ``sql_url`` is any SQLAlchemy URL (default: SQLite in ``path``);
-    ``vector_uri`` any LanceDB URI (default: ``path/lancedb``; ``s3://...`` works).
+    ``vector_uri`` any LanceDB URI (default: ``path/lancedb``; ``s3://...`` works) or a
+    PostgreSQL URL (``postgresql+psycopg://...``: vectors in pgvector, full text in a
+    tsvector column). With ``vector_uri == sql_url`` every batch writes records, vectors,
+    full text and history in one transaction.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -63,7 +73,11 @@ class MemoryConfig(BaseModel):
 
     # read path
     ann_min_rows: int = Field(50_000, ge=256)
-    ann_ef: int = Field(64, ge=1)
+    ann_ef: int = Field(64, ge=1)  # LanceDB's HNSW ef; pgvector's hnsw.ef_search (<= 1000)
+    # vectors in PostgreSQL (vector_uri a postgresql+psycopg:// URL): the column type
+    # ("halfvec" halves the HNSW index's memory) and the full-text search configuration
+    pg_vector_type: Literal["vector", "halfvec"] = "vector"
+    pg_fulltext_language: str = "english"
     search_overfetch: int = Field(4, ge=1)
     # a scope (with its filters) of at most this many rows is scored exactly from SQL
     exact_search_max_rows: int = Field(4096, ge=0)
@@ -122,6 +136,17 @@ class MemoryConfig(BaseModel):
             except ValueError as exc:
                 raise ValueError(str(exc)) from None
         return v
+
+    @model_validator(mode="after")
+    def _pg_options_need_pg(self) -> MemoryConfig:
+        on_pg = (self.vector_uri or "").startswith(("postgresql://", "postgresql+", "postgres://"))
+        custom = self.pg_vector_type != "vector" or self.pg_fulltext_language != "english"
+        if custom and not on_pg:
+            raise ValueError(
+                "pg_vector_type and pg_fulltext_language apply to vectors in PostgreSQL; set "
+                "vector_uri to a postgresql+psycopg:// URL (e.g. the same as sql_url)"
+            )
+        return self
 
     @property
     def resolved_sql_url(self) -> str:

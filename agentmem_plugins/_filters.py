@@ -16,12 +16,14 @@ Grammar (``dict`` in, :class:`FilterError` out on anything else)::
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import ColumnElement, FunctionElement
 
@@ -236,7 +238,7 @@ def compile_sql(node: Filter, column: ColumnElement[Any], dialect: str) -> Colum
         if node.op == "or":
             return sa.or_(*parts)
         return sa.not_(_definitely(parts[0]))
-    return _cond_sql(node, column, dialect == "sqlite")
+    return _cond_sql(node, column, dialect == "sqlite", pg=dialect == "postgresql")
 
 
 def _definitely(expr: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -244,16 +246,18 @@ def _definitely(expr: ColumnElement[bool]) -> ColumnElement[bool]:
     return sa.case((expr, sa.true()), else_=sa.false())
 
 
-def _cond_sql(cond: Cond, column: ColumnElement[Any], sqlite: bool) -> ColumnElement[bool]:
+def _cond_sql(
+    cond: Cond, column: ColumnElement[Any], sqlite: bool, *, pg: bool = False
+) -> ColumnElement[bool]:
     key = _key_param(cond.key, sqlite)
     if cond.op == "ne":
         return sa.not_(_definitely(_eq(column, key, cond.value)))
     if cond.op == "in":
-        return sa.or_(*(_eq(column, key, v) for v in cond.value))
+        return sa.or_(*(_eq(column, key, v, cond.key if pg else None) for v in cond.value))
     if cond.op == "nin":
         return sa.not_(_definitely(sa.or_(*(_eq(column, key, v) for v in cond.value))))
     if cond.op == "eq":
-        return _eq(column, key, cond.value)
+        return _eq(column, key, cond.value, cond.key if pg else None)
     if cond.op == "contains":
         as_text = _JsonText(column, key)
         substring = (
@@ -275,7 +279,24 @@ def _cond_sql(cond: Cond, column: ColumnElement[Any], sqlite: bool) -> ColumnEle
     return sa.and_(typed, getattr(lhs, compare)(cond.value))
 
 
-def _eq(column: ColumnElement[Any], key: ColumnElement[Any], value: Scalar) -> ColumnElement[bool]:
+def _eq(
+    column: ColumnElement[Any],
+    key: ColumnElement[Any],
+    value: Scalar,
+    jsonb_key: str | None = None,
+) -> ColumnElement[bool]:
+    exact = _typed_eq(column, key, value)
+    if jsonb_key is None:
+        return exact
+    # PostgreSQL: JSONB containment is answered from the GIN index on metadata; the typed
+    # test beside it keeps the meaning exact (containment also matches array elements)
+    contains = column.op("@>")(sa.cast(sa.literal(json.dumps({jsonb_key: value})), JSONB))
+    return sa.and_(contains, exact)
+
+
+def _typed_eq(
+    column: ColumnElement[Any], key: ColumnElement[Any], value: Scalar
+) -> ColumnElement[bool]:
     kind = _JsonType(column, key)
     if value is None:
         return kind == "null"

@@ -16,7 +16,7 @@ from ._config import MemoryConfig
 from ._errors import EmbedderMismatchError, InvalidInputError
 from ._io import IO
 from .embeddings import Embedder
-from .storage import Changes, RecordStore, VectorIndex
+from .storage import Changes, PgVectorIndex, RecordStore, open_vector_backend
 
 __all__ = ["Stores"]
 
@@ -29,21 +29,36 @@ class Stores:
         if config.uses_local_path:
             config.path.mkdir(parents=True, exist_ok=True)
         self.records = RecordStore(config.resolved_sql_url, synchronous=config.sqlite_synchronous)
-        self.vectors = VectorIndex(
-            config.resolved_vector_uri,
-            ann_min_rows=config.ann_min_rows,
-            ann_ef=config.ann_ef,
-            fts_options=config.fulltext_options,
-        )
-        meta = self.records.get_meta()
-        self.embedder_name = embedder.name if embedder is not None else PRECOMPUTED
-        self.dim: int | None = embedder.dim if embedder is not None else None
-        self._check_embedder(meta)
+        try:
+            self.vectors = open_vector_backend(config)
+        except BaseException:
+            self.records.close()
+            raise
+        # pgvector in the records' database: one transaction per batch (issue 9), so the
+        # two sides cannot diverge and a crash leaves nothing to reconcile
+        self.atomic: PgVectorIndex | None = None
+        if isinstance(self.vectors, PgVectorIndex) and (
+            config.resolved_vector_uri == config.resolved_sql_url
+        ):
+            self.atomic = self.vectors
+        try:
+            meta = self.records.get_meta()
+            self.embedder_name = embedder.name if embedder is not None else PRECOMPUTED
+            self.dim: int | None = embedder.dim if embedder is not None else None
+            self._check_embedder(meta)
+            self._check_vector_dim()
+        except BaseException:
+            self.records.close()
+            self.vectors.close()
+            raise
         self._session = uuid.uuid4().hex
         crashed = "open_session" in meta
         self.records.set_meta({"open_session": self._session})
-        if crashed:
+        if crashed and self.atomic is None:
             log.warning("the store was not closed cleanly; reconciling the vector index")
+            self.reconcile()
+        elif self.atomic is not None and self.atomic.dim is None and self._holds_records():
+            log.warning("building the pgvector table from the records")
             self.reconcile()
 
     def _check_embedder(self, meta: dict[str, str]) -> None:
@@ -60,6 +75,17 @@ class Stores:
             )
         if stored_dim:
             self.dim = int(stored_dim)
+
+    def _holds_records(self) -> bool:
+        return self.records.count({}, None, include_invalidated=True) > 0
+
+    def _check_vector_dim(self) -> None:
+        if self.dim is not None and self.vectors.dim is not None and self.vectors.dim != self.dim:
+            raise EmbedderMismatchError(
+                f"vector_uri holds {self.vectors.dim}-dimensional vectors, but this store's "
+                f"embedding space has {self.dim}. Point vector_uri at this store's vectors, "
+                "or at a new (empty) place"
+            )
 
     def _record_embedder(self) -> None:
         values = {"embedder_name": self.embedder_name}
@@ -79,6 +105,9 @@ class Stores:
 
     async def write(self, changes: Changes, io: IO) -> None:
         """Both sides in parallel; on a vector-side failure SQL stays the truth."""
+        if self.atomic is not None:  # both sides in one transaction: all or nothing
+            await io(self.records.apply, changes, self.atomic.apply_in)
+            return
         sql, vec = await asyncio.gather(
             io(self.records.apply, changes),
             io(self.vectors.apply, changes),
@@ -120,7 +149,11 @@ class Stores:
             self.records.delete_meta("open_session")  # a clean close: no reconcile next time
         finally:
             self.records.close()
+            self.vectors.close()
 
     def reset(self) -> None:
+        if self.atomic is not None:
+            self.records.reset(self.atomic.reset_in)
+            return
         self.records.reset()
         self.vectors.reset()

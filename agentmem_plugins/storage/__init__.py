@@ -1,7 +1,21 @@
 """Persistence: SQL records (source of truth) and the LanceDB vector index."""
 
+from ._backend import VectorBackend, open_vector_backend
 from ._changes import Changes, utc
+from ._pgvector import PgVectorIndex, is_postgres_url
 from ._records import RecordStore, to_item
 from ._vectors import VectorIndex, scope_where, sql_literal
 
-__all__ = ["Changes", "RecordStore", "VectorIndex", "scope_where", "sql_literal", "to_item", "utc"]
+__all__ = [
+    "Changes",
+    "PgVectorIndex",
+    "RecordStore",
+    "VectorBackend",
+    "VectorIndex",
+    "is_postgres_url",
+    "open_vector_backend",
+    "scope_where",
+    "sql_literal",
+    "to_item",
+    "utc",
+]

@@ -20,13 +20,12 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import SQLModel
 
 from .. import _expiry
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
-from ._expiry_column import add_expires_at_column_if_missing
+from ._schema import ensure_schema
 from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
 
 __all__ = ["RecordStore"]
@@ -50,8 +49,7 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
-        add_expires_at_column_if_missing(self._write)
+        ensure_schema(self._write, self.dialect)  # creates, or migrates an older store
         #: called (from the reading thread) when a read finds expired rows not yet swept
         self.on_expired: Callable[[], None] | None = None
 
@@ -113,8 +111,11 @@ class RecordStore:
                     found[row.id] = row._asdict()
         return found
 
-    def apply(self, changes: Changes) -> None:
-        """Apply one batch in one transaction."""
+    def apply(
+        self, changes: Changes, also: Callable[[Any, Changes], None] | None = None
+    ) -> None:
+        """Apply one batch in one transaction; ``also(connection, changes)`` runs inside it (the
+        pgvector backend writes its side there when it lives in the same database)."""
         with self._write.begin() as conn:
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
@@ -134,11 +135,16 @@ class RecordStore:
                 conn.execute(M.update().where(M.c.id == memory_id).values(expires_at=when))
             if changes.history:
                 self._insert(conn, H, changes.history)
+            if also is not None:
+                also(conn, changes)
 
     def _insert(self, conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
         """Bulk insert. On SQLite straight through the DBAPI ``executemany`` with values
         converted the way SQLAlchemy's own SQLite types store them (ISO text datetimes,
         JSON text): the Core path spent two thirds of the write in per-value processors."""
+        if self.dialect == "postgresql":
+            _pg_copy(conn, table, rows)
+            return
         if self.dialect != "sqlite":
             conn.execute(table.insert(), rows)
             return
@@ -159,10 +165,12 @@ class RecordStore:
             values.append(tuple(value))
         conn.exec_driver_sql(sql, values)
 
-    def reset(self) -> None:
+    def reset(self, also: Callable[[Any], None] | None = None) -> None:
         with self._write.begin() as conn:
             for table in (M, H, P):
                 conn.execute(table.delete())
+            if also is not None:
+                also(conn)
 
     # --- reads -------------------------------------------------------------------------
 
@@ -403,6 +411,21 @@ def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
     marks = ", ".join("?" for _ in names)
     sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
     return sql, operator.itemgetter(*names), dates, jsons
+
+
+def _pg_copy(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Bulk insert on PostgreSQL with COPY, inside the caller's transaction: 10k memories
+    took 1.0 s against 2.9 s for SQLAlchemy's executemany (measured on the shared box)."""
+    columns = [c for c in table.c if c is not table.autoincrement_column]
+    names = [c.name for c in columns]
+    jsons = {c.name for c in columns if isinstance(c.type, sa.JSON)}
+    quoted = ", ".join(f'"{n}"' for n in names)
+    dbapi = conn.connection.dbapi_connection
+    with dbapi.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [json.dumps(row[n]) if n in jsons and row[n] is not None else row[n] for n in names]
+            )
 
 
 def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:

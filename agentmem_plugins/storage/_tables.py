@@ -6,9 +6,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 __all__ = ["HistoryRow", "MemoryRow", "MetaRow", "PendingRow"]
+
+_METADATA = JSON().with_variant(JSONB(), "postgresql")
 
 
 class MemoryRow(SQLModel, table=True):
@@ -32,7 +35,8 @@ class MemoryRow(SQLModel, table=True):
     run_id: str | None = Field(default=None, max_length=512)
     # SQLModel reserves the attribute name ``metadata``: the column keeps the name, the
     # attribute is ``meta``.
-    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", JSON))
+    # JSONB on PostgreSQL (GIN-indexed, see _schema.py), JSON text elsewhere
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column("metadata", _METADATA))
     vector: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     rev: str = Field(max_length=32)
     # Naive UTC everywhere: what SQLite and PostgreSQL TIMESTAMP both round-trip.

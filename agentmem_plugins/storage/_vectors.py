@@ -252,3 +252,6 @@ class VectorIndex:
             "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=partitions)
         )
         self._has_ann = True
+
+    def close(self) -> None:
+        """Nothing to release: LanceDB connections hold no server resources."""

@@ -14,7 +14,7 @@ import signal
 import sys
 
 from agentmem_plugins import AsyncMemory
-from agentmem_plugins.storage import RecordStore, VectorIndex
+from agentmem_plugins.storage import PgVectorIndex, RecordStore, VectorIndex
 
 
 def die_on_call(cls: type, name: str, n: int, *, after: bool) -> None:
@@ -42,11 +42,15 @@ async def main(path: str, point: str, n: int) -> None:
         "before_vectors": (VectorIndex, "apply", False),
         "after_vectors": (VectorIndex, "apply", True),
         "during_maintenance": (VectorIndex, "maintain", False),
+        # everything in PostgreSQL: vectors written, the batch's transaction not committed
+        "inside_pg_transaction": (PgVectorIndex, "apply_in", True),
     }
     if point in hooks:
         cls, name, after = hooks[point]
         die_on_call(cls, name, n, after=after)
-    memory = AsyncMemory(path=path, embedder="hash", compact_every_writes=3)
+    url = os.environ.get("AGENTMEM_CRASH_CHILD_URL")  # everything in this PostgreSQL
+    backend = {"sql_url": url, "vector_uri": url} if url else {}
+    memory = AsyncMemory(path=path, embedder="hash", compact_every_writes=3, **backend)
 
     async def writer(worker: int) -> None:
         for i in range(10_000):

@@ -51,6 +51,7 @@ async def assert_untouched(memory: AsyncMemory) -> None:
     ],
 )
 async def test_bad_add_input(store: AsyncMemory, kwargs, error, message) -> None:
+    kwargs = dict(kwargs)  # the param dict is shared by the backend params: never mutate it
     kwargs.setdefault("user_id", "u")
     messages = kwargs.pop("messages")
     with pytest.raises(error, match=message):
@@ -106,6 +107,7 @@ async def test_an_id_of_another_scope_is_refused(store: AsyncMemory) -> None:
     ],
 )
 async def test_bad_search_input(store: AsyncMemory, kwargs, message) -> None:
+    kwargs = dict(kwargs)  # the param dict is shared by the backend params: never mutate it
     kwargs.setdefault("query", "memory")
     with pytest.raises(InvalidInputError, match=message):
         await store.search(kwargs.pop("query"), user_id="u", **kwargs)

@@ -349,10 +349,11 @@ def test_sync_facade_takes_the_same_arguments(tmp_path, clock) -> None:
 def test_a_store_from_before_expiry_gains_the_column_on_open(tmp_path) -> None:
     with Memory(path=tmp_path, embedder="hash") as memory:
         old_id = memory.add("from the old days", user_id="u", infer=False).results[0].id
-    # make it look like the previous version's schema: no expires_at column, no index
+    # make it look like the previous version's schema (2): no expires_at column, no index
     db = sqlite3.connect(tmp_path / "memories.db")
     db.execute("DROP INDEX ix_memories_expires_at")
     db.execute("ALTER TABLE memories DROP COLUMN expires_at")
+    db.execute("UPDATE store_meta SET value = '2' WHERE key = 'schema_version'")
     db.commit()
     assert "expires_at" not in {r[1] for r in db.execute("PRAGMA table_info(memories)")}
     db.close()
@@ -362,5 +363,7 @@ def test_a_store_from_before_expiry_gains_the_column_on_open(tmp_path) -> None:
         assert memory.get(new_id).expires_at is not None
     db = sqlite3.connect(tmp_path / "memories.db")
     indexes = {r[1] for r in db.execute("PRAGMA index_list(memories)")}
+    version = db.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
     db.close()
     assert "ix_memories_expires_at" in indexes
+    assert version == ("3",)

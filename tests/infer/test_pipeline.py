@@ -19,8 +19,10 @@ def fast_retries(**extra):
 
 
 @pytest.fixture
-async def rules_mem(tmp_path):
-    memory = AsyncMemory(path=tmp_path, embedder="hash", llm=RuleBasedChatModel(record=True))
+async def rules_mem(tmp_path, backend):
+    memory = AsyncMemory(
+        path=tmp_path, embedder="hash", llm=RuleBasedChatModel(record=True), **backend
+    )
     yield memory
     await memory.close()
 
@@ -174,11 +176,12 @@ async def test_outage_longer_than_retries_parks_work_then_replays(tmp_path, llm_
         assert await memory.count(user_id="u") == 1
 
 
-async def test_pending_work_survives_a_restart(tmp_path, llm_server) -> None:
+async def test_pending_work_survives_a_restart(tmp_path, llm_server, backend) -> None:
     llm_server.configure(error_rate=1.0, rate_limit_share=0.0)
     settings = dict(
         path=tmp_path,
         embedder="hash",
+        **backend,
         llm_base_url=llm_server.base_url,
         llm_model="rules",
         **fast_retries(llm_max_retries=1),

@@ -15,8 +15,10 @@ from langchain_tests.integration_tests import (
 
 class TestAgentMemVectorStore(VectorStoreIntegrationTests):
     @pytest.fixture
-    def vectorstore(self, tmp_path) -> Iterator[AgentMemVectorStore]:
-        store = AgentMemVectorStore(embedding=self.get_embeddings(), path=tmp_path / "vs")
+    def vectorstore(self, tmp_path, backend) -> Iterator[AgentMemVectorStore]:
+        store = AgentMemVectorStore(
+            embedding=self.get_embeddings(), path=tmp_path / "vs", **backend
+        )
         yield store
         store.close()
 

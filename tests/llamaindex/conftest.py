@@ -14,6 +14,8 @@ from llama_index.vector_stores.agentmem import AgentMemVectorStore
 
 from agentmem_plugins import AsyncMemory, Memory
 
+from ..conftest import NEEDS_PG, postgres_schema
+
 
 @pytest.fixture
 def core(tmp_path) -> Iterator[Memory]:
@@ -30,15 +32,20 @@ async def acore(tmp_path) -> AsyncIterator[AsyncMemory]:
     await memory.close()
 
 
-@pytest.fixture(params=["agentmem", "simple"])
+@pytest.fixture(params=["agentmem", pytest.param("agentmem-postgres", marks=NEEDS_PG), "simple"])
 def any_store(request, tmp_path) -> Iterator[Any]:
-    """Our vector store or LlamaIndex's ``SimpleVectorStore``: the contract runs on both."""
+    """Our vector store (embedded, or everything in PostgreSQL) or LlamaIndex's
+    ``SimpleVectorStore``: the contract runs on all."""
     if request.param == "simple":
         yield SimpleVectorStore()
         return
-    store = AgentMemVectorStore(path=tmp_path / "vs")
-    yield store
-    store.close()
+    if request.param == "agentmem":
+        store = AgentMemVectorStore(path=tmp_path / "vs")
+        yield store
+        store.close()
+        return
+    with postgres_schema() as url, Memory(embedder="none", sql_url=url, vector_uri=url) as core:
+        yield AgentMemVectorStore(memory=core)
 
 
 @pytest.fixture
