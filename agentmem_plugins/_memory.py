@@ -83,6 +83,7 @@ class AsyncMemory(ReadMethods):
             self._io,
             self.config.search_overfetch,
             self.config.exact_search_max_rows,
+            self.config.scope_cache_mb * 2**20,
         )
         self._infer: Any = None  # built on first use (intelligent mode)
         #: the chat model of intelligent mode, or ``None`` (``add`` then stores text as given)

@@ -1,6 +1,7 @@
 """The read path: vector, full-text and hybrid search with scope and metadata filters.
 
-Scopes of at most ``exact_search_max_rows`` matching rows are scored exactly from SQL. Otherwise
+Scopes of at most ``exact_search_max_rows`` matching rows are scored exactly from SQL (their
+vectors kept in memory between searches until anything is written, see ``_scope_cache``). Otherwise
 the vector index prefilters by scope; everything else (metadata filters, invalidated
 memories, ``as_of``) is checked against SQL, the source of truth, on the candidates.
 Candidates are over-fetched and the fetch widened until enough survive, so a filter
@@ -18,23 +19,18 @@ from typing import Any
 import numpy as np
 
 from ._filters import Filter
+from ._scope_cache import ScopeCache, ScopeVectors
+from ._scope_cache import unit_rows as _unit
 from ._store import Stores
 from ._types import MemoryItem
 
 __all__ = ["Searcher", "rrf_fuse"]
 
 EXACT_MAX_ROWS = 4096
+CACHE_BYTES = 256 * 2**20
 RRF_K = 60
 
 
-def _cosine(matrix: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every row of ``matrix`` with every query: ``(rows, queries)``."""
-    queries = queries.astype(np.float32)
-    qn = np.linalg.norm(queries, axis=1)
-    mn = np.linalg.norm(matrix, axis=1)
-    qn[qn == 0] = 1.0
-    mn[mn == 0] = 1.0
-    return (matrix @ queries.T) / mn[:, None] / qn[None, :]
 
 
 def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -53,8 +49,10 @@ class Searcher:
         io: Callable[..., Awaitable[Any]],
         overfetch: int,
         exact_max_rows: int = EXACT_MAX_ROWS,
+        cache_bytes: int = CACHE_BYTES,
     ) -> None:
         self._stores = stores
+        self._cache = ScopeCache(stores.records.data_version, cache_bytes)
         self._io = io
         self._overfetch = overfetch
         self._exact_max = exact_max_rows
@@ -82,15 +80,13 @@ class Searcher:
         scored for every vector in one matrix product; a large one gets one index search
         per vector.
         """
-        count = await self._io(self._stores.records.count, scope, None)
-        if count > self._exact_max:
+        found = await self._io(self._scope_vectors, scope, None, self._exact_max, {})
+        if found is None:
             return list(await asyncio.gather(*(self.vector(v, scope, None, k) for v in vectors)))
-        if count == 0:
+        if found.unit is None:
             return [[] for _ in vectors]
-        ids, matrix = await self._io(self._stores.records.vectors, scope, None)
-        if matrix is None:
-            return [[] for _ in vectors]
-        scores = _cosine(matrix, np.asarray(vectors, dtype=np.float32))  # (rows, queries)
+        ids = found.ids
+        scores = found.unit @ _unit(np.asarray(vectors, dtype=np.float32)).T  # (rows, queries)
         top = np.argsort(-scores, axis=0, kind="stable")[:k].T
         wanted = {ids[i] for row in top for i in row}
         items = await self._io(self._stores.records.fetch, list(wanted))
@@ -171,14 +167,40 @@ class Searcher:
     ) -> list[MemoryItem] | None:
         """Exact top ``k`` from SQL, in one worker-thread call (count, read, score, fetch);
         ``None`` when more than ``max_rows`` rows match."""
-        records = self._stores.records
-        if max_rows is not None and records.count(scope, flt, **post) > max_rows:
+        found = self._scope_vectors(scope, flt, max_rows, post)
+        if found is None:
             return None
-        ids, matrix = records.vectors(scope, flt, **post)
-        if matrix is None:
+        if found.unit is None:
             return []
-        scores = _cosine(matrix, vector.reshape(1, -1))[:, 0]
-        top = np.argsort(-scores, kind="stable")[:k]
-        chosen = [(ids[i], float(scores[i])) for i in top]
-        items = records.fetch([i for i, _ in chosen])
+        scores = found.unit @ _unit(vector.reshape(1, -1))[0]
+        if len(scores) > k:
+            part = np.argpartition(-scores, k)[:k]
+            top = part[np.argsort(-scores[part], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
+        chosen = [(found.ids[i], float(scores[i])) for i in top]
+        items = self._stores.records.fetch([i for i, _ in chosen])
         return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]
+
+    def _scope_vectors(
+        self, scope: dict[str, str], flt: Filter | None, max_rows: int | None, post: dict[str, Any]
+    ) -> ScopeVectors | None:
+        """The matching rows' ids and unit vectors; ``None`` when more than ``max_rows``
+        match. Plain scopes (no filter, valid memories now) come from the cache while
+        nothing has been written."""
+        records = self._stores.records
+        plain = flt is None and not post.get("include_invalidated") and post.get("as_of") is None
+        entry, version = self._cache.lookup(scope) if plain else (None, None)
+        if entry is not None and not (entry.large and max_rows is None):
+            return None if entry.large else entry
+        if max_rows is not None:
+            count = records.count(scope, flt, at_most=max_rows + 1, **post)
+            if count > max_rows:
+                if plain:
+                    self._cache.store(scope, version, ScopeVectors([], None, large=True))
+                return None
+        ids, matrix = records.vectors(scope, flt, **post)
+        found = ScopeVectors(ids, None if matrix is None else _unit(matrix))
+        if plain:
+            self._cache.store(scope, version, found)
+        return found
