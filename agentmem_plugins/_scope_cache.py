@@ -50,7 +50,8 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float32)
     norms = np.linalg.norm(matrix, axis=1)
     norms[norms == 0] = 1.0
-    return matrix / norms[:, None]
+    unit: np.ndarray = matrix / norms[:, None]
+    return unit
 
 
 class ScopeCache:

@@ -18,12 +18,13 @@ from typing import Any
 import numpy as np
 
 from ._changes import Changes
+from ._index_worker import IndexWorker
+from ._upkeep import upkeep
 
 __all__ = ["VectorIndex", "sql_literal"]
 
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
-SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
 _DELETE_CHUNK = 2000
 
 
@@ -66,6 +67,7 @@ class VectorIndex:
         )
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
+        self._worker = IndexWorker(uri, storage_options)  # upkeep of large tables
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
         self._has_ann = False
@@ -154,6 +156,7 @@ class VectorIndex:
                 self._db.drop_table(TABLE)
             self._table = None
             self._has_ann = self._has_fts = False
+        self._worker.close()  # its handle is on the dropped table
 
     # --- reads -------------------------------------------------------------------------
 
@@ -217,27 +220,26 @@ class VectorIndex:
                 self._has_fts = True
 
     def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
-        """Compact fragments, fold new rows into indexes, drop old versions, build the ANN
-        index once the table is large enough, then reopen the handle (a long-lived handle
-        grows in memory with every commit)."""
+        """Compact fragments, fold new rows into indexes, drop old versions, build or
+        retrain the ANN index (policy in ``_upkeep``), then reopen the handle (a
+        long-lived handle grows in memory with every commit). Once the table is large
+        enough for an ANN index this runs in the index worker process, where it cannot
+        stall appends (see ``_index_worker``); search picks up what it commits."""
         if self._table is None:
             return
-        table = self._table
-        rows = table.count_rows()
-        if not self._has_ann and rows >= self._ann_min_rows:
-            self._build_ann(table, rows)
-        table.optimize(cleanup_older_than=cleanup_older_than)
+        if self._table.count_rows() >= self._ann_min_rows:
+            report = self._worker.upkeep(
+                ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+            )
+        else:
+            report = upkeep(
+                self._table, ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+            )
+        if report["built"]:
+            log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:
             self._open()
 
-    def _build_ann(self, table: Any, rows: int) -> None:
-        from lancedb.index import Bitmap, IvfHnswSq
-
-        log.info("building the ANN index over %d rows", rows)
-        for column in SCOPE_COLUMNS:
-            table.create_index(column, config=Bitmap(), replace=True)
-        partitions = max(1, rows // 100_000)
-        table.create_index(
-            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=partitions)
-        )
-        self._has_ann = True
+    def close(self) -> None:
+        """Stop the index worker (an unfinished build is abandoned; nothing is lost)."""
+        self._worker.close()
