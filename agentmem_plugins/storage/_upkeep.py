@@ -18,12 +18,13 @@ always has a complete index, and uses the new one as soon as it is committed.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from datetime import timedelta
 from typing import Any
 
-__all__ = ["ANN_PREFIX", "ann_partitions", "trained_rows", "upkeep"]
+__all__ = ["ANN_PREFIX", "ann_partitions", "search_params", "trained_rows", "upkeep"]
 
 log = logging.getLogger("agentmem_plugins")
 
@@ -31,14 +32,30 @@ SCOPE_COLUMNS = ("user_id", "agent_id", "run_id")
 ANN_PREFIX = "vector_ann_"
 #: rebuild the ANN index once the table holds this many times the rows it was trained on
 RETRAIN_GROWTH = 2.0
-#: IVF partition size for IVF_HNSW_SQ (one HNSW graph per partition)
-ROWS_PER_PARTITION = 100_000
+#: IVF_SQ partition size; a search probes this share of the partitions and re-ranks
+#: ``k * REFINE_FACTOR`` candidates on full vectors. Measured on 100k hash-embedded
+#: sentences (one scope, 200 questions, recall@10 vs exact): 64 partitions, 8 probes
+#: 0.913, 16 probes 0.974, 32 probes 0.997 (refine 2); IVF_HNSW_SQ topped out at 0.895
+#: (ef 512) and took 548 s to build where IVF_SQ took 11 s.
+ROWS_PER_PARTITION = 1_600
+PROBE_SHARE = 0.25
+REFINE_FACTOR = 2
 _ANN_NAME = re.compile(re.escape(ANN_PREFIX) + r"(\d+)$")
 
 
 def ann_partitions(rows: int) -> int:
     """IVF partitions for an index trained on ``rows`` rows."""
-    return max(1, round(rows / ROWS_PER_PARTITION))
+    return max(1, min(round(rows / ROWS_PER_PARTITION), 4096))
+
+
+def search_params(query: Any, k: int, *, trained: int, ef: int) -> Any:
+    """ANN search parameters for ``k`` results from the index trained on ``trained`` rows
+    (0: an index of unknown origin, i.e. the IVF_HNSW_SQ of older versions, until the
+    next upkeep retrains it)."""
+    if trained == 0:  # LanceDB's HNSW needs ef >= k * refine_factor
+        return query.ef(max(ef, 2 * k)).refine_factor(2)
+    probes = max(1, math.ceil(ann_partitions(trained) * PROBE_SHARE))
+    return query.nprobes(probes).refine_factor(REFINE_FACTOR)
 
 
 def trained_rows(name: str) -> int:
@@ -85,7 +102,7 @@ def upkeep(
 
 
 def _build_ann(table: Any, rows: int, *, replacing: list[str]) -> None:
-    from lancedb.index import Bitmap, IvfHnswSq
+    from lancedb.index import Bitmap, IvfSq
 
     indexed = {tuple(ix.columns) for ix in table.list_indices()}
     for column in SCOPE_COLUMNS:
@@ -94,7 +111,7 @@ def _build_ann(table: Any, rows: int, *, replacing: list[str]) -> None:
     partitions = ann_partitions(rows)
     name = f"{ANN_PREFIX}{rows}"
     log.info("training the ANN index over %d rows (%d partitions)", rows, partitions)
-    config = IvfHnswSq(distance_type="cosine", num_partitions=partitions)
+    config = IvfSq(distance_type="cosine", num_partitions=partitions)
     _with_retry(lambda: table.create_index("vector", config=config, name=name, replace=True))
     for old in replacing:
         if old != name:

@@ -19,7 +19,7 @@ import numpy as np
 
 from ._changes import Changes
 from ._index_worker import IndexWorker
-from ._upkeep import upkeep
+from ._upkeep import search_params, trained_rows, upkeep
 
 __all__ = ["VectorIndex", "sql_literal"]
 
@@ -70,7 +70,9 @@ class VectorIndex:
         self._worker = IndexWorker(uri, storage_options)  # upkeep of large tables
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
+        self._needs_prefilter: set[str] = set()  # scopes a postfilter cannot serve
         self._has_ann = False
+        self._ann_trained = 0
         self._has_fts = False
         if self._exists():
             self._open()
@@ -82,9 +84,15 @@ class VectorIndex:
 
     def _open(self) -> None:
         table = self._db.open_table(TABLE)
-        indices = {tuple(ix.columns): ix.index_type for ix in table.list_indices()}
+        listed = table.list_indices()
+        indices = {tuple(ix.columns): ix.index_type for ix in listed}
         self._has_ann = ("vector",) in indices
+        self._ann_trained = max(
+            (trained_rows(ix.name) for ix in listed if ix.columns == ["vector"]),
+            default=0,
+        )
         self._has_fts = ("text",) in indices
+        self._needs_prefilter = set()
         self._table = table
 
     @property
@@ -163,20 +171,36 @@ class VectorIndex:
     def search_vector(
         self, vector: np.ndarray, scope: dict[str, str], k: int
     ) -> list[tuple[str, float]]:
-        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``."""
+        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``.
+
+        With the ANN index, a scope is first tried as a *postfilter* (the index's nearest
+        ``2k`` rows, then the scope): for a scope holding most of the table (a document
+        index) that skips building a row mask over the whole table on every query. When
+        fewer than ``k`` survive, the scope is searched with a prefilter, and the scope
+        remembered as one that needs it (until the next reopen)."""
         if self._table is None:
             return []
+        where = scope_where(scope)
+        if where is not None and self._has_ann and where not in self._needs_prefilter:
+            found = self._search_ann(vector, where, 2 * k, prefilter=False)
+            if len(found) >= k:
+                return found[:k]
+            self._needs_prefilter.add(where)
+        return self._search_ann(vector, where, k, prefilter=True)
+
+    def _search_ann(
+        self, vector: np.ndarray, where: str | None, k: int, *, prefilter: bool
+    ) -> list[tuple[str, float]]:
         query = (
             self._table.search(vector.astype(np.float32), vector_column_name="vector")
             .distance_type("cosine")
             .limit(k)
             .select(["id", "_distance"])
         )
-        if (where := scope_where(scope)) is not None:
-            query = query.where(where, prefilter=True)
+        if where is not None:
+            query = query.where(where, prefilter=prefilter)
         if self._has_ann:
-            # re-rank 2k candidates on full vectors; LanceDB needs ef >= k * refine_factor
-            query = query.ef(max(self._ann_ef, 2 * k)).refine_factor(2)
+            query = search_params(query, k, trained=self._ann_trained, ef=self._ann_ef)
         table = query.to_arrow()
         ids = table.column("id").to_pylist()
         dist = table.column("_distance").to_numpy()
