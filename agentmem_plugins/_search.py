@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -31,6 +30,15 @@ CACHE_BYTES = 256 * 2**20
 RRF_K = 60
 
 
+
+
+def _fetch_post(post: dict[str, Any]) -> dict[str, Any]:
+    """Search-time options as ``RecordStore.fetch`` takes them (it includes invalidated
+    memories unless told otherwise; search does not)."""
+    return {
+        "include_invalidated": post.get("include_invalidated", False),
+        "as_of": post.get("as_of"),
+    }
 
 
 def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
@@ -60,16 +68,19 @@ class Searcher:
     async def vector(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        # Few matching rows (a selective filter, or simply a small scope such as one
-        # user's memories): exact scoring of their vectors from SQL beats an index probe.
-        hits = await self._io(self._exact_in_thread, vector, scope, flt, k, self._exact_max, **post)
-        if hits is not None:
-            return hits
-
         def fetch(n: int) -> list[tuple[str, float]]:
             return self._stores.vectors.search_vector(vector, scope, n)
 
-        return await self._widen(fetch, scope, flt, k, **post)
+        def first(n: int) -> tuple[list[MemoryItem], bool]:
+            # Few matching rows (a selective filter, or simply a small scope such as one
+            # user's memories): exact scoring of their vectors from SQL beats an index
+            # probe. Else the index's first round, in the same worker-thread call.
+            hits = self._exact_in_thread(vector, scope, flt, k, self._exact_max, **post)
+            if hits is not None:
+                return hits, True
+            return self._round(fetch, n, scope, flt, k, post)
+
+        return await self._widen(fetch, scope, flt, k, first=first, **post)
 
     async def vector_many(
         self, vectors: np.ndarray, scope: dict[str, str], k: int
@@ -130,26 +141,39 @@ class Searcher:
         flt: Filter | None,
         k: int,
         *,
-        include_invalidated: bool = False,
-        as_of: datetime | None = None,
+        first: Callable[[int], tuple[list[MemoryItem], bool]] | None = None,
+        **post: Any,
     ) -> list[MemoryItem]:
+        """Fetch ``n`` candidates, keep those SQL confirms, widen ``n`` until ``k`` survive
+        or the candidates run out; each round is one worker-thread call."""
         # Without filters only invalidated memories can drop out: a small margin will do.
-        plain = flt is None and as_of is None
+        plain = flt is None and post.get("as_of") is None
         n = k + 8 if plain else max(k * self._overfetch, 16)
-        while True:
-            candidates = await self._io(fetch, n)
-            items = await self._io(
-                self._stores.records.fetch,
-                [i for i, _ in candidates],
-                scope=scope,
-                flt=flt,
-                include_invalidated=include_invalidated,
-                as_of=as_of,
-            )
-            hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
-            if len(hits) >= k or len(candidates) < n:
-                return hits[:k]
+        if first is not None:
+            hits, done = await self._io(first, n)
+        else:
+            hits, done = await self._io(self._round, fetch, n, scope, flt, k, post)
+        while not done:
             n *= 4
+            hits, done = await self._io(self._round, fetch, n, scope, flt, k, post)
+        return hits[:k]
+
+    def _round(
+        self,
+        fetch: Callable[[int], list[tuple[str, float]]],
+        n: int,
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        post: dict[str, Any],
+    ) -> tuple[list[MemoryItem], bool]:
+        """One round of :meth:`_widen`: the hits, and whether they are final."""
+        candidates = fetch(n)
+        items = self._stores.records.fetch(
+            [i for i, _ in candidates], scope=scope, flt=flt, **_fetch_post(post)
+        )
+        hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
+        return hits, len(hits) >= k or len(candidates) < n
 
     async def _exact(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any

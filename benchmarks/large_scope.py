@@ -15,9 +15,9 @@ and retrain its ANN index), ``"hash"`` embedder over generated sentences
    would do), timed;
 4. ``--queries`` searches in the large scope, end to end (``search(q, user_id="docs",
    limit=10)``), p50/p95, the process CPU time per search (all threads: a figure that a
-   loaded, shared machine inflates less than wall time), and recall@10 against exact cosine search over the same texts
-   (re-embedded: the embedder is deterministic; a hit counts if its exact score reaches
-   the 10th best, so ties are not misses);
+   loaded, shared machine inflates less than wall time), and recall@10 against exact
+   cosine search over the same texts (re-embedded: the embedder is deterministic; a hit
+   counts if its exact score reaches the 10th best, so ties are not misses);
 5. the same in the per-user scopes (first search per user and all searches).
 
     python -m benchmarks.large_scope --size 100000 [--json FILE] [--workdir DIR]
@@ -165,16 +165,32 @@ async def search_scope(memory: Any, uid: str | list[str], ids_texts: Any, n_quer
             "scopes": len(uids)}
 
 
+def _upkeep_in_process(memory: Any) -> None:
+    """Diagnostic (``--in-process-upkeep``): run the worker's upkeep in this process, as
+    before issue 14, to show the stall side by side on the same machine."""
+    from agentmem_plugins.storage._upkeep import upkeep
+
+    vectors = memory._stores.vectors
+
+    def in_process(**kwargs: Any) -> dict[str, Any]:
+        return upkeep(vectors._table, **kwargs)
+
+    vectors._worker.upkeep = in_process
+
+
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
-              probe_ms: float, n_queries: int) -> dict[str, Any]:
+              probe_ms: float, n_queries: int, in_process: bool = False) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
     builds = _Builds()
     logging.getLogger("agentmem_plugins").addHandler(builds)
     logging.getLogger("agentmem_plugins").setLevel(logging.INFO)
     out: dict[str, Any] = {"size": size, "batch": batch, "users": n_users,
-                           "user_rows": user_rows, "probe_ms": probe_ms}
+                           "user_rows": user_rows, "probe_ms": probe_ms,
+                           "upkeep": "in-process (diagnostic)" if in_process else "worker"}
     async with AsyncMemory(path=path, embedder="hash") as memory:
+        if in_process:
+            _upkeep_in_process(memory)
         kept: dict[str, tuple[list[str], list[str]]] = {}
         for n, u in enumerate(users(n_users)):
             texts = sentences(user_rows, seed=50_000 + n)
@@ -215,10 +231,12 @@ def main() -> None:
     p.add_argument("--user-rows", type=int, default=1_000)
     p.add_argument("--probe-ms", type=float, default=50.0)
     p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--in-process-upkeep", action="store_true",
+                   help="diagnostic: index upkeep in this process, as before issue 14")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
-                                 args.probe_ms, args.queries))
+                                 args.probe_ms, args.queries, args.in_process_upkeep))
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.json:

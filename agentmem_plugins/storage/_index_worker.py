@@ -34,6 +34,8 @@ __all__ = ["IndexUpkeepError", "IndexWorker"]
 
 log = logging.getLogger("agentmem_plugins")
 NICE = 10
+# not ``-m`` this module: the package imports it first, and runpy warns about that
+_ENTRY = "from agentmem_plugins.storage._index_worker import _serve; _serve()"
 
 
 class IndexUpkeepError(AgentMemError):
@@ -85,7 +87,7 @@ class IndexWorker:
     def _ensure(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "agentmem_plugins.storage._index_worker"],
+                [sys.executable, "-c", _ENTRY],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 close_fds=True,
@@ -136,7 +138,3 @@ def _serve() -> None:
             reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
         replies.write(json.dumps(reply) + "\n")
         replies.flush()
-
-
-if __name__ == "__main__":
-    _serve()

@@ -26,6 +26,9 @@ __all__ = ["VectorIndex", "sql_literal"]
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
 _DELETE_CHUNK = 2000
+# upkeep of a table this large runs in the index worker: in-process, a compaction of
+# ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
+WORKER_MIN_ROWS = 10_000
 
 
 def sql_literal(value: str) -> str:
@@ -246,12 +249,12 @@ class VectorIndex:
     def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
         """Compact fragments, fold new rows into indexes, drop old versions, build or
         retrain the ANN index (policy in ``_upkeep``), then reopen the handle (a
-        long-lived handle grows in memory with every commit). Once the table is large
-        enough for an ANN index this runs in the index worker process, where it cannot
-        stall appends (see ``_index_worker``); search picks up what it commits."""
+        long-lived handle grows in memory with every commit). Past ``WORKER_MIN_ROWS``
+        rows (or ``ann_min_rows``, if lower) this runs in the index worker process, where
+        it cannot stall appends (see ``_index_worker``); search picks up what it commits."""
         if self._table is None:
             return
-        if self._table.count_rows() >= self._ann_min_rows:
+        if self._table.count_rows() >= min(self._ann_min_rows, WORKER_MIN_ROWS):
             report = self._worker.upkeep(
                 ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
             )
