@@ -81,6 +81,9 @@ class MemoryConfig(BaseModel):
     search_overfetch: int = Field(4, ge=1)
     # a scope (with its filters) of at most this many rows is scored exactly from SQL
     exact_search_max_rows: int = Field(4096, ge=0)
+    # those scopes' vectors are kept in memory between searches (until any write), up to
+    # this many MiB in all; 0 turns the cache off
+    scope_cache_mb: int = Field(256, ge=0)
     # full-text tokenizer, applied when the index is built (measured: BENCHMARKS.md,
     # retrieval quality)
     fulltext_stem: bool = True

@@ -105,6 +105,7 @@ class AsyncMemory(ReadMethods):
             self._io,
             self.config.search_overfetch,
             self.config.exact_search_max_rows,
+            self.config.scope_cache_mb * 2**20,
             fusion={
                 "method": self.config.hybrid_fusion,
                 "k": self.config.hybrid_rrf_k,

@@ -1,6 +1,7 @@
 """The read path: vector, full-text and hybrid search with scope and metadata filters.
 
-Scopes of at most ``exact_search_max_rows`` matching rows are scored exactly from SQL. Otherwise
+Scopes of at most ``exact_search_max_rows`` matching rows are scored exactly from SQL (their
+vectors kept in memory between searches until anything is written, see ``_scope_cache``). Otherwise
 the vector index prefilters by scope; everything else (metadata filters, invalidated
 memories, ``as_of``) is checked against SQL, the source of truth, on the candidates.
 Candidates are over-fetched and the fetch widened until enough survive, so a filter
@@ -20,33 +21,25 @@ import numpy as np
 from ._filters import Filter
 from ._fusion import fuse
 from ._io import IO
+from ._scope_cache import ScopeCache, ScopeVectors
+from ._scope_cache import unit_rows as _unit
 from ._store import Stores
 from ._types import MemoryItem
 
-__all__ = ["Searcher", "rrf_fuse"]
+__all__ = ["Searcher"]
 
 EXACT_MAX_ROWS = 4096
-RRF_K = 60
+CACHE_BYTES = 256 * 2**20
 
 
-def _cosine(matrix: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Cosine similarity of every row of ``matrix`` with every query: ``(rows, queries)``."""
-    queries = queries.astype(np.float32)
-    qn = np.linalg.norm(queries, axis=1)
-    mn = np.linalg.norm(matrix, axis=1)
-    qn[qn == 0] = 1.0
-    mn[mn == 0] = 1.0
-    scores: np.ndarray = (matrix @ queries.T) / mn[:, None] / qn[None, :]
-    return scores
-
-
-def rrf_fuse(*rankings: list[str], k: int = RRF_K) -> list[tuple[str, float]]:
-    """Reciprocal rank fusion: ``score(id) = sum(1 / (k + rank))`` over the rankings."""
-    scores: dict[str, float] = {}
-    for ranking in rankings:
-        for rank, memory_id in enumerate(ranking, start=1):
-            scores[memory_id] = scores.get(memory_id, 0.0) + 1.0 / (k + rank)
-    return sorted(scores.items(), key=lambda kv: kv[1], reverse=True)
+def _fetch_post(post: dict[str, Any]) -> dict[str, Any]:
+    """Search-time options as ``RecordStore.fetch`` takes them (it includes invalidated
+    memories unless told otherwise; search does not)."""
+    return {
+        "include_invalidated": post.get("include_invalidated", False),
+        "as_of": post.get("as_of"),
+        "live_after": post.get("live_after"),
+    }
 
 
 class Searcher:
@@ -56,9 +49,11 @@ class Searcher:
         io: IO,
         overfetch: int,
         exact_max_rows: int = EXACT_MAX_ROWS,
+        cache_bytes: int = CACHE_BYTES,
         fusion: dict[str, Any] | None = None,
     ) -> None:
         self._stores = stores
+        self._cache = ScopeCache(stores.records.data_version, cache_bytes)
         self._io = io
         self._overfetch = overfetch
         self._exact_max = exact_max_rows
@@ -67,16 +62,19 @@ class Searcher:
     async def vector(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        # Few matching rows (a selective filter, or simply a small scope such as one
-        # user's memories): exact scoring of their vectors from SQL beats an index probe.
-        hits = await self._io(self._exact_in_thread, vector, scope, flt, k, self._exact_max, **post)
-        if hits is not None:
-            return hits
-
         def fetch(n: int) -> list[tuple[str, float]]:
             return self._stores.vectors.search_vector(vector, scope, n)
 
-        return await self._widen(fetch, scope, flt, k, **post)
+        def first(n: int) -> tuple[list[MemoryItem], bool]:
+            # Few matching rows (a selective filter, or simply a small scope such as one
+            # user's memories): exact scoring of their vectors from SQL beats an index
+            # probe. Else the index's first round, in the same worker-thread call.
+            hits = self._exact_in_thread(vector, scope, flt, k, self._exact_max, **post)
+            if hits is not None:
+                return hits, True
+            return self._round(fetch, n, scope, flt, k, post)
+
+        return await self._widen(fetch, scope, flt, k, first=first, **post)
 
     async def vector_many(
         self,
@@ -93,20 +91,16 @@ class Searcher:
         scored for every vector in one matrix product; a large one gets one index search
         per vector.
         """
-        post = {"live_after": live_after}
-        count = await self._io(self._stores.records.count, scope, None, live_after=live_after)
-        if count > self._exact_max:
+        post: dict[str, Any] = {"live_after": live_after} if live_after is not None else {}
+        found = await self._io(self._scope_vectors, scope, None, self._exact_max, post)
+        if found is None:
             return list(
                 await asyncio.gather(*(self.vector(v, scope, None, k, **post) for v in vectors))
             )
-        if count == 0:
+        if found.unit is None:
             return [[] for _ in vectors]
-        ids, matrix = await self._io(
-            self._stores.records.vectors, scope, None, live_after=live_after
-        )
-        if matrix is None:
-            return [[] for _ in vectors]
-        scores = _cosine(matrix, np.asarray(vectors, dtype=np.float32))  # (rows, queries)
+        ids = found.ids
+        scores = found.unit @ _unit(np.asarray(vectors, dtype=np.float32)).T  # (rows, queries)
         top = np.argsort(-scores, axis=0, kind="stable")[:k].T
         wanted = {ids[i] for row in top for i in row}
         items = await self._io(self._stores.records.fetch, list(wanted))
@@ -154,28 +148,39 @@ class Searcher:
         flt: Filter | None,
         k: int,
         *,
-        include_invalidated: bool = False,
-        as_of: datetime | None = None,
-        live_after: datetime | None = None,
+        first: Callable[[int], tuple[list[MemoryItem], bool]] | None = None,
+        **post: Any,
     ) -> list[MemoryItem]:
+        """Fetch ``n`` candidates, keep those SQL confirms, widen ``n`` until ``k`` survive
+        or the candidates run out; each round is one worker-thread call."""
         # Without filters only invalidated memories can drop out: a small margin will do.
-        plain = flt is None and as_of is None
+        plain = flt is None and post.get("as_of") is None
         n = k + 8 if plain else max(k * self._overfetch, 16)
-        while True:
-            candidates = await self._io(fetch, n)
-            items = await self._io(
-                self._stores.records.fetch,
-                [i for i, _ in candidates],
-                scope=scope,
-                flt=flt,
-                include_invalidated=include_invalidated,
-                as_of=as_of,
-                live_after=live_after,
-            )
-            hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
-            if len(hits) >= k or len(candidates) < n:
-                return hits[:k]
+        if first is not None:
+            hits, done = await self._io(first, n)
+        else:
+            hits, done = await self._io(self._round, fetch, n, scope, flt, k, post)
+        while not done:
             n *= 4
+            hits, done = await self._io(self._round, fetch, n, scope, flt, k, post)
+        return hits[:k]
+
+    def _round(
+        self,
+        fetch: Callable[[int], list[tuple[str, float]]],
+        n: int,
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        post: dict[str, Any],
+    ) -> tuple[list[MemoryItem], bool]:
+        """One round of :meth:`_widen`: the hits, and whether they are final."""
+        candidates = fetch(n)
+        items = self._stores.records.fetch(
+            [i for i, _ in candidates], scope=scope, flt=flt, **_fetch_post(post)
+        )
+        hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
+        return hits, len(hits) >= k or len(candidates) < n
 
     async def _exact(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
@@ -195,14 +200,42 @@ class Searcher:
     ) -> list[MemoryItem] | None:
         """Exact top ``k`` from SQL, in one worker-thread call (count, read, score, fetch);
         ``None`` when more than ``max_rows`` rows match."""
-        records = self._stores.records
-        if max_rows is not None and records.count(scope, flt, **post) > max_rows:
+        found = self._scope_vectors(scope, flt, max_rows, post)
+        if found is None:
             return None
-        ids, matrix = records.vectors(scope, flt, **post)
-        if matrix is None:
+        if found.unit is None:
             return []
-        scores = _cosine(matrix, vector.reshape(1, -1))[:, 0]
-        top = np.argsort(-scores, kind="stable")[:k]
-        chosen = [(ids[i], float(scores[i])) for i in top]
-        items = records.fetch([i for i, _ in chosen])
+        scores = found.unit @ _unit(vector.reshape(1, -1))[0]
+        if len(scores) > k:
+            part = np.argpartition(-scores, k)[:k]
+            top = part[np.argsort(-scores[part], kind="stable")]
+        else:
+            top = np.argsort(-scores, kind="stable")
+        chosen = [(found.ids[i], float(scores[i])) for i in top]
+        items = self._stores.records.fetch([i for i, _ in chosen])
         return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]
+
+    def _scope_vectors(
+        self, scope: dict[str, str], flt: Filter | None, max_rows: int | None, post: dict[str, Any]
+    ) -> ScopeVectors | None:
+        """The matching rows' ids and unit vectors; ``None`` when more than ``max_rows``
+        match. Plain scopes (no filter, valid memories now) come from the cache while
+        nothing has been written."""
+        records = self._stores.records
+        plain = flt is None and not any(
+            post.get(o) for o in ("include_invalidated", "as_of", "live_after")
+        )
+        entry, version = self._cache.lookup(scope) if plain else (None, None)
+        if entry is not None and not (entry.large and max_rows is None):
+            return None if entry.large else entry
+        if max_rows is not None:
+            count = records.count(scope, flt, at_most=max_rows + 1, **post)
+            if count > max_rows:
+                if plain:
+                    self._cache.store(scope, version, ScopeVectors([], None, large=True))
+                return None
+        ids, matrix = records.vectors(scope, flt, **post)
+        found = ScopeVectors(ids, None if matrix is None else _unit(matrix))
+        if plain:
+            self._cache.store(scope, version, found)
+        return found

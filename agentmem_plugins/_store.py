@@ -148,6 +148,7 @@ class Stores:
             self.records.optimize()
             self.records.delete_meta("open_session")  # a clean close: no reconcile next time
         finally:
+            self.vectors.close()
             self.records.close()
             self.vectors.close()
 

@@ -128,8 +128,9 @@ class Writer:
 
     async def close(self) -> None:
         await self.drain()
-        await self.wait_maintenance()
         self._closed = True
+        self._store.vectors.close()  # abandon a long index build rather than wait for it
+        await self.wait_maintenance()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -245,8 +246,11 @@ class Writer:
             log.exception("expiry sweep failed; will retry later")
         try:
             await self._io(self._store.maintain)
-        except Exception:  # upkeep must never fail a write; the next run tries again
-            log.exception("vector index maintenance failed; will retry later")
+        except Exception as exc:  # upkeep must never fail a write; the next run tries again
+            if self._closed:  # interrupted by close(): expected
+                log.info("vector index maintenance stopped by close (%s)", exc)
+            else:
+                log.exception("vector index maintenance failed; will retry later")
 
     async def wait_maintenance(self) -> None:
         tasks = [t for t in (self._maintenance, self._sweep) if t is not None]

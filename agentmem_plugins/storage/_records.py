@@ -12,6 +12,7 @@ import builtins  # RecordStore.list shadows the builtin in its annotations
 import functools
 import json
 import operator
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -35,6 +36,9 @@ H = HistoryRow.__table__  # type: ignore[attr-defined]
 P = PendingRow.__table__  # type: ignore[attr-defined]
 META = MetaRow.__table__  # type: ignore[attr-defined]
 _ITEM_COLS = [c for c in M.c if c.name not in ("vector", "rev")]
+_ITEM_NAMES = [c.name for c in _ITEM_COLS]
+_ITEM_SQL = ", ".join(f'"{n}"' for n in _ITEM_NAMES)
+_ITEM_DATES = [c.name for c in _ITEM_COLS if isinstance(c.type, sa.DateTime)]
 _IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
 
 
@@ -52,6 +56,8 @@ class RecordStore:
         ensure_schema(self._write, self.dialect)  # creates, or migrates an older store
         #: called (from the reading thread) when a read finds expired rows not yet swept
         self.on_expired: Callable[[], None] | None = None
+        self._version_conn: Any = None  # data_version(): a read connection of its own
+        self._version_lock = threading.Lock()
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -81,7 +87,22 @@ class RecordStore:
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("PRAGMA optimize")
 
+    def data_version(self) -> int | None:
+        """SQLite's ``PRAGMA data_version`` on a connection that never writes: it changes
+        whenever any connection (any process) commits, so equal values mean nothing was
+        written in between. ``None`` on other databases."""
+        if self.dialect != "sqlite":
+            return None
+        with self._version_lock:
+            if self._version_conn is None:
+                self._version_conn = self._read.raw_connection()
+            return int(self._version_conn.cursor().execute("PRAGMA data_version").fetchone()[0])
+
     def close(self) -> None:
+        with self._version_lock:
+            if self._version_conn is not None:
+                self._version_conn.close()
+                self._version_conn = None
         self._write.dispose()
         self._read.dispose()
 
@@ -249,10 +270,12 @@ class RecordStore:
         would walk the scope index (every row of the user) instead of looking up the ids
         by primary key, 24 ms instead of 0.1 ms at a million rows.
         """
+        scope = scope or {}
+        if self.dialect == "sqlite" and flt is None and as_of is None and live_after is None:
+            return self._fetch_sqlite(ids, scope, include_invalidated)
         where = self._where(
             {}, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
-        scope = scope or {}
         out: dict[str, MemoryItem] = {}
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
@@ -261,6 +284,36 @@ class RecordStore:
                     values = row._asdict()
                     if all(values[k] == v for k, v in scope.items()):
                         out[row.id] = to_item(values)
+        return out
+
+    def _fetch_sqlite(
+        self, ids: Sequence[str], scope: dict[str, str], include_invalidated: bool
+    ) -> dict[str, MemoryItem]:
+        """:meth:`fetch` without filters on SQLite, straight through the DBAPI: the hot
+        read of every search (10 rows: 1.3 -> 0.3 ms; SQLAlchemy's statement building
+        and result processing were three quarters of it). Values are decoded the way
+        SQLAlchemy's SQLite types store them (ISO text datetimes, JSON text)."""
+        out: dict[str, MemoryItem] = {}
+        valid = "" if include_invalidated else " AND invalid_at IS NULL"
+        now = _expiry.utc_now()  # expired memories are gone for every read
+        with self._read.connect() as conn:
+            cursor = conn.connection.dbapi_connection
+            assert cursor is not None
+            for chunk in _chunks(list(ids)):
+                marks = ", ".join("?" * len(chunk))
+                sql = f"SELECT {_ITEM_SQL} FROM memories WHERE id IN ({marks}){valid}"
+                for row in cursor.execute(sql, tuple(chunk)).fetchall():
+                    values = dict(zip(_ITEM_NAMES, row, strict=True))
+                    if any(values[k] != v for k, v in scope.items()):
+                        continue
+                    for name in _ITEM_DATES:
+                        if (text := values[name]) is not None:
+                            values[name] = datetime.fromisoformat(text)
+                    if values["expires_at"] is not None and values["expires_at"] <= now:
+                        continue
+                    if values["metadata"] is not None:
+                        values["metadata"] = json.loads(values["metadata"])
+                    out[row[0]] = to_item(values)
         return out
 
     def list(
@@ -291,11 +344,20 @@ class RecordStore:
         include_invalidated: bool = False,
         as_of: datetime | None = None,
         live_after: datetime | None = None,
+        at_most: int | None = None,
     ) -> int:
+        """Matching rows; with ``at_most``, counting stops there (``min(count, at_most)``:
+        asking "more than 4,096?" of a million-row scope costs 4,096 index steps)."""
         where = self._where(
             scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
-        query = sa.select(sa.func.count()).select_from(M).where(*where)
+        if at_most is None:
+            query = sa.select(sa.func.count()).select_from(M).where(*where)
+        else:
+            # no column: the scope index covers it
+            one = sa.literal_column("1", sa.Integer).label("one")
+            bounded = sa.select(one).select_from(M).where(*where).limit(at_most).subquery()
+            query = sa.select(sa.func.count()).select_from(bounded)
         with self._read.connect() as conn:
             return int(conn.execute(query).scalar_one())
 

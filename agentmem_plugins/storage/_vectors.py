@@ -17,15 +17,18 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import SCOPE_FIELDS
 from ._changes import Changes
+from ._index_worker import IndexWorker
+from ._upkeep import search_params, trained_rows, upkeep
 
 __all__ = ["VectorIndex", "sql_literal"]
 
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
-SCOPE_COLUMNS = SCOPE_FIELDS
 _DELETE_CHUNK = 2000
+# upkeep of a table this large runs in the index worker: in-process, a compaction of
+# ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
+WORKER_MIN_ROWS = 10_000
 
 
 def sql_literal(value: str) -> str:
@@ -76,9 +79,12 @@ class VectorIndex:
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
         self._fts_options = dict(fts_options or {})  # lancedb.index.FTS keyword arguments
+        self._worker = IndexWorker(uri, storage_options)  # upkeep of large tables
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
+        self._needs_prefilter: set[str] = set()  # scopes a postfilter cannot serve
         self._has_ann = False
+        self._ann_trained = 0
         self._has_fts = False
         if self._exists():
             self._open()
@@ -90,9 +96,15 @@ class VectorIndex:
 
     def _open(self) -> None:
         table = self._db.open_table(TABLE)
-        indices = {tuple(ix.columns): ix.index_type for ix in table.list_indices()}
+        listed = table.list_indices()
+        indices = {tuple(ix.columns): ix.index_type for ix in listed}
         self._has_ann = ("vector",) in indices
+        self._ann_trained = max(
+            (trained_rows(ix.name) for ix in listed if ix.columns == ["vector"]),
+            default=0,
+        )
         self._has_fts = ("text",) in indices
+        self._needs_prefilter = set()
         self._table = table
 
     @property
@@ -165,26 +177,43 @@ class VectorIndex:
                 self._db.drop_table(TABLE)
             self._table = None
             self._has_ann = self._has_fts = False
+        self._worker.close()  # its handle is on the dropped table
 
     # --- reads -------------------------------------------------------------------------
 
     def search_vector(
         self, vector: np.ndarray, scope: dict[str, str], k: int
     ) -> list[tuple[str, float]]:
-        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``."""
+        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``.
+
+        With the ANN index, a scope is first tried as a *postfilter* (the index's nearest
+        ``2k`` rows, then the scope): for a scope holding most of the table (a document
+        index) that skips building a row mask over the whole table on every query. When
+        fewer than ``k`` survive, the scope is searched with a prefilter, and the scope
+        remembered as one that needs it (until the next reopen)."""
         if self._table is None:
             return []
+        where = scope_where(scope)
+        if where is not None and self._has_ann and where not in self._needs_prefilter:
+            found = self._search_ann(vector, where, 2 * k, prefilter=False)
+            if len(found) >= k:
+                return found[:k]
+            self._needs_prefilter.add(where)
+        return self._search_ann(vector, where, k, prefilter=True)
+
+    def _search_ann(
+        self, vector: np.ndarray, where: str | None, k: int, *, prefilter: bool
+    ) -> list[tuple[str, float]]:
         query = (
             self._table.search(vector.astype(np.float32), vector_column_name="vector")
             .distance_type("cosine")
             .limit(k)
             .select(["id", "_distance"])
         )
-        if (where := scope_where(scope)) is not None:
-            query = query.where(where, prefilter=True)
+        if where is not None:
+            query = query.where(where, prefilter=prefilter)
         if self._has_ann:
-            # re-rank 2k candidates on full vectors; LanceDB needs ef >= k * refine_factor
-            query = query.ef(max(self._ann_ef, 2 * k)).refine_factor(2)
+            query = search_params(query, k, trained=self._ann_trained, ef=self._ann_ef)
         table = query.to_arrow()
         ids = table.column("id").to_pylist()
         dist = table.column("_distance").to_numpy()
@@ -228,30 +257,26 @@ class VectorIndex:
                 self._has_fts = True
 
     def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
-        """Compact fragments, fold new rows into indexes, drop old versions, build the ANN
-        index once the table is large enough, then reopen the handle (a long-lived handle
-        grows in memory with every commit)."""
+        """Compact fragments, fold new rows into indexes, drop old versions, build or
+        retrain the ANN index (policy in ``_upkeep``), then reopen the handle (a
+        long-lived handle grows in memory with every commit). Past ``WORKER_MIN_ROWS``
+        rows (or ``ann_min_rows``, if lower) this runs in the index worker process, where
+        it cannot stall appends (see ``_index_worker``); search picks up what it commits."""
         if self._table is None:
             return
-        table = self._table
-        rows = table.count_rows()
-        if not self._has_ann and rows >= self._ann_min_rows:
-            self._build_ann(table, rows)
-        table.optimize(cleanup_older_than=cleanup_older_than)
+        if self._table.count_rows() >= min(self._ann_min_rows, WORKER_MIN_ROWS):
+            report = self._worker.upkeep(
+                ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+            )
+        else:
+            report = upkeep(
+                self._table, ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+            )
+        if report["built"]:
+            log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:
             self._open()
 
-    def _build_ann(self, table: Any, rows: int) -> None:
-        from lancedb.index import Bitmap, IvfHnswSq
-
-        log.info("building the ANN index over %d rows", rows)
-        for column in SCOPE_COLUMNS:
-            table.create_index(column, config=Bitmap(), replace=True)
-        partitions = max(1, rows // 100_000)
-        table.create_index(
-            "vector", config=IvfHnswSq(distance_type="cosine", num_partitions=partitions)
-        )
-        self._has_ann = True
-
     def close(self) -> None:
-        """Nothing to release: LanceDB connections hold no server resources."""
+        """Stop the index worker (an unfinished build is abandoned; nothing is lost)."""
+        self._worker.close()

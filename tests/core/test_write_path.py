@@ -148,3 +148,29 @@ async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -
         )
         hits = await memory.search("subject 7 item7", user_id="u0", limit=10)
         assert len({h.id for h in hits} & {h.id for h in exact}) >= 9  # recall@10 >= 0.9
+
+
+async def test_ann_upkeep_runs_in_the_worker_and_retrains_as_the_table_grows(tmp_path) -> None:
+    from agentmem_plugins.storage._upkeep import ANN_PREFIX, trained_rows
+
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", ann_min_rows=300, exact_search_max_rows=0
+    ) as memory:
+        vectors = memory._stores.vectors
+
+        def ann_names() -> list[str]:
+            return [ix.name for ix in vectors._table.list_indices() if ix.columns == ["vector"]]
+
+        await memory.add_many({"text": f"fact {i} item{i}", "user_id": "u"} for i in range(400))
+        await memory._io(memory._stores.maintain)
+        assert vectors._worker._proc is not None  # large enough: done by the child process
+        assert [trained_rows(n) for n in ann_names()] == [400]
+        await memory.add_many({"text": f"more {i} item{i}", "user_id": "u"} for i in range(300))
+        await memory._io(memory._stores.maintain)  # 700 < 2 x 400: deltas only
+        assert [trained_rows(n) for n in ann_names()] == [400]
+        await memory.add_many({"text": f"late {i} item{i}", "user_id": "u"} for i in range(200))
+        await memory._io(memory._stores.maintain)  # 900 >= 2 x 400: retrained, old one gone
+        assert ann_names() == [f"{ANN_PREFIX}900"]
+        hits = await memory.search("late 7 item7", user_id="u", limit=10)
+        assert len(hits) == 10 and hits[0].text == "late 7 item7"
+    assert vectors._worker._proc is None  # close() stopped the worker

@@ -1,0 +1,257 @@
+"""Large scopes (issue 14): bulk ingest into one scope with a concurrent single-add probe,
+then search in that scope and in small per-user scopes of the same store.
+
+One run, one store, default ``MemoryConfig`` (the core decides by itself when to build
+and retrain its ANN index), ``"hash"`` embedder over generated sentences
+(``benchmarks/_texts.py``), never random vectors:
+
+1. ``--users`` per-user scopes of ``--user-rows`` memories each (``add_many``);
+2. bulk ingest of ``--size`` memories into one scope (``user_id="docs"``) with
+   ``add_many`` in batches of ``--batch`` (1,000), while a probe task adds one memory to
+   another scope every ``--probe-ms`` (50 ms) and records how long each ``add`` took;
+   ingest throughput is logged per tenth of the ingest, with the probe's percentiles in
+   that window and every index build the core reports;
+3. the writer's maintenance is awaited and one more upkeep is run (what an idle writer
+   would do), timed;
+4. ``--queries`` searches in the large scope, end to end (``search(q, user_id="docs",
+   limit=10)``), p50/p95, the process CPU time per search (all threads: a figure that a
+   loaded, shared machine inflates less than wall time), and recall@10 against exact
+   cosine search over the same texts (re-embedded: the embedder is deterministic; a hit
+   counts if its exact score reaches the 10th best, so ties are not misses);
+5. the same in the per-user scopes (first search per user and all searches).
+
+    python -m benchmarks.large_scope --size 100000 [--json FILE] [--workdir DIR]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._common import base_parser, log, percentile, temp_store_dir
+from ._texts import questions, sentences, users
+
+DOCS = "docs"
+
+
+class _Builds(logging.Handler):
+    """Collects the core's 'ANN index trained' log records with their time."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.events: list[tuple[float, str]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if "ANN index" in message or "maintenance failed" in message:
+            self.events.append((time.perf_counter(), message))
+
+
+def _pcts(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "p99": None, "max": None}
+    return {
+        "n": len(values),
+        "p50": round(percentile(values, 50), 2),
+        "p95": round(percentile(values, 95), 2),
+        "p99": round(percentile(values, 99), 2),
+        "max": round(max(values), 2),
+    }
+
+
+async def _probe(memory: Any, every_s: float, out: list[tuple[float, float]],
+                 stop: asyncio.Event) -> None:
+    i = 0
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await memory.add(f"probe note {i}: the agent saw event {i * 7 % 101}",
+                         user_id="probe", infer=False)
+        t1 = time.perf_counter()
+        out.append((t1, (t1 - t0) * 1000))
+        i += 1
+        await asyncio.sleep(max(0.0, every_s - (t1 - t0)))
+
+
+async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
+                 builds: _Builds) -> dict[str, Any]:
+    probes: list[tuple[float, float]] = []
+    stop = asyncio.Event()
+    probe = asyncio.create_task(_probe(memory, probe_ms / 1000, probes, stop))
+    windows = []
+    step = max(batch, size // 10)
+    texts_seed = 1_000
+    t_start = time.perf_counter()
+    w_start, w_rows = t_start, 0
+    for start in range(0, size, batch):
+        n = min(batch, size - start)
+        texts = sentences(n, seed=texts_seed + start)
+        await memory.add_many([{"text": t, "user_id": DOCS} for t in texts])
+        w_rows += n
+        done = start + n
+        if done % step == 0 or done == size:
+            now = time.perf_counter()
+            lat = [ms for t, ms in probes if w_start <= t < now]
+            windows.append({"rows": done, "elapsed_s": round(now - t_start, 1),
+                            "rows_per_s": round(w_rows / (now - w_start)),
+                            "probe": _pcts(lat)})
+            log(f"  {done:,} rows at {now - t_start:.0f} s: {w_rows / (now - w_start):,.0f}/s "
+                f"in this window; probe add p50 {windows[-1]['probe']['p50']} ms, "
+                f"p99 {windows[-1]['probe']['p99']}, max {windows[-1]['probe']['max']}")
+            w_start, w_rows = now, 0
+    ingest_s = time.perf_counter() - t_start
+    stop.set()
+    await probe
+    lat = [ms for _, ms in probes]
+    return {
+        "rows": size, "seconds": round(ingest_s, 1), "rows_per_s": round(size / ingest_s),
+        "windows": windows, "probe_adds": _pcts(lat), "started": t_start,
+    }
+
+
+def _truth(matrix: np.ndarray, qv: np.ndarray) -> tuple[np.ndarray, float]:
+    scores = matrix @ qv
+    k = min(10, len(scores))
+    top = np.argpartition(-scores, k - 1)[:k]
+    return scores, float(scores[top].min())
+
+
+async def search_scope(memory: Any, uid: str | list[str], ids_texts: Any, n_queries: int,
+                       seed: int) -> dict[str, Any]:
+    """p50/p95 and recall@10 of ``search`` in one scope (or round-robin over several)."""
+    from agentmem_plugins.embeddings import HashEmbedder
+
+    emb = HashEmbedder()
+    qs = questions(n_queries, seed=seed)
+    uids = [uid] if isinstance(uid, str) else uid
+    mats: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+    for u in uids:
+        ids, texts = ids_texts[u]
+        vecs = np.vstack([emb.embed_documents(texts[i:i + 50_000])
+                          for i in range(0, len(texts), 50_000)]).astype(np.float32)
+        vecs /= np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        mats[u] = ({m: i for i, m in enumerate(ids)}, vecs)
+    # exact answers first: a numpy product between timed searches would leave BLAS
+    # threads spinning into the next search's wall and CPU time
+    truth = []
+    for n, q in enumerate(qs):
+        index, vecs = mats[uids[n % len(uids)]]
+        qv = emb.embed_query(q).astype(np.float32)
+        qv /= max(float(np.linalg.norm(qv)), 1e-12)
+        truth.append(_truth(vecs, qv))
+    for q in qs[:10]:  # warm-up
+        await memory.search(q, user_id=uids[0], limit=10)
+    lat, first, rec = [], [], []
+    cpu = 0.0
+    seen: set[str] = set()
+    answers = []
+    for n, q in enumerate(qs):
+        u = uids[n % len(uids)]
+        c0, t0 = time.process_time(), time.perf_counter()
+        hits = await memory.search(q, user_id=u, limit=10)
+        ms = (time.perf_counter() - t0) * 1000
+        cpu += time.process_time() - c0
+        lat.append(ms)
+        answers.append(hits)
+        if u not in seen:
+            first.append(ms)
+            seen.add(u)
+    for n, hits in enumerate(answers):
+        index = mats[uids[n % len(uids)]][0]
+        scores, kth = truth[n]
+        k = min(10, len(scores))
+        good = sum(1 for h in hits[:k] if h.id in index and scores[index[h.id]] >= kth - 1e-5)
+        rec.append(good / k)
+    return {"latency_ms": _pcts(lat), "first_per_scope_ms": _pcts(first),
+            "process_cpu_ms_per_search": round(cpu * 1000 / len(qs), 2),
+            "recall_at_10": round(float(np.mean(rec)), 4), "queries": len(qs),
+            "scopes": len(uids)}
+
+
+def _upkeep_in_process(memory: Any) -> None:
+    """Diagnostic (``--in-process-upkeep``): run the worker's upkeep in this process, as
+    before issue 14, to show the stall side by side on the same machine."""
+    from agentmem_plugins.storage._upkeep import upkeep
+
+    vectors = memory._stores.vectors
+
+    def in_process(**kwargs: Any) -> dict[str, Any]:
+        return upkeep(vectors._table, **kwargs)
+
+    vectors._worker.upkeep = in_process
+
+
+async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
+              probe_ms: float, n_queries: int, in_process: bool = False) -> dict[str, Any]:
+    from agentmem_plugins import AsyncMemory
+
+    builds = _Builds()
+    logging.getLogger("agentmem_plugins").addHandler(builds)
+    logging.getLogger("agentmem_plugins").setLevel(logging.INFO)
+    out: dict[str, Any] = {"size": size, "batch": batch, "users": n_users,
+                           "user_rows": user_rows, "probe_ms": probe_ms,
+                           "upkeep": "in-process (diagnostic)" if in_process else "worker"}
+    async with AsyncMemory(path=path, embedder="hash") as memory:
+        if in_process:
+            _upkeep_in_process(memory)
+        kept: dict[str, tuple[list[str], list[str]]] = {}
+        for n, u in enumerate(users(n_users)):
+            texts = sentences(user_rows, seed=50_000 + n)
+            kept[u] = (await memory.add_many([{"text": t, "user_id": u} for t in texts]), texts)
+        log(f"large_scope: {n_users} user scopes of {user_rows:,}; bulk ingest of {size:,}")
+        out["ingest"] = await ingest(memory, size, batch, probe_ms, builds)
+        t0 = time.perf_counter()
+        await memory.flush()
+        await memory._writer.wait_maintenance()
+        settle = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        await memory._io(memory._stores.maintain)  # the upkeep an idle writer runs
+        out["upkeep_after_ingest_s"] = {"wait_running": round(settle, 1),
+                                        "one_more": round(time.perf_counter() - t0, 1)}
+        stats = memory._stores.vectors._table
+        vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
+        out["ann_index"] = {"names": [ix.name for ix in vec], **(
+            vars(stats.index_stats(vec[0].name)) if vec else {})}
+        log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
+            f"{out['ingest']['probe_adds']}, index {out['ann_index']}")
+        ids = await memory._io(memory._stores.records.ids, {"user_id": DOCS}, None)
+        texts_by_id = {m.id: m.text for m in await memory.get_all(user_id=DOCS, limit=None)}
+        kept[DOCS] = (ids, [texts_by_id[i] for i in ids])
+        out["search_large_scope"] = await search_scope(memory, DOCS, kept, n_queries, seed=3)
+        log(f"large_scope: search in the {size:,}-row scope {out['search_large_scope']}")
+        out["search_user_scopes"] = await search_scope(
+            memory, users(n_users), kept, n_queries, seed=4)
+        log(f"large_scope: search in {user_rows:,}-row user scopes {out['search_user_scopes']}")
+    # every index build the core reported, in seconds from the start of the bulk ingest
+    start = out["ingest"].pop("started")
+    out["builds"] = [(round(t - start, 1), m) for t, m in builds.events]
+    return out
+
+
+def main() -> None:
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=100_000)
+    p.add_argument("--batch", type=int, default=1_000)
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--user-rows", type=int, default=1_000)
+    p.add_argument("--probe-ms", type=float, default=50.0)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--in-process-upkeep", action="store_true",
+                   help="diagnostic: index upkeep in this process, as before issue 14")
+    args = p.parse_args()
+    with temp_store_dir(args.workdir, f"large-{args.size}") as path:
+        result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
+                                 args.probe_ms, args.queries, args.in_process_upkeep))
+    text = json.dumps(result, indent=1, default=str)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
