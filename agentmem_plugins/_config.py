@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,34 @@ def _env(name: str) -> str | None:
     return value or None
 
 
+#: ``vector_uri`` schemes LanceDB serves; anything else is a ConfigError (never a folder
+#: named after the URL, which is what LanceDB makes of an unknown scheme).
+VECTOR_URI_SCHEMES = ("file", "s3", "s3+ddb", "gs", "az", "abfss", "memory")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def check_vector_uri(uri: str) -> str:
+    """A local path, or a URL whose scheme LanceDB serves (see ``VECTOR_URI_SCHEMES``)."""
+    match = _SCHEME.match(uri)
+    if match is None or len(match.group(1)) == 1:  # a plain path, or a Windows drive
+        return uri
+    scheme = match.group(1).lower()
+    if scheme not in VECTOR_URI_SCHEMES:
+        accepted = ", ".join(f"{s}://" for s in VECTOR_URI_SCHEMES)
+        hint = (
+            " (records go to PostgreSQL through sql_url; vectors stay in LanceDB)"
+            if scheme.startswith("postgres")
+            else ""
+        )
+        raise ValueError(
+            f"scheme {scheme!r} is not served by LanceDB{hint}; use a local path or one of "
+            f"{accepted}"
+        )
+    if not uri[match.end() :].startswith("//"):
+        raise ValueError(f"{uri!r} is not a URL: write {scheme}://bucket/prefix")
+    return uri
+
+
 class MemoryConfig(BaseModel):
     """Everything a store needs; frozen once built.
 
@@ -41,7 +70,20 @@ class MemoryConfig(BaseModel):
     ``"fastembed:<model name or local folder>"``, ``"hash"`` (offline, no weights) or
     ``"none"`` (vectors are always given by the caller; the dimension is learned from
     the first batch). ``sql_url`` is any SQLAlchemy URL (default: SQLite in ``path``);
-    ``vector_uri`` any LanceDB URI (default: ``path/lancedb``; ``s3://...`` works).
+    ``vector_uri`` a local folder or ``s3://``, ``gs://``, ``az://`` URL (default:
+    ``$AGENTMEM_VECTOR_URI``, else ``path/lancedb``), with ``storage_options`` (credentials,
+    ``aws_endpoint``, ``allow_http``, ``region``, ...) passed to LanceDB as given; the usual
+    ``AWS_*`` / ``GOOGLE_*`` / ``AZURE_*`` variables work too.
+
+    Several processes (and machines) may open one store at once. ``read_consistency_s``
+    bounds how stale a process's view of the vector side may be: ``0`` (default) checks
+    for other processes' commits on every read (one manifest check, a round trip on
+    object storage); a few seconds saves that round trip. Each process registers a
+    session that it refreshes every ``session_heartbeat_s``; one silent for
+    ``session_stale_after_s`` (or whose pid is gone, on the same host) has crashed, and
+    its unfinished writes are repaired by the next process that opens or maintains the
+    store. Maintenance runs in one process at a time, under a lease of
+    ``maintenance_lease_s``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -49,7 +91,10 @@ class MemoryConfig(BaseModel):
     path: Path = Field(default_factory=default_path)
     embedder: Any = Field(default_factory=lambda: _env("AGENTMEM_EMBEDDER") or DEFAULT_EMBEDDER)
     sql_url: str | None = None
-    vector_uri: str | None = None
+    vector_uri: str | None = Field(
+        default_factory=lambda: _env("AGENTMEM_VECTOR_URI"), validate_default=True
+    )
+    storage_options: dict[str, str] | None = None
 
     # write path
     batch_max_size: int = Field(1024, ge=1, le=100_000)
@@ -57,6 +102,12 @@ class MemoryConfig(BaseModel):
     max_text_chars: int = Field(32_000, ge=1)
     sqlite_synchronous: str = "NORMAL"
     compact_every_writes: int = Field(64, ge=1)
+
+    # several processes, several machines
+    read_consistency_s: float = Field(0.0, ge=0, le=3600)
+    session_heartbeat_s: float = Field(10.0, gt=0, le=3600)
+    session_stale_after_s: float = Field(60.0, gt=0)
+    maintenance_lease_s: float = Field(600.0, gt=0)
 
     # read path
     ann_min_rows: int = Field(50_000, ge=256)
@@ -83,6 +134,22 @@ class MemoryConfig(BaseModel):
     @classmethod
     def _expand(cls, v: Any) -> Any:
         return Path(v).expanduser() if isinstance(v, (str, os.PathLike)) else v
+
+    @field_validator("vector_uri")
+    @classmethod
+    def _vector_uri(cls, v: str | None) -> str | None:
+        return None if v is None else check_vector_uri(v)
+
+    @field_validator("session_stale_after_s")
+    @classmethod
+    def _stale_after(cls, v: float, info: Any) -> float:
+        beat = info.data.get("session_heartbeat_s")
+        if beat is not None and v < 2 * beat:
+            raise ValueError(
+                f"must be at least twice session_heartbeat_s ({beat}), or live processes "
+                "would be taken for crashed ones"
+            )
+        return v
 
     @field_validator("sqlite_synchronous")
     @classmethod

@@ -143,6 +143,7 @@ class Memory:
     count = _sync("count")
     history = _sync("history")
     reset = _sync("reset")
+    check = _sync("check")
     pending = _sync("pending")
     retry_pending = _sync("retry_pending")
     flush = _sync("flush")

@@ -24,7 +24,8 @@ from sqlmodel import SQLModel
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
-from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
+from ._journal import Intent, Journal
+from ._tables import HistoryRow, IntentRow, LeaseRow, MemoryRow, MetaRow, PendingRow, SessionRow
 
 __all__ = ["RecordStore"]
 
@@ -47,7 +48,10 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META])
+        coordination = [t.__table__ for t in (SessionRow, IntentRow, LeaseRow)]  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META, *coordination])
+        #: sessions, write intents and leases of the processes sharing this store
+        self.journal = Journal(self._write, self._read)
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -107,9 +111,14 @@ class RecordStore:
                     found[row.id] = row._asdict()
         return found
 
-    def apply(self, changes: Changes) -> None:
-        """Apply one batch in one transaction."""
+    def apply(
+        self, changes: Changes, intent: Intent | None = None, finished: Sequence[str] = ()
+    ) -> None:
+        """Apply one batch in one transaction, with its write ``intent`` (and dropping the
+        ``finished`` intents of earlier batches) when given."""
         with self._write.begin() as conn:
+            if intent is not None:
+                self.journal.record(conn, intent, finished)
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
@@ -293,6 +302,15 @@ class RecordStore:
     def revisions(self) -> dict[str, str]:
         with self._read.connect() as conn:
             return {i: r for i, r in conn.execute(sa.select(M.c.id, M.c.rev))}
+
+    def revisions_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{id: rev}`` of those ``ids`` that exist (primary-key lookups)."""
+        out: dict[str, str] = {}
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                query = sa.select(M.c.id, M.c.rev).where(M.c.id.in_(chunk))
+                out.update((i, r) for i, r in conn.execute(query))
+        return out
 
     def full_rows(self, ids: Sequence[str]) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
