@@ -50,9 +50,7 @@ class CheckReport(BaseModel):
         )
 
 
-def compare(
-    truth: dict[str, str], index: Iterable[tuple[str, str]], busy: set[str]
-) -> CheckReport:
+def compare(truth: dict[str, str], index: Iterable[tuple[str, str]], busy: set[str]) -> CheckReport:
     """Pure comparison of SQL's ``{id: rev}`` with the vector side's ``(id, rev)`` rows;
     ids in ``busy`` (being written by a live process) are left out of every list."""
     rows = list(index)
@@ -65,9 +63,16 @@ def compare(
         "stale": [i for i, n in counts.items() if n == 1 and i in truth and revs[i] != truth[i]],
     }
     skipped = {i for ids in problems.values() for i in ids if i in busy}
+
+    def kept(kind: str) -> list[str]:
+        return sorted(i for i in problems[kind] if i not in busy)
+
     return CheckReport(
         sql_rows=len(truth),
         vector_rows=len(rows),
+        missing=kept("missing"),
+        extra=kept("extra"),
+        duplicate=kept("duplicate"),
+        stale=kept("stale"),
         in_flight=len(skipped),
-        **{kind: sorted(i for i in ids if i not in busy) for kind, ids in problems.items()},
     )

@@ -22,7 +22,6 @@ in one transaction satisfies it with nothing in flight and nothing to repair.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid

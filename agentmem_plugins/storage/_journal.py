@@ -93,7 +93,9 @@ class Journal:
         """Refresh the heartbeat; ``False`` when the row is gone (another process took this
         session for a crashed one: the caller registers again)."""
         with self._write.begin() as conn:
-            result = conn.execute(S.update().where(S.c.id == session_id).values(heartbeat_at=_now()))
+            result = conn.execute(
+                S.update().where(S.c.id == session_id).values(heartbeat_at=_now())
+            )
         return bool(result.rowcount)
 
     def reopen_session(self, session_id: str) -> None:
@@ -114,7 +116,9 @@ class Journal:
         with self._read.connect() as conn:
             return [r._asdict() for r in conn.execute(sa.select(S))]
 
-    def _dead(self, me: str, stale_after: timedelta, sessions: Iterable[dict[str, Any]]) -> set[str]:
+    def _dead(
+        self, me: str, stale_after: timedelta, sessions: Iterable[dict[str, Any]]
+    ) -> set[str]:
         limit = _now() - stale_after
         return {
             s["id"]
@@ -204,7 +208,9 @@ class Journal:
             return False
         try:
             with self._write.begin() as conn:
-                conn.execute(L.insert(), [{"name": name, "holder": holder, "expires_at": now + ttl}])
+                conn.execute(
+                    L.insert(), [{"name": name, "holder": holder, "expires_at": now + ttl}]
+                )
         except sa.exc.IntegrityError:  # another process inserted it first
             return False
         return True

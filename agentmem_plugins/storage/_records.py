@@ -33,6 +33,8 @@ M = MemoryRow.__table__  # type: ignore[attr-defined]
 H = HistoryRow.__table__  # type: ignore[attr-defined]
 P = PendingRow.__table__  # type: ignore[attr-defined]
 META = MetaRow.__table__  # type: ignore[attr-defined]
+# sessions, write intents, leases: see _journal.py
+_COORDINATION = [SessionRow.__table__, IntentRow.__table__, LeaseRow.__table__]  # type: ignore[attr-defined]
 _ITEM_COLS = [c for c in M.c if c.name not in ("vector", "rev")]
 _IN_CHUNK = 900  # stay under SQLite's bound-parameter limit
 
@@ -48,8 +50,7 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        coordination = [t.__table__ for t in (SessionRow, IntentRow, LeaseRow)]  # type: ignore[attr-defined]
-        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META, *coordination])
+        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META, *_COORDINATION])
         #: sessions, write intents and leases of the processes sharing this store
         self.journal = Journal(self._write, self._read)
 

@@ -168,7 +168,7 @@ class VectorIndex:
             return
         for i in range(0, len(ids), _DELETE_CHUNK):
             where = _ids_where(ids[i : i + _DELETE_CHUNK])
-            _retry_conflicts(lambda: table.delete(where))
+            _retry_conflicts(lambda where=where: table.delete(where))  # type: ignore[misc]
 
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         """Append rows whose ids the vector side does not hold (one commit)."""
