@@ -50,7 +50,11 @@ class RecordStore:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
-        SQLModel.metadata.create_all(self._write, tables=[M, H, P, META, *_COORDINATION])
+        with self._write.begin() as conn:
+            if self.dialect == "postgresql":
+                # processes starting together would race on CREATE TABLE (pg_type conflicts)
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(8120260001)")
+            SQLModel.metadata.create_all(conn, tables=[M, H, P, META, *_COORDINATION])
         #: sessions, write intents and leases of the processes sharing this store
         self.journal = Journal(self._write, self._read)
 

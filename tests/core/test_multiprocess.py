@@ -62,9 +62,9 @@ class Ledger:
                     self.state[memory_id] = None if op == "delete" else text
                     self.in_flight.discard(memory_id)
                     acks += 1
-            if kill_after is not None and acks >= kill_after:
+            if kill_after is not None and acks == kill_after:
+                # keep reading after the kill: what it printed before dying was acknowledged
                 os.kill(proc.pid, signal.SIGKILL)
-                break
         proc.wait(timeout=120)
         return proc.returncode
 
@@ -73,12 +73,16 @@ def spawn(
     config: dict[str, Any], role: str, name: str, seed: int, steps: int, go: Path | None = None
 ) -> Any:
     args = [json.dumps(config), role, name, str(seed), str(steps), *([str(go)] if go else [])]
-    return subprocess.Popen(
-        [sys.executable, str(CHILD), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    errors = Path(config["path"]).parent / f"{Path(name).name}.stderr"
+    with errors.open("w") as sink:  # read back when a child fails
+        return subprocess.Popen(
+            [sys.executable, str(CHILD), *args], stdout=subprocess.PIPE, stderr=sink, text=True
+        )
+
+
+def stderr_of(config: dict[str, Any]) -> str:
+    logs = sorted(Path(config["path"]).parent.glob("*.stderr"))
+    return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in logs)
 
 
 async def run_and_verify(config: dict[str, Any], tmp_path: Path) -> None:
@@ -106,8 +110,8 @@ async def run_and_verify(config: dict[str, Any], tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=300)
     stop.touch()
-    assert opener.wait(timeout=120) == 0
-    assert codes == {"b": 0, "a0": -signal.SIGKILL, "a1": -signal.SIGKILL}
+    assert opener.wait(timeout=120) == 0, stderr_of(config)
+    assert codes == {"b": 0, "a0": -signal.SIGKILL, "a1": -signal.SIGKILL}, stderr_of(config)
 
     present = {i: t for i, t in ledger.state.items() if t is not None and i not in ledger.in_flight}
     deleted = [i for i, t in ledger.state.items() if t is None and i not in ledger.in_flight]
