@@ -3,7 +3,9 @@
 SQL is the source of truth (DESIGN invariants 2 and 7). A batch goes:
 
 1. SQL, one transaction: the records plus a *write intent* (the ids the batch changes);
-2. the vector side: new ids appended, replaced ids upserted keyed on id, deletes;
+2. the vector side: new ids appended, replaced ids upserted keyed on id, deletes
+   (a batch of ids the writer just generated, that no other process can know yet,
+   commits its intent first and then writes both sides in parallel);
 3. a revision check: SQL's current revisions of those ids against what was written. A
    difference means another process changed a row meanwhile; the row is then re-read
    from SQL and written again (keyed on id), until the two agree;
@@ -22,6 +24,7 @@ in one transaction satisfies it with nothing in flight and nothing to repair.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -127,13 +130,37 @@ class Stores:
         with self._state:
             finished, self._finished = self._finished, []
         try:
-            await io(self.records.apply, changes, intent, finished)
+            if changes.generated_ids_only:
+                await io(self.journal.begin, intent, finished)
+            else:
+                await io(self.records.apply, changes, intent, finished)
         except BaseException:
             with self._state:
                 self._finished.extend(finished)
             raise
+        if changes.generated_ids_only:
+            # ids nobody else knows yet: both sides at once (fast mode's common case)
+            sql, vec = await asyncio.gather(
+                io(self.records.apply, changes),
+                io(self.vectors.apply, changes),
+                return_exceptions=True,
+            )
+            if isinstance(sql, BaseException):
+                # undo what only the vector side took; if that fails too, the intent is left
+                # open and repair deletes those ids (SQL has none of them)
+                try:
+                    if not isinstance(vec, BaseException):
+                        await io(self.vectors.delete, ids)
+                    await io(self.journal.finish, [intent.id])
+                except Exception:
+                    with self._state:
+                        self._unsettled[intent.id] = ids
+                raise sql
+            step = io(self._check_revisions, changes, vec)
+        else:
+            step = io(self._write_vectors, changes)
         try:
-            await io(self._write_vectors, changes)
+            await step
         except Exception as exc:
             log.warning("vector write failed (%s); those rows will be rewritten from SQL", exc)
             with self._state:
@@ -142,11 +169,20 @@ class Stores:
         with self._state:
             self._finished.append(intent.id)
 
+    def _check_revisions(self, changes: Changes, vector_outcome: object) -> None:
+        if isinstance(vector_outcome, BaseException):
+            raise vector_outcome
+        self._converge(self._written(changes))
+
     def _write_vectors(self, changes: Changes) -> None:
         self.vectors.apply(changes)
+        self._converge(self._written(changes))
+
+    @staticmethod
+    def _written(changes: Changes) -> dict[str, str | None]:
         written: dict[str, str | None] = {r["id"]: r["rev"] for r in changes.rows}
         written.update(dict.fromkeys(changes.delete_ids))
-        self._converge(written)
+        return written
 
     def _converge(self, written: dict[str, str | None]) -> None:
         """Rewrite from SQL every id whose SQL revision is not the one just written (another

@@ -35,6 +35,10 @@ class Changes:
     delete_ids: list[str] = field(default_factory=list)
     invalidations: list[tuple[str, datetime, str | None]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: every row has an id the writer just generated (nothing explicit, replaced or
+    #: deleted): no other process can know these ids before SQL commits them, so the two
+    #: sides may be written in parallel (see ``Stores.write``)
+    generated_ids_only: bool = False
 
     def touches_vectors(self) -> bool:
         return bool(self.rows or self.replace_ids or self.delete_ids)

@@ -144,6 +144,12 @@ class Journal:
             ],
         )
 
+    def begin(self, intent: Intent, finished: Sequence[str]) -> None:
+        """``intent`` in a transaction of its own (before a batch whose two sides are
+        written in parallel)."""
+        with self._write.begin() as conn:
+            self.record(conn, intent, finished)
+
     @staticmethod
     def drop_intents(conn: Connection, intent_ids: Sequence[str]) -> None:
         for start in range(0, len(intent_ids), 500):
