@@ -8,7 +8,7 @@ last writer's last acknowledgement. Backends: ``local`` (SQLite + LanceDB folder
 ``pg+s3`` (PostgreSQL records, LanceDB on a loopback moto S3 server), the latter when
 ``--postgres-url`` is given.
 
-Search: 20,000 memories in one scope (above ``exact_search_max_rows``: the LanceDB path),
+Search: `--search-rows` (20,000) memories in one scope (above ``exact_search_max_rows``: the LanceDB path),
 200 vector searches; p50 on a local folder, on S3 with strong read consistency (a
 manifest check per search) and on S3 with ``read_consistency_s=5``.
 
@@ -123,6 +123,7 @@ def main() -> None:
     p.add_argument("--per-writer", type=int, default=2000)
     p.add_argument("--processes", default="1,2,4")
     p.add_argument("--skip-search", action="store_true")
+    p.add_argument("--search-rows", type=int, default=20_000)
     args = p.parse_args()
     server, options = s3_server()
     try:
@@ -157,9 +158,10 @@ def main() -> None:
                     ("S3, read_consistency_s=0 (strong)", s3),
                     ("S3, read_consistency_s=5", {**s3, "read_consistency_s": 5}),
                 ):
-                    p50 = asyncio.run(search_p50(cfg))
+                    p50 = asyncio.run(search_p50(cfg, args.search_rows))
                     print(
-                        f"search p50, 20,000 rows in one scope, {label}: {p50:.1f} ms", flush=True
+                        f"search p50, {args.search_rows:,} rows in one scope, {label}: {p50:.1f} ms",
+                        flush=True,
                     )
     finally:
         server.stop()
