@@ -8,8 +8,8 @@ last writer's last acknowledgement. Backends: ``local`` (SQLite + LanceDB folder
 ``pg+s3`` (PostgreSQL records, LanceDB on a loopback moto S3 server), the latter when
 ``--postgres-url`` is given.
 
-Search: `--search-rows` (20,000) memories in one scope (above ``exact_search_max_rows``: the LanceDB path),
-200 vector searches; p50 on a local folder, on S3 with strong read consistency (a
+Search: ``--search-rows`` (20,000) memories in one scope (above ``exact_search_max_rows``:
+the LanceDB path), 200 vector searches; p50 on a local folder, on S3 with strong read consistency (a
 manifest check per search) and on S3 with ``read_consistency_s=5``.
 
     python -m benchmarks.multiprocess [--postgres-url URL] [--per-writer 2000]
@@ -160,7 +160,8 @@ def main() -> None:
                 ):
                     p50 = asyncio.run(search_p50(cfg, args.search_rows))
                     print(
-                        f"search p50, {args.search_rows:,} rows in one scope, {label}: {p50:.1f} ms",
+                        f"search p50, {args.search_rows:,} rows in one scope, {label}: "
+                        f"{p50:.1f} ms",
                         flush=True,
                     )
     finally:
