@@ -5,6 +5,7 @@ one configuration. Adapters for LangChain, LangGraph and LlamaIndex live in the
 ``langchain_agentmem`` and ``llama_index.*.agentmem`` packages of this distribution.
 """
 
+from ._check import CheckReport
 from ._config import MemoryConfig
 from ._errors import (
     AgentMemError,
@@ -44,6 +45,7 @@ __all__ = [
     "AsyncMemory",
     "ChatMessage",
     "ChatModel",
+    "CheckReport",
     "ConfigError",
     "Embedder",
     "EmbedderError",

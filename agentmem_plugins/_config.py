@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,6 +36,39 @@ def _env(name: str) -> str | None:
     return value or None
 
 
+#: ``vector_uri`` schemes LanceDB serves; anything else but a PostgreSQL URL (pgvector) is
+#: a ConfigError (never a folder named after the URL, which is what LanceDB makes of an
+#: unknown scheme).
+VECTOR_URI_SCHEMES = ("file", "s3", "s3+ddb", "gs", "az", "abfss", "memory")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
+
+
+def is_postgres_url(uri: str) -> bool:
+    """A SQLAlchemy PostgreSQL URL (``postgresql://``, ``postgresql+psycopg://``, ...)."""
+    scheme = uri.split(":", 1)[0].lower()
+    return scheme in ("postgres", "postgresql") or scheme.startswith("postgresql+")
+
+
+def check_vector_uri(uri: str) -> str:
+    """A local path, a URL whose scheme LanceDB serves (see ``VECTOR_URI_SCHEMES``), or a
+    PostgreSQL URL (vectors in pgvector)."""
+    match = _SCHEME.match(uri)
+    if match is None or len(match.group(1)) == 1:  # a plain path, or a Windows drive
+        return uri
+    if is_postgres_url(uri):
+        return uri
+    scheme = match.group(1).lower()
+    if scheme not in VECTOR_URI_SCHEMES:
+        accepted = ", ".join(f"{s}://" for s in VECTOR_URI_SCHEMES)
+        raise ValueError(
+            f"scheme {scheme!r} is not served by LanceDB; use a local path, one of "
+            f"{accepted}, or a postgresql+psycopg:// URL (vectors in pgvector)"
+        )
+    if not uri[match.end() :].startswith("//"):
+        raise ValueError(f"{uri!r} is not a URL: write {scheme}://bucket/prefix")
+    return uri
+
+
 class MemoryConfig(BaseModel):
     """Everything a store needs; frozen once built.
 
@@ -48,10 +82,23 @@ class MemoryConfig(BaseModel):
     ``"fastembed:<model name or local folder>"``, ``"hash"`` (offline, no weights) or
     ``"none"`` (vectors are always given by the caller; the dimension is learned from
     the first batch). ``sql_url`` is any SQLAlchemy URL (default: SQLite in ``path``);
-    ``vector_uri`` any LanceDB URI (default: ``path/lancedb``; ``s3://...`` works) or a
-    PostgreSQL URL (``postgresql+psycopg://...``: vectors in pgvector, full text in a
-    tsvector column). With ``vector_uri == sql_url`` every batch writes records, vectors,
-    full text and history in one transaction.
+    ``vector_uri`` a local folder, an ``s3://``, ``gs://`` or ``az://`` URL (default:
+    ``$AGENTMEM_VECTOR_URI``, else ``path/lancedb``), with ``storage_options`` (credentials,
+    ``aws_endpoint``, ``allow_http``, ``region``, ...) passed to LanceDB as given (the usual
+    ``AWS_*`` / ``GOOGLE_*`` / ``AZURE_*`` variables work too); or a PostgreSQL URL
+    (``postgresql+psycopg://...``: vectors in pgvector, full text in a tsvector column).
+    With ``vector_uri == sql_url`` every batch writes records, vectors, full text and
+    history in one transaction.
+
+    Several processes (and machines) may open one store at once. ``read_consistency_s``
+    bounds how stale a process's view of the vector side may be: ``0`` (default) checks
+    for other processes' commits on every read (one manifest check, a round trip on
+    object storage); a few seconds saves that round trip. Each process registers a
+    session that it refreshes every ``session_heartbeat_s``; one silent for
+    ``session_stale_after_s`` (or whose pid is gone, on the same host) has crashed, and
+    its unfinished writes are repaired by the next process that opens or maintains the
+    store. Maintenance runs in one process at a time, under a lease of
+    ``maintenance_lease_s``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
@@ -59,7 +106,10 @@ class MemoryConfig(BaseModel):
     path: Path = Field(default_factory=default_path)
     embedder: Any = Field(default_factory=lambda: _env("AGENTMEM_EMBEDDER") or DEFAULT_EMBEDDER)
     sql_url: str | None = None
-    vector_uri: str | None = None
+    vector_uri: str | None = Field(
+        default_factory=lambda: _env("AGENTMEM_VECTOR_URI"), validate_default=True
+    )
+    storage_options: dict[str, str] | None = None
 
     # write path
     batch_max_size: int = Field(1024, ge=1, le=100_000)
@@ -70,6 +120,12 @@ class MemoryConfig(BaseModel):
     # memories expire this long after they are written (seconds or a timedelta), unless
     # add() says otherwise; None: never
     default_ttl: Any = None
+
+    # several processes, several machines
+    read_consistency_s: float = Field(0.0, ge=0, le=3600)
+    session_heartbeat_s: float = Field(10.0, gt=0, le=3600)
+    session_stale_after_s: float = Field(60.0, gt=0)
+    maintenance_lease_s: float = Field(600.0, gt=0)
 
     # read path
     ann_min_rows: int = Field(50_000, ge=256)
@@ -121,6 +177,22 @@ class MemoryConfig(BaseModel):
     def _expand(cls, v: Any) -> Any:
         return Path(v).expanduser() if isinstance(v, (str, os.PathLike)) else v
 
+    @field_validator("vector_uri")
+    @classmethod
+    def _vector_uri(cls, v: str | None) -> str | None:
+        return None if v is None else check_vector_uri(v)
+
+    @field_validator("session_stale_after_s")
+    @classmethod
+    def _stale_after(cls, v: float, info: Any) -> float:
+        beat = info.data.get("session_heartbeat_s")
+        if beat is not None and v < 2 * beat:
+            raise ValueError(
+                f"must be at least twice session_heartbeat_s ({beat}), or live processes "
+                "would be taken for crashed ones"
+            )
+        return v
+
     @field_validator("sqlite_synchronous")
     @classmethod
     def _sync_mode(cls, v: str) -> str:
@@ -142,7 +214,7 @@ class MemoryConfig(BaseModel):
 
     @model_validator(mode="after")
     def _pg_options_need_pg(self) -> MemoryConfig:
-        on_pg = (self.vector_uri or "").startswith(("postgresql://", "postgresql+", "postgres://"))
+        on_pg = is_postgres_url(self.vector_uri or "")
         custom = self.pg_vector_type != "vector" or self.pg_fulltext_language != "english"
         if custom and not on_pg:
             raise ValueError(

@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from . import _expiry
+from ._check import CheckReport
 from ._config import MemoryConfig
 from ._embedding_runner import EmbeddingRunner
 from ._errors import ConfigError, InvalidInputError, NotFoundError, StoreClosedError
@@ -369,6 +370,17 @@ class AsyncMemory(ReadMethods):
         await self._writer.wait_maintenance()
         async with self._writer.lock:
             await self._io(self._stores.reset)
+
+    async def check(self, *, repair: bool = False) -> CheckReport:
+        """Compare the vector index with SQL (the truth): missing, extra, duplicate and
+        stale rows. ``repair=True`` rebuilds them from SQL. Rows that another live process
+        is writing right now are counted in ``in_flight``, not reported or touched."""
+        self._check_open()
+        await self._writer.drain()
+        await self._writer.wait_maintenance()
+        async with self._writer.lock:
+            report: CheckReport = await self._io(self._stores.check, repair=repair)
+        return report
 
     # --- intelligent mode --------------------------------------------------------------
 

@@ -1,27 +1,53 @@
-"""``Stores``: the two persistence sides kept consistent.
+"""``Stores``: the two persistence sides kept consistent, by any number of processes.
 
-SQL is the source of truth (DESIGN invariant 2). Both sides are written in parallel;
-if the process dies in between, the reconcile step on the next open trims vector rows
-that SQL does not hold (or holds at another revision) and re-adds, from the vectors SQL
-keeps, the rows the vector side lacks.
+SQL is the source of truth (DESIGN invariants 2 and 7). A batch goes:
+
+1. SQL, one transaction: the records plus a *write intent* (the ids the batch changes);
+2. the vector side: new ids appended, replaced ids upserted keyed on id, deletes
+   (a batch of ids the writer just generated, that no other process can know yet,
+   commits its intent first and then writes both sides in parallel);
+3. a revision check: SQL's current revisions of those ids against what was written. A
+   difference means another process changed a row meanwhile; the row is then re-read
+   from SQL and written again (keyed on id), until the two agree;
+4. the intent is finished (dropped with the next batch's transaction).
+
+Whichever write to a row lands last on the vector side, its writer checks SQL after it,
+so the vector side ends at SQL's revision. A process that dies leaves its intents open;
+the next process that opens or maintains the store finds the dead session (stale
+heartbeat, or pid gone on this host), claims its intents and rewrites only those ids
+from SQL, skipping ids that a live process has in flight. :meth:`check` compares the
+whole of both sides (missing, extra, duplicate, stale) and repairs on request.
+
+This is the whole interface the memory uses. With vectors in pgvector in the records'
+own database (``vector_uri == sql_url``) every batch writes both sides in one
+transaction (``atomic``): no intents, nothing in flight, nothing to repair; ``check``
+still compares the two sides.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
+from collections.abc import Sequence
+from datetime import timedelta
 
+from ._check import CheckReport, compare
 from ._config import MemoryConfig
 from ._errors import EmbedderMismatchError, InvalidInputError
 from ._io import IO
 from .embeddings import Embedder
 from .storage import Changes, PgVectorIndex, RecordStore, open_vector_backend
+from .storage._journal import Intent
 
 __all__ = ["Stores"]
 
 log = logging.getLogger("agentmem_plugins")
 PRECOMPUTED = "precomputed"
+LEASE = "maintenance"
+_CHUNK = 4096
+_CONVERGE_ROUNDS = 5
 
 
 class Stores:
@@ -35,7 +61,7 @@ class Stores:
             self.records.close()
             raise
         # pgvector in the records' database: one transaction per batch (issue 9), so the
-        # two sides cannot diverge and a crash leaves nothing to reconcile
+        # two sides cannot diverge and a crash leaves nothing to repair
         self.atomic: PgVectorIndex | None = None
         if isinstance(self.vectors, PgVectorIndex) and (
             config.resolved_vector_uri == config.resolved_sql_url
@@ -51,15 +77,29 @@ class Stores:
             self.records.close()
             self.vectors.close()
             raise
-        self._session = uuid.uuid4().hex
-        crashed = "open_session" in meta
-        self.records.set_meta({"open_session": self._session})
-        if crashed and self.atomic is None:
-            log.warning("the store was not closed cleanly; reconciling the vector index")
-            self.reconcile()
+        self.journal = self.records.journal
+        self._stale_after = timedelta(seconds=config.session_stale_after_s)
+        self._lease_ttl = timedelta(seconds=config.maintenance_lease_s)
+        self._state = threading.Lock()  # guards the intent bookkeeping below
+        self._finished: list[str] = []  # intents done, dropped with the next commit
+        self._unsettled: dict[str, list[str]] = {}  # intents whose vector write failed
+        self.session = self.journal.open_session()
+        self._stop = threading.Event()
+        self._beat = threading.Thread(
+            target=self._heartbeat_loop,
+            args=(config.session_heartbeat_s,),
+            name="agentmem-heartbeat",
+            daemon=True,
+        )
+        self._beat.start()
+        if "open_session" in meta:  # the single crash marker of stores made before sessions
+            log.warning("the store was not closed cleanly; checking the vector index")
+            self.check(repair=True)
+            self.records.delete_meta("open_session")
         elif self.atomic is not None and self.atomic.dim is None and self._holds_records():
             log.warning("building the pgvector table from the records")
-            self.reconcile()
+            self.check(repair=True)
+        self.recover()
 
     def _check_embedder(self, meta: dict[str, str]) -> None:
         stored_name, stored_dim = meta.get("embedder_name"), meta.get("embedder_dim")
@@ -103,54 +143,197 @@ class Stores:
                 f"vector has {dim} dimensions but this store's embedding space has {self.dim}"
             )
 
+    # --- the write path ----------------------------------------------------------------
+
     async def write(self, changes: Changes, io: IO) -> None:
-        """Both sides in parallel; on a vector-side failure SQL stays the truth."""
+        """SQL (records + intent) first, then the vector side, then the revision check.
+        Once SQL has committed the write stands: a vector-side failure leaves the intent
+        open, retried by maintenance, by the next open, or by ``check(repair=True)``."""
         if self.atomic is not None:  # both sides in one transaction: all or nothing
-            await io(self.records.apply, changes, self.atomic.apply_in)
+            await io(self.records.apply, changes, also=self.atomic.apply_in)
             return
-        sql, vec = await asyncio.gather(
-            io(self.records.apply, changes),
-            io(self.vectors.apply, changes),
-            return_exceptions=True,
-        )
-        if isinstance(sql, BaseException):
-            if not isinstance(vec, BaseException) and changes.rows:
-                # undo what only the vector side took; reconcile would trim it anyway
-                await io(self.vectors.delete, [r["id"] for r in changes.rows])
-            raise sql
-        if isinstance(vec, BaseException):
-            log.warning("vector write failed (%s); rebuilding those rows from SQL", vec)
-            await io(self.reconcile)
+        if not changes.touches_vectors():
+            await io(self.records.apply, changes)
+            return
+        ids = list(dict.fromkeys([r["id"] for r in changes.rows] + list(changes.delete_ids)))
+        intent = Intent(uuid.uuid4().hex, self.session, ids)
+        with self._state:
+            finished, self._finished = self._finished, []
+        try:
+            if changes.generated_ids_only:
+                await io(self.journal.begin, intent, finished)
+            else:
+                await io(self.records.apply, changes, intent, finished)
+        except BaseException:
+            with self._state:
+                self._finished.extend(finished)
+            raise
+        if changes.generated_ids_only:
+            # ids nobody else knows yet: both sides at once (fast mode's common case)
+            sql, vec = await asyncio.gather(
+                io(self.records.apply, changes),
+                io(self.vectors.apply, changes),
+                return_exceptions=True,
+            )
+            if isinstance(sql, BaseException):
+                # undo what only the vector side took; if that fails too, the intent is left
+                # open and repair deletes those ids (SQL has none of them)
+                try:
+                    if not isinstance(vec, BaseException):
+                        await io(self.vectors.delete, ids)
+                    await io(self.journal.finish, [intent.id])
+                except Exception:
+                    with self._state:
+                        self._unsettled[intent.id] = ids
+                raise sql
+            step = io(self._check_revisions, changes, vec)
+        else:
+            step = io(self._write_vectors, changes)
+        try:
+            await step
+        except Exception as exc:
+            log.warning("vector write failed (%s); those rows will be rewritten from SQL", exc)
+            with self._state:
+                self._unsettled[intent.id] = ids
+            return
+        with self._state:
+            self._finished.append(intent.id)
+
+    def _check_revisions(self, changes: Changes, vector_outcome: object) -> None:
+        if isinstance(vector_outcome, BaseException):
+            raise vector_outcome
+        self._converge(self._written(changes))
+
+    def _write_vectors(self, changes: Changes) -> None:
+        self.vectors.apply(changes)
+        self._converge(self._written(changes))
+
+    @staticmethod
+    def _written(changes: Changes) -> dict[str, str | None]:
+        written: dict[str, str | None] = {r["id"]: r["rev"] for r in changes.rows}
+        written.update(dict.fromkeys(changes.delete_ids))
+        return written
+
+    def _converge(self, written: dict[str, str | None]) -> None:
+        """Rewrite from SQL every id whose SQL revision is not the one just written (another
+        process changed it meanwhile) until they agree."""
+        for _ in range(_CONVERGE_ROUNDS):
+            truth = self.records.revisions_of(list(written))
+            drift = [i for i, rev in written.items() if truth.get(i) != rev]
+            if not drift:
+                return
+            log.info("%d rows changed by another process meanwhile; rewriting them", len(drift))
+            written = self._sync(drift)
+        raise RuntimeError("rows kept changing under the revision check; left to repair")
+
+    def _sync(self, ids: Sequence[str]) -> dict[str, str | None]:
+        """Write ``ids`` to the vector side as SQL holds them now (upsert, or delete when
+        SQL has none); returns ``{id: revision or None}`` as written."""
+        written: dict[str, str | None] = {}
+        for start in range(0, len(ids), _CHUNK):
+            chunk = list(ids[start : start + _CHUNK])
+            rows = self.records.full_rows(chunk)
+            held = {r["id"] for r in rows}
+            gone = [i for i in chunk if i not in held]
+            if gone:
+                self.vectors.delete(gone)
+            if rows:
+                self.vectors.upsert(rows, None)
+            written.update({r["id"]: r["rev"] for r in rows})
+            written.update(dict.fromkeys(gone))
+        return written
+
+    # --- crashes and repair ------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Repair the unfinished writes of crashed sessions (and this session's own failed
+        ones); returns how many ids were rewritten from SQL."""
+        claimed = self.journal.claim_dead(self.session, self._stale_after)
+        with self._state:
+            own = dict(self._unsettled)
+        if not claimed and not own:
+            return 0
+        ids = list(dict.fromkeys(i for it in claimed for i in it.ids))
+        ids += [i for same in own.values() for i in same]
+        busy = self.journal.busy_ids(self.session)
+        todo = list(dict.fromkeys(i for i in ids if i not in busy))
+        for start in range(0, len(todo), _CHUNK):
+            self._converge(self._sync(todo[start : start + _CHUNK]))
+        self.journal.finish([it.id for it in claimed] + list(own))
+        with self._state:
+            for intent_id in own:
+                self._unsettled.pop(intent_id, None)
+        if claimed:
+            log.warning(
+                "repaired %d unfinished writes of crashed processes (%d rows rewritten from SQL, "
+                "%d left to the live processes writing them)",
+                len(claimed),
+                len(todo),
+                len(set(ids) - set(todo)),
+            )
+        return len(todo)
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Compare both sides (after repairing crashed sessions); with ``repair`` rebuild
+        every missing, extra, duplicate and stale vector row from SQL."""
+        self.recover()
+        busy = self.journal.busy_ids(self.session)
+        report = compare(self.records.revisions(), self.vectors.id_revs(), busy)
+        if repair and not report.ok:
+            # delete every copy, then add SQL's row: duplicates cannot survive
+            redo = [*report.extra, *report.duplicate, *report.stale]
+            if redo:
+                self.vectors.delete(redo)
+            readd = [*report.missing, *report.duplicate, *report.stale]
+            for start in range(0, len(readd), _CHUNK):
+                rows = self.records.full_rows(readd[start : start + _CHUNK])
+                if rows:
+                    self.vectors.add(rows, None)
+            report.repaired = True
+            log.warning("check repaired the vector index: %s", report.summary())
+        return report
+
+    # --- maintenance and lifecycle -----------------------------------------------------
 
     def maintain(self) -> None:
-        self.vectors.maintain()
+        """Repair crashed sessions, then compact and update indexes if this process holds
+        the store's maintenance lease (other processes skip that part)."""
+        self.recover()
+        if self.journal.acquire(LEASE, self.session, self._lease_ttl):
+            try:
+                self.vectors.maintain()
+            finally:
+                self.journal.release(LEASE, self.session)
         self.records.optimize()
 
-    def reconcile(self) -> dict[str, int]:
-        """Make the vector side match SQL exactly; returns what was repaired."""
-        truth = self.records.revisions()
-        index = self.vectors.revisions()
-        stale = [i for i, rev in index.items() if truth.get(i) != rev]
-        missing = [i for i, rev in truth.items() if index.get(i) != rev]
-        if stale:
-            self.vectors.delete(stale)
-        for start in range(0, len(missing), 4096):
-            rows = self.records.full_rows(missing[start : start + 4096])
-            self.vectors.add(rows, None)
-        if stale or missing:
-            log.warning(
-                "reconciled: %d stale vector rows removed, %d re-added", len(stale), len(missing)
-            )
-        return {"removed": len(stale), "added": len(missing)}
+    def _heartbeat_loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            try:
+                if not self.journal.heartbeat(self.session):
+                    log.warning("this process was taken for a crashed one; registering again")
+                    self.journal.reopen_session(self.session)
+                with self._state:
+                    finished, self._finished = self._finished, []
+                try:
+                    self.journal.finish(finished)
+                except Exception:
+                    with self._state:
+                        self._finished.extend(finished)
+                    raise
+            except Exception:  # a database hiccup: the next beat tries again
+                log.exception("session heartbeat failed")
 
     def close(self) -> None:
+        self._stop.set()
+        self._beat.join()
         try:
             self.records.optimize()
-            self.records.delete_meta("open_session")  # a clean close: no reconcile next time
+            with self._state:
+                finished, self._finished = self._finished, []
+            self.journal.close_session(self.session, finished)  # a clean close
         finally:
             self.vectors.close()
             self.records.close()
-            self.vectors.close()
 
     def reset(self) -> None:
         if self.atomic is not None:

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from ._check import CheckReport
 from ._config import MemoryConfig
 from ._expiry import Expiry
 from ._memory import AsyncMemory
@@ -396,6 +397,12 @@ class Memory:
     def flush(self) -> None:
         """Wait for every write and every handed-over (``wait=False``) message."""
         return self._loop.call(self._async.flush())
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Compare the vector index with SQL (the truth): missing, extra, duplicate and
+        stale rows. ``repair=True`` rebuilds them from SQL. Rows that another live process
+        is writing right now are counted in ``in_flight``, not reported or touched."""
+        return self._loop.call(self._async.check(repair=repair))
 
     def close(self) -> None:
         """Flush and close the store, then stop the private loop. Safe to call twice."""

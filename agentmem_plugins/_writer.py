@@ -285,6 +285,9 @@ class Writer:
             accepted.append((request, events))
         if vectors:
             changes.vectors = np.stack(vectors).astype(np.float32, copy=False)
+        changes.generated_ids_only = not (changes.replace_ids or changes.delete_ids) and all(
+            u.id is None for request, _ in accepted for u in request.upserts
+        )
         if changes.rows or changes.delete_ids or changes.invalidations or changes.expiries:
             await self._store.write(changes, self._io)
             if changes.touches_vectors():

@@ -207,6 +207,26 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Exit status as fsck's: 0 clean, 1 differences found and repaired, 4 inconsistent."""
+    extra = {k: v for k in ("sql_url", "vector_uri") if (v := getattr(args, k))}
+    with _open(args, **extra) as memory:
+        report = memory.check(repair=args.repair)
+        print(report.summary())
+        if args.verbose:
+            for kind in ("missing", "extra", "duplicate", "stale"):
+                for memory_id in getattr(report, kind):
+                    print(f"{kind:10s} {memory_id}")
+        if report.ok:
+            return 0
+        if not args.repair:
+            print("run `agentmem check --repair` to rebuild these rows from SQL", file=sys.stderr)
+            return 4
+        after = memory.check()
+        print(f"after repair: {after.summary()}")
+        return 1 if after.ok else 4
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
@@ -292,6 +312,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--user-id/--agent-id/--run-id pin every call to that scope",
     )
     p.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp")
+    p = command(
+        "check",
+        cmd_check,
+        "compare the vector index with SQL (missing, extra, duplicate, stale rows); exit 0 "
+        "when clean, 1 when repaired, 4 when inconsistent",
+        scoped=False,
+    )
+    p.add_argument("--repair", action="store_true", help="rebuild the differences from SQL")
+    p.add_argument("--verbose", action="store_true", help="list every differing id")
+    p.add_argument("--sql-url", dest="sql_url", help="records in this SQLAlchemy URL")
+    p.add_argument(
+        "--vector-uri", dest="vector_uri", help="vectors at this LanceDB URI (s3://, ...)"
+    )
     p = command("pending", cmd_pending, "list (or --retry) input the LLM failed on", scoped=False)
     p.add_argument("--retry", action="store_true")
     return parser

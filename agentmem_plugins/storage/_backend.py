@@ -8,6 +8,7 @@ methods, so LanceDB (:class:`VectorIndex`, the embedded default) and pgvector
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any, Protocol
 
 import numpy as np
@@ -38,7 +39,11 @@ class VectorBackend(Protocol):
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]: ...
 
+    def upsert(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None: ...
+
     def revisions(self) -> dict[str, str]: ...
+
+    def id_revs(self) -> list[tuple[str, str]]: ...
 
     def maintain(self) -> None: ...
 
@@ -64,5 +69,7 @@ def open_vector_backend(config: MemoryConfig) -> VectorBackend:
         uri,
         ann_min_rows=config.ann_min_rows,
         ann_ef=config.ann_ef,
+        storage_options=config.storage_options,
         fts_options=config.fulltext_options,
+        read_consistency=timedelta(seconds=config.read_consistency_s),
     )

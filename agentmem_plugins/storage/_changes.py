@@ -30,6 +30,10 @@ class Changes:
     # (memory id, new expiry or None): SQL only, the vector side does not hold expiry
     expiries: list[tuple[str, datetime | None]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
+    #: every row has an id the writer just generated (nothing explicit, replaced or
+    #: deleted): no other process can know these ids before SQL commits them, so the two
+    #: sides may be written in parallel (see ``Stores.write``)
+    generated_ids_only: bool = False
 
     def touches_vectors(self) -> bool:
         return bool(self.rows or self.replace_ids or self.delete_ids)

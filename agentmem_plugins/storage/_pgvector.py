@@ -34,6 +34,7 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from .._config import is_postgres_url
 from .._errors import ConfigError, EmbedderMismatchError
 from .._validation import SCOPE_FIELDS
 from ._changes import Changes
@@ -50,11 +51,6 @@ MAX_DIM = {"vector": 2000, "halfvec": 4000}  # pgvector's HNSW limits
 _DDL_LOCK = 0x61676D56  # advisory lock key ("agmV") for creating the table and its index
 _LANGUAGE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 VectorType = Literal["vector", "halfvec"]
-
-
-def is_postgres_url(uri: str) -> bool:
-    """A SQLAlchemy PostgreSQL URL (``postgresql://``, ``postgresql+psycopg://``, ...)."""
-    return uri.startswith(("postgresql://", "postgresql+", "postgres://"))
 
 
 class _Embedding:
@@ -305,6 +301,13 @@ class PgVectorIndex:
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         self.apply(Changes(rows=list(rows), vectors=vectors))
 
+    def upsert(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
+        """Insert or replace rows keyed on id, in one transaction: repeating it changes
+        nothing."""
+        if rows:
+            ids = [r["id"] for r in rows]
+            self.apply(Changes(rows=list(rows), vectors=vectors, replace_ids=ids))
+
     def delete(self, ids: Sequence[str]) -> None:
         if ids:
             self.apply(Changes(delete_ids=list(ids)))
@@ -327,10 +330,14 @@ class PgVectorIndex:
             return int(conn.exec_driver_sql(f"SELECT count(*) FROM {TABLE}").scalar_one())
 
     def revisions(self) -> dict[str, str]:
+        return dict(self.id_revs())
+
+    def id_revs(self) -> list[tuple[str, str]]:
+        """Every ``(id, rev)`` row (what :meth:`Stores.check` reads)."""
         if self._dim is None:
-            return {}
+            return []
         with self._engine.connect() as conn:
-            return {i: r for i, r in conn.exec_driver_sql(f"SELECT id, rev FROM {TABLE}")}
+            return [(i, r) for i, r in conn.exec_driver_sql(f"SELECT id, rev FROM {TABLE}")]
 
     @staticmethod
     def _scope_sql(scope: dict[str, str], params: list[Any]) -> str:

@@ -26,6 +26,7 @@ from .. import _expiry
 from .._filters import Filter, compile_sql
 from .._types import HistoryEvent, MemoryItem
 from ._changes import Changes, utc
+from ._journal import Intent, Journal
 from ._schema import ensure_schema
 from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
 
@@ -35,6 +36,7 @@ M = MemoryRow.__table__  # type: ignore[attr-defined]
 H = HistoryRow.__table__  # type: ignore[attr-defined]
 P = PendingRow.__table__  # type: ignore[attr-defined]
 META = MetaRow.__table__  # type: ignore[attr-defined]
+# sessions, write intents, leases: see _journal.py
 _ITEM_COLS = [c for c in M.c if c.name not in ("vector", "rev")]
 _ITEM_NAMES = [c.name for c in _ITEM_COLS]
 _ITEM_SQL = ", ".join(f'"{n}"' for n in _ITEM_NAMES)
@@ -58,6 +60,8 @@ class RecordStore:
         self.on_expired: Callable[[], None] | None = None
         self._version_conn: Any = None  # data_version(): a read connection of its own
         self._version_lock = threading.Lock()
+        #: sessions, write intents and leases of the processes sharing this store
+        self.journal = Journal(self._write, self._read)
 
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
@@ -133,11 +137,19 @@ class RecordStore:
         return found
 
     def apply(
-        self, changes: Changes, also: Callable[[Any, Changes], None] | None = None
+        self,
+        changes: Changes,
+        intent: Intent | None = None,
+        finished: Sequence[str] = (),
+        also: Callable[[Any, Changes], None] | None = None,
     ) -> None:
-        """Apply one batch in one transaction; ``also(connection, changes)`` runs inside it (the
-        pgvector backend writes its side there when it lives in the same database)."""
+        """Apply one batch in one transaction, with its write ``intent`` (and dropping the
+        ``finished`` intents of earlier batches) when given; ``also(connection, changes)``
+        runs inside it (the pgvector backend writes its side there when it lives in the
+        same database)."""
         with self._write.begin() as conn:
+            if intent is not None:
+                self.journal.record(conn, intent, finished)
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
@@ -416,6 +428,15 @@ class RecordStore:
     def revisions(self) -> dict[str, str]:
         with self._read.connect() as conn:
             return {i: r for i, r in conn.execute(sa.select(M.c.id, M.c.rev))}
+
+    def revisions_of(self, ids: Sequence[str]) -> dict[str, str]:
+        """``{id: rev}`` of those ``ids`` that exist (primary-key lookups)."""
+        out: dict[str, str] = {}
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                query = sa.select(M.c.id, M.c.rev).where(M.c.id.in_(chunk))
+                out.update((i, r) for i, r in conn.execute(query))
+        return out
 
     def full_rows(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -28,7 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import SQLModel
 
 from .._errors import ConfigError
-from ._tables import HistoryRow, MemoryRow, MetaRow, PendingRow
+from ._tables import HistoryRow, IntentRow, LeaseRow, MemoryRow, MetaRow, PendingRow, SessionRow
 
 __all__ = ["SCHEMA_VERSION", "VERSION_KEY", "connection_error", "ensure_schema", "stored_version"]
 
@@ -40,6 +40,11 @@ _TABLES = [
     HistoryRow.__table__,  # type: ignore[attr-defined]
     PendingRow.__table__,  # type: ignore[attr-defined]
     META,
+    # sessions, write intents and leases of the processes sharing a store (issue 8):
+    # created on every open when missing, so they need no migration step
+    SessionRow.__table__,  # type: ignore[attr-defined]
+    IntentRow.__table__,  # type: ignore[attr-defined]
+    LeaseRow.__table__,  # type: ignore[attr-defined]
 ]
 # pg_advisory_xact_lock key for schema changes ("agmS"); any 64-bit constant would do
 _PG_SCHEMA_LOCK = 0x61676D53

@@ -1,4 +1,5 @@
-"""SQLModel tables: memories (the source of truth), history, pending work, store meta."""
+"""SQLModel tables: memories (the source of truth), history, pending work, store meta,
+and the coordination of several processes (sessions, write intents, leases)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from sqlalchemy import JSON, Column, DateTime, Index, LargeBinary, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-__all__ = ["HistoryRow", "MemoryRow", "MetaRow", "PendingRow"]
+__all__ = [
+    "HistoryRow",
+    "IntentRow",
+    "LeaseRow",
+    "MemoryRow",
+    "MetaRow",
+    "PendingRow",
+    "SessionRow",
+]
 
 _METADATA = JSON().with_variant(JSONB(), "postgresql")
 
@@ -84,3 +93,39 @@ class MetaRow(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class SessionRow(SQLModel, table=True):
+    """One open store handle (a process, or several opens in one). A clean close deletes it;
+    a crashed one is found by a stale heartbeat, or a pid gone on the same host."""
+
+    __tablename__ = "store_sessions"
+
+    id: str = Field(primary_key=True, max_length=32)
+    host: str = Field(max_length=255)
+    pid: int
+    started_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    heartbeat_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class IntentRow(SQLModel, table=True):
+    """The ids one batch changes, committed with the records, dropped once the vector side
+    holds them: the unfinished intents of crashed sessions are all that repair reads."""
+
+    __tablename__ = "write_intents"
+    __table_args__ = (Index("ix_write_intents_session", "session_id"),)
+
+    id: str = Field(primary_key=True, max_length=32)
+    session_id: str = Field(max_length=32)
+    ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+
+
+class LeaseRow(SQLModel, table=True):
+    """A named lease (``maintenance``): one holder at a time until ``expires_at``."""
+
+    __tablename__ = "store_leases"
+
+    name: str = Field(primary_key=True, max_length=64)
+    holder: str = Field(max_length=32)
+    expires_at: datetime = Field(sa_column=Column(DateTime, nullable=False))

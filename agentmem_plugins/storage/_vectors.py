@@ -9,11 +9,12 @@ background between batches; see :meth:`maintain`.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +30,8 @@ _DELETE_CHUNK = 2000
 # upkeep of a table this large runs in the index worker: in-process, a compaction of
 # ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
 WORKER_MIN_ROWS = 10_000
+
+T = TypeVar("T")
 
 
 def sql_literal(value: str) -> str:
@@ -46,17 +49,23 @@ def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
 
 
-def _retry_conflicts(write: Callable[[], None], attempts: int = 5) -> None:
-    """Retry a commit that lost a race with background compaction (both are atomic, and a
-    failed commit wrote nothing, so a retry cannot duplicate rows)."""
+def _is_conflict(exc: BaseException) -> bool:
+    return "conflict" in str(exc).lower() or "preempted" in str(exc).lower()
+
+
+def _retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
+    """Retry a commit that lost a race with another commit (background compaction, another
+    process). A commit is atomic and a failed one wrote nothing, so a retry cannot
+    duplicate rows; LanceDB does not retry deletes by itself (lancedb#1597)."""
     for attempt in range(attempts):
         try:
             return write()
         except Exception as exc:
-            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+            if not _is_conflict(exc) or attempt == attempts - 1:
                 raise
-            log.info("vector commit conflicted with maintenance; retrying (%s)", exc)
-            time.sleep(0.01 * 2**attempt)
+            log.info("vector commit conflicted with another commit; retrying (%s)", exc)
+            time.sleep(random.uniform(0.5, 1.5) * min(0.01 * 2**attempt, 0.5))
+    raise AssertionError("unreachable")
 
 
 class VectorIndex:
@@ -66,15 +75,17 @@ class VectorIndex:
         *,
         ann_min_rows: int,
         ann_ef: int,
-        storage_options: Any = None,
+        storage_options: dict[str, str] | None = None,
         fts_options: dict[str, Any] | None = None,
+        read_consistency: timedelta = timedelta(0),
     ):
         import lancedb  # imported here: ~1.5 s, and only a store needs it
 
-        # Strong read consistency: a handle sees every commit (other handles, background
-        # maintenance, other processes) at the price of one manifest check per read.
+        # timedelta(0), strong read consistency: a handle sees every commit (other handles,
+        # background maintenance, other processes) at the price of one manifest check per
+        # read, a round trip on object storage; a longer interval bounds the staleness.
         self._db = lancedb.connect(
-            uri, storage_options=storage_options, read_consistency_interval=timedelta(0)
+            uri, storage_options=storage_options, read_consistency_interval=read_consistency
         )
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
@@ -93,6 +104,14 @@ class VectorIndex:
 
     def _exists(self) -> bool:
         return TABLE in self._db.list_tables().tables
+
+    def _handle(self) -> Any:
+        """The table, opened late if another process created it after this one started."""
+        if self._table is None:
+            with self._lock:
+                if self._table is None and self._exists():
+                    self._open()
+        return self._table
 
     def _open(self) -> None:
         table = self._db.open_table(TABLE)
@@ -118,6 +137,9 @@ class VectorIndex:
         with self._lock:
             if self._table is not None:
                 return
+            if self._exists():  # created by another process meanwhile
+                self._open()
+                return
             import pyarrow as pa
 
             schema = pa.schema(
@@ -134,23 +156,53 @@ class VectorIndex:
             self._table = self._db.create_table(TABLE, schema=schema, exist_ok=True)
 
     def count(self) -> int:
-        return 0 if self._table is None else self._table.count_rows()
+        table = self._handle()
+        return 0 if table is None else int(table.count_rows())
 
     # --- writes ------------------------------------------------------------------------
 
     def apply(self, changes: Changes) -> None:
-        doomed = list(changes.replace_ids) + list(changes.delete_ids)
-        _retry_conflicts(lambda: self.delete(doomed))
-        if changes.rows:
-            _retry_conflicts(lambda: self.add(changes.rows, changes.vectors))
+        """New ids are appended (the SQL primary key made them new, nobody else writes them);
+        replaced ids are upserted keyed on id in one commit; deleted ids deleted."""
+        if changes.delete_ids:
+            self.delete(changes.delete_ids)
+        if not changes.rows:
+            return
+        replaced = set(changes.replace_ids)
+        if not replaced:
+            self.add(changes.rows, changes.vectors)
+            return
+        vectors = changes.vectors
+        fresh = [n for n, r in enumerate(changes.rows) if r["id"] not in replaced]
+        kept = [n for n, r in enumerate(changes.rows) if r["id"] in replaced]
+        if fresh:
+            self.add([changes.rows[n] for n in fresh], None if vectors is None else vectors[fresh])
+        self.upsert([changes.rows[n] for n in kept], None if vectors is None else vectors[kept])
 
     def delete(self, ids: Sequence[str]) -> None:
-        if self._table is None:
+        table = self._handle()
+        if table is None:
             return
         for i in range(0, len(ids), _DELETE_CHUNK):
-            self._table.delete(_ids_where(ids[i : i + _DELETE_CHUNK]))
+            where = _ids_where(ids[i : i + _DELETE_CHUNK])
+            _retry_conflicts(lambda where=where: table.delete(where))  # type: ignore[misc]
 
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
+        """Append rows whose ids the vector side does not hold (one commit)."""
+        data = self._arrow(rows, vectors)
+        _retry_conflicts(lambda: self._table.add(data))
+
+    def upsert(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
+        """Insert or replace rows keyed on id, in one commit: repeating it changes nothing."""
+        if not rows:
+            return
+        data = self._arrow(rows, vectors)
+        merge = (
+            self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
+        )
+        _retry_conflicts(lambda: merge.execute(data))
+
+    def _arrow(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> Any:
         if vectors is None:
             vectors = np.stack([np.frombuffer(r["vector"], dtype=np.float32) for r in rows])
         import pyarrow as pa
@@ -169,7 +221,7 @@ class VectorIndex:
                 "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
             }
         )
-        self._table.add(data)
+        return data
 
     def reset(self) -> None:
         with self._lock:
@@ -191,7 +243,7 @@ class VectorIndex:
         index) that skips building a row mask over the whole table on every query. When
         fewer than ``k`` survive, the scope is searched with a prefilter, and the scope
         remembered as one that needs it (until the next reopen)."""
-        if self._table is None:
+        if self._handle() is None:
             return []
         where = scope_where(scope)
         if where is not None and self._has_ann and where not in self._needs_prefilter:
@@ -221,7 +273,7 @@ class VectorIndex:
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, BM25 score)`` of the best full-text matches in ``scope``."""
-        if self._table is None:
+        if self._handle() is None:
             return []
         self._ensure_fts()
         query = (
@@ -237,10 +289,14 @@ class VectorIndex:
         )
 
     def revisions(self) -> dict[str, str]:
-        if self._table is None:
-            return {}
+        return dict(self.id_revs())
+
+    def id_revs(self) -> list[tuple[str, str]]:
+        """Every ``(id, rev)`` row, duplicates included (what :meth:`Stores.check` reads)."""
+        if self._handle() is None:
+            return []
         table = self._table.search().select(["id", "rev"]).limit(None).to_arrow()
-        return dict(
+        return list(
             zip(table.column("id").to_pylist(), table.column("rev").to_pylist(), strict=True)
         )
 
@@ -250,28 +306,47 @@ class VectorIndex:
         if self._has_fts or self._table is None:
             return
         with self._lock:
-            if not self._has_fts:
+            if self._has_fts:
+                return
+            # another process may have built it since this handle was opened
+            if not any(tuple(ix.columns) == ("text",) for ix in self._table.list_indices()):
                 from lancedb.index import FTS
 
-                self._table.create_index("text", config=FTS(**self._fts_options), replace=True)
-                self._has_fts = True
+                config = FTS(**self._fts_options)
+                try:
+                    _retry_conflicts(
+                        lambda: self._table.create_index("text", config=config, replace=False)
+                    )
+                except Exception as exc:  # built by another process meanwhile
+                    if "exist" not in str(exc).lower():
+                        raise
+            self._has_fts = True
 
     def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
         """Compact fragments, fold new rows into indexes, drop old versions, build or
         retrain the ANN index (policy in ``_upkeep``), then reopen the handle (a
         long-lived handle grows in memory with every commit). Past ``WORKER_MIN_ROWS``
         rows (or ``ann_min_rows``, if lower) this runs in the index worker process, where
-        it cannot stall appends (see ``_index_worker``); search picks up what it commits."""
-        if self._table is None:
+        it cannot stall appends (see ``_index_worker``); search picks up what it commits.
+        Upkeep that loses a commit race to a write yields: the write matters more, and
+        the next run compacts."""
+        table = self._handle()
+        if table is None:
             return
-        if self._table.count_rows() >= min(self._ann_min_rows, WORKER_MIN_ROWS):
-            report = self._worker.upkeep(
-                ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
-            )
-        else:
-            report = upkeep(
-                self._table, ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
-            )
+        try:
+            if table.count_rows() >= min(self._ann_min_rows, WORKER_MIN_ROWS):
+                report = self._worker.upkeep(
+                    ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+                )
+            else:
+                report = upkeep(
+                    table, ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
+                )
+        except Exception as exc:
+            if not _is_conflict(exc):
+                raise
+            log.info("index upkeep yielded to a concurrent commit (%s)", exc)
+            return
         if report["built"]:
             log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:

@@ -203,9 +203,11 @@ def test_two_store_mode_is_repaired_from_sql(tmp_path, pg_url: str) -> None:
         with engine.begin() as conn:
             conn.exec_driver_sql("DELETE FROM memory_vectors WHERE text = 't 0'")
         engine.dispose()
-    # reconcile (run on open after a crash, as with LanceDB) re-adds the missing row
+    # check finds the missing row and repair re-adds it from SQL, as with LanceDB
     with Memory(path=tmp_path, embedder="hash", vector_uri=pg_url) as m:
-        assert m.async_memory._stores.reconcile() == {"removed": 0, "added": 1}
+        report = m.check(repair=True)
+        assert report.missing == [ids[0]] and report.repaired
+        assert m.check().ok
         assert sorted(m.async_memory._stores.vectors.revisions()) == sorted(ids)
 
 

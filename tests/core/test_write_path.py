@@ -84,8 +84,9 @@ async def test_reconcile_repairs_both_kinds_of_drift(tmp_path) -> None:
     stores.vectors.delete(ids[:5])  # SQL rows whose vectors were lost
     orphan = dict(stores.records.full_rows([ids[5]])[0], id="orphan", rev="zzz")
     stores.vectors.add([orphan], None)  # a vector row SQL never committed
-    repaired = stores.reconcile()
-    assert repaired == {"removed": 1, "added": 5}
+    report = await memory.check(repair=True)
+    assert (report.missing, report.extra, report.repaired) == (sorted(ids[:5]), ["orphan"], True)
+    assert (await memory.check()).ok
     assert stores.vectors.revisions() == stores.records.revisions()
     hits = await memory.search("fact 3", user_id="u", limit=3)
     assert ids[3] in [h.id for h in hits]
