@@ -18,7 +18,7 @@ from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict
 
-from agentmem_plugins.rerankers import Reranker, make_reranker
+from agentmem_plugins.rerankers import Reranker, make_reranker, scores_in_input_order
 
 __all__ = ["AgentMemReranker", "LangChainReranker"]
 
@@ -28,15 +28,16 @@ _INDEX = "_agentmem_index"
 def _scores(returned: Sequence[Document], count: int) -> list[float]:
     """Scores by document position: the compressor's ``relevance_score`` where it gives
     one, else rank order; documents it dropped score below every kept one."""
-    scores: list[float | None] = [None] * count
-    for rank, doc in enumerate(returned):
-        index = doc.metadata.get(_INDEX)
-        if isinstance(index, int) and 0 <= index < count and scores[index] is None:
-            given = doc.metadata.get("relevance_score")
-            scores[index] = float(given) if isinstance(given, (int, float)) else -float(rank)
-    kept = [s for s in scores if s is not None]
-    floor = (min(kept) if kept else 0.0) - 1.0
-    return [floor if s is None else s for s in scores]
+
+    def score(doc: Document) -> float | None:
+        given = doc.metadata.get("relevance_score")
+        return float(given) if isinstance(given, (int, float)) else None
+
+    def index(doc: Document) -> int:
+        found = doc.metadata.get(_INDEX)
+        return found if isinstance(found, int) else -1
+
+    return scores_in_input_order(count, ((index(d), score(d)) for d in returned))
 
 
 class LangChainReranker:

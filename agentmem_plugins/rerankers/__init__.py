@@ -6,5 +6,6 @@
 from ._factory import make_reranker
 from ._fastembed import FastEmbedReranker
 from ._protocol import Reranker
+from ._scores import scores_in_input_order
 
-__all__ = ["FastEmbedReranker", "Reranker", "make_reranker"]
+__all__ = ["FastEmbedReranker", "Reranker", "make_reranker", "scores_in_input_order"]

@@ -17,7 +17,7 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 
-from agentmem_plugins.rerankers import Reranker, make_reranker
+from agentmem_plugins.rerankers import Reranker, make_reranker, scores_in_input_order
 
 __all__ = ["AgentMemRerank", "LlamaIndexReranker"]
 
@@ -25,14 +25,13 @@ __all__ = ["AgentMemRerank", "LlamaIndexReranker"]
 def _scores(returned: Sequence[NodeWithScore], count: int) -> list[float]:
     """The postprocessor's score per input position (rank order where it gives none);
     nodes it dropped score below every kept one."""
-    scores: list[float | None] = [None] * count
-    for rank, item in enumerate(returned):
-        index = int(item.node.node_id) if item.node.node_id.isdigit() else -1
-        if 0 <= index < count and scores[index] is None:
-            scores[index] = float(item.score) if item.score is not None else -float(rank)
-    kept = [s for s in scores if s is not None]
-    floor = (min(kept) if kept else 0.0) - 1.0
-    return [floor if s is None else s for s in scores]
+    return scores_in_input_order(
+        count,
+        (
+            (int(item.node.node_id) if item.node.node_id.isdigit() else -1, item.score)
+            for item in returned
+        ),
+    )
 
 
 class LlamaIndexReranker:
