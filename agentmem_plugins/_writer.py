@@ -5,9 +5,10 @@ batch N::
 
     submit() -> [input queue] -> collect + embed -> [1 slot] -> persist (SQL || LanceDB)
 
-Every request's future resolves only after its rows are committed in both stores, so an
-acknowledged write survives a kill -9 (SQL is committed; the vector side is rebuilt
-from SQL by the reconcile step if the process died between the two).
+Every request's future resolves only after its rows are committed in SQL together with
+a write intent (``Stores.write``), so an acknowledged write survives a kill -9: if the
+process dies before the vector side holds the rows, the next process to open or maintain
+the store finds the dead session and rewrites exactly those ids from SQL.
 """
 
 from __future__ import annotations
