@@ -6,7 +6,7 @@ interleaved (the machine is shared, so only ratios within one run are comparable
 * ``fastembed default``: ``TextEmbedding.embed(texts)`` with fastembed's defaults
   (batch 256, texts in arrival order), the baseline of issue 10;
 * ``arrival b32``: the same, batch 32;
-* ``ours``: ``FastEmbedEmbedder.embed_documents`` (sorted by token count, buckets of 32,
+* ``ours``: ``FastEmbedEmbedder.embed_documents`` (sorted by token count, buckets of 16,
   order restored), our best raw embedding;
 * ``add_many``: ``AsyncMemory(embedder=ours).add_many`` into a fresh store: the whole
   write path. Pipeline efficiency = add_many / ours; speed-up = add_many / default;
@@ -177,8 +177,8 @@ def run(quick: bool = False, reps: int | None = None, workdir: str | None = None
     if sweep:
         configs: dict[str, dict[str, Any]] = {
             **{f"sorted b{b}": {"batch_size": b} for b in (16, 32, 64, 128)},
-            "sorted b32 threads=1": {"threads": 1},
-            "sorted b32 arena off": {"cpu_mem_arena": False},
+            "sorted b16 threads=1": {"threads": 1},
+            "sorted b16 arena off": {"cpu_mem_arena": False},
         }
         embedders = {k: FastEmbedEmbedder(model_path=model_dir, **v) for k, v in configs.items()}
         sweep_chunks = [dialogue_turns(sweep_chunk, seed=900 + r) for r in range(2)]

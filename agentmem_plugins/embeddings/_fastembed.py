@@ -46,7 +46,7 @@ from ._normalize import l2_normalize
 __all__ = ["FastEmbedEmbedder"]
 
 DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
-DEFAULT_BATCH_SIZE = 32
+DEFAULT_BATCH_SIZE = 16
 _LOCAL_PREFIX = "agentmem-local"
 _HUB_PROBE_TIMEOUT_S = 1.0
 _TRUE = {"1", "true", "yes", "on"}
@@ -76,7 +76,7 @@ class FastEmbedEmbedder:
         threads: ONNX Runtime intra-op threads (default: all cores).
         batch_size: texts per ONNX Runtime run inside one ``embed_documents`` call; the
             texts are sorted by token count first, so each run pads little (the default,
-            32, was the fastest measured, see BENCHMARKS.md).
+            16, was the fastest measured on a quiet machine, see BENCHMARKS.md).
         cpu_mem_arena: ONNX Runtime's CPU memory arena (default on: measured no slower,
             see BENCHMARKS.md); off returns memory to the system between runs.
         local_files_only: ``True``: never download; ``False``: download if not cached;
