@@ -1,0 +1,84 @@
+"""Bulk inserts of one batch, per dialect, inside the caller's transaction.
+
+SQLite: straight through the DBAPI ``executemany`` with values converted the way
+SQLAlchemy's own SQLite types store them (ISO text datetimes, JSON text); the Core path
+spent two thirds of the write in per-value processors. PostgreSQL: ``COPY``. Anything
+else: SQLAlchemy Core ``executemany``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import operator
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+__all__ = ["bulk_insert", "sqlite_param"]
+
+# the exact text of SQLAlchemy's sqlite DATETIME, so stored values compare alike in SQL
+_SQLITE_DATETIME = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def sqlite_param(value: Any) -> Any:
+    """A bound parameter as SQLAlchemy's SQLite types store it (datetimes as text)."""
+    return value.strftime(_SQLITE_DATETIME) if isinstance(value, datetime) else value
+
+
+def bulk_insert(conn: Any, dialect: str, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` (dicts of ``table``'s columns) on ``conn``."""
+    if dialect == "postgresql":
+        _pg_copy(conn, table, rows)
+    elif dialect == "sqlite":
+        _sqlite_executemany(conn, table, rows)
+    else:
+        conn.execute(table.insert(), rows)
+
+
+def _sqlite_executemany(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    sql, getter, dates, jsons = _sqlite_insert(table)
+    stamps: dict[datetime, str] = {}  # a batch shares a handful of timestamps
+    values = []
+    for row in rows:
+        value = list(getter(row))
+        for i in dates:
+            if (when := value[i]) is not None:
+                text = stamps.get(when)
+                if text is None:
+                    text = stamps[when] = when.strftime(_SQLITE_DATETIME)
+                value[i] = text
+        for i in jsons:
+            if value[i] is not None:
+                value[i] = json.dumps(value[i])
+        values.append(tuple(value))
+    conn.exec_driver_sql(sql, values)
+
+
+@functools.cache
+def _sqlite_insert(table: sa.Table) -> tuple[str, Any, list[int], list[int]]:
+    # an autoincrement key is left to the database (history ids)
+    columns_ = [c for c in table.c if c is not table.autoincrement_column]
+    names = [c.name for c in columns_]
+    dates = [i for i, c in enumerate(columns_) if isinstance(c.type, sa.DateTime)]
+    jsons = [i for i, c in enumerate(columns_) if isinstance(c.type, sa.JSON)]
+    columns = ", ".join(f'"{n}"' for n in names)
+    marks = ", ".join("?" for _ in names)
+    sql = f'INSERT INTO "{table.name}" ({columns}) VALUES ({marks})'
+    return sql, operator.itemgetter(*names), dates, jsons
+
+
+def _pg_copy(conn: Any, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """COPY: 10k memories took 1.0 s against 2.9 s for SQLAlchemy's executemany
+    (measured on the shared box)."""
+    columns = [c for c in table.c if c is not table.autoincrement_column]
+    names = [c.name for c in columns]
+    jsons = {c.name for c in columns if isinstance(c.type, sa.JSON)}
+    quoted = ", ".join(f'"{n}"' for n in names)
+    dbapi = conn.connection.dbapi_connection
+    with dbapi.cursor() as cur, cur.copy(f'COPY "{table.name}" ({quoted}) FROM STDIN') as copy:
+        for row in rows:
+            copy.write_row(
+                [json.dumps(row[n]) if n in jsons and row[n] is not None else row[n] for n in names]
+            )
