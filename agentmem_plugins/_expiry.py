@@ -73,19 +73,22 @@ def resolve_expiry(
     ttl: Any,
     expires_at: Any,
     *,
-    now: datetime,
+    now: datetime | None = None,
     default: Expiry | None = None,
     field: str = "",
 ) -> datetime | None:
     """The naive-UTC moment a memory expires, or ``None`` for never.
 
-    ``ttl`` (seconds or ``timedelta``) counts from ``now``; ``expires_at`` is absolute
-    (naive datetimes are taken as UTC); at most one of them. ``default`` (the store's
-    ``default_ttl``) applies when neither is given. ``field`` prefixes error messages
-    (``"items[3]."``).
+    ``ttl`` (seconds or ``timedelta``) counts from ``now`` (default: :func:`utc_now`);
+    ``expires_at`` is absolute (naive datetimes are taken as UTC); at most one of them.
+    ``default`` (the store's ``default_ttl``) applies when neither is given. ``field``
+    prefixes error messages (``"items[3]."``).
     """
+    if ttl is None and expires_at is None and default is None:
+        return None  # the common case: no clock read
     if ttl is not None and expires_at is not None:
         raise InvalidInputError(f"give {field}ttl= or {field}expires_at=, not both")
+    now = now or utc_now()
     if ttl is not None:
         return now + check_ttl(ttl, field=f"{field}ttl")
     if expires_at is not None:

@@ -170,9 +170,7 @@ class AsyncMemory(ReadMethods):
         msgs = normalize_messages(
             messages, max_chars=self.config.max_text_chars, observed_at=observed_at
         )
-        expiry = resolve_expiry(
-            ttl, expires_at, now=_expiry.utc_now(), default=self.config.default_ttl
-        )
+        expiry = resolve_expiry(ttl, expires_at, default=self.config.default_ttl)
         if self._should_infer(infer):
             if ttl is None and expires_at is None:
                 return await self._pipeline().add(msgs, scope, meta, wait=wait)
@@ -256,7 +254,6 @@ class AsyncMemory(ReadMethods):
             expires_at=resolve_expiry(
                 item.ttl,
                 item.expires_at,
-                now=_expiry.utc_now(),
                 default=self.config.default_ttl,
                 field=f"{where}.",
             ),

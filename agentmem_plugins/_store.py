@@ -30,7 +30,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import timedelta
 
 from ._check import CheckReport, compare
@@ -40,6 +40,7 @@ from ._io import IO
 from .embeddings import Embedder
 from .storage import Changes, PgVectorIndex, RecordStore, open_vector_backend
 from .storage._journal import Intent
+from .storage._reservations import IdReservations, random_ids
 
 __all__ = ["Stores"]
 
@@ -84,6 +85,7 @@ class Stores:
         self._finished: list[str] = []  # intents done, dropped with the next commit
         self._unsettled: dict[str, list[str]] = {}  # intents whose vector write failed
         self.session = self.journal.open_session()
+        self.reservations = IdReservations(self.session)
         self._stop = threading.Event()
         self._beat = threading.Thread(
             target=self._heartbeat_loop,
@@ -145,6 +147,21 @@ class Stores:
 
     # --- the write path ----------------------------------------------------------------
 
+    def new_ids(self, n: int) -> list[str]:
+        """Ids for ``n`` new memories (from this session's reserved blocks when it has
+        some: see :mod:`.storage._reservations`)."""
+        if self.atomic is not None:
+            return random_ids(n)
+        with self._state:
+            return self.reservations.take(n)
+
+    def unused_ids(self, ids: Sequence[str]) -> None:
+        """Ids from :meth:`new_ids` that no write will use."""
+        if ids and self.atomic is None:
+            with self._state:
+                done, _ = self.reservations.settle(ids, ok=True)
+                self._finished.extend(done)
+
     async def write(self, changes: Changes, io: IO) -> None:
         """SQL (records + intent) first, then the vector side, then the revision check.
         Once SQL has committed the write stands: a vector-side failure leaves the intent
@@ -156,48 +173,96 @@ class Stores:
             await io(self.records.apply, changes)
             return
         ids = list(dict.fromkeys([r["id"] for r in changes.rows] + list(changes.delete_ids)))
-        intent = Intent(uuid.uuid4().hex, self.session, ids)
         with self._state:
             finished, self._finished = self._finished, []
+            # a batch of reserved ids is journalled already: it needs no intent of its own
+            own = None
+            if not (changes.generated_ids_only and self.reservations.covers(ids)):
+                own = Intent(uuid.uuid4().hex, self.session, ids)
+            block = self.reservations.next_block(len(ids))
+        ok = False  # both sides hold the batch (otherwise its ids go to repair)
         try:
-            if changes.generated_ids_only:
-                await io(self.journal.begin, intent, finished)
-            else:
-                await io(self.records.apply, changes, intent, finished)
-        except BaseException:
+            ok = await self._write_both(changes, io, ids, own, block, finished)
+        finally:
             with self._state:
-                self._finished.extend(finished)
-            raise
-        if changes.generated_ids_only:
-            # ids nobody else knows yet: both sides at once (fast mode's common case)
+                done, dirty = self.reservations.settle(ids, ok=ok)
+                self._finished.extend(done)
+                self._unsettled.update(dirty)
+                if own is not None and ok:
+                    self._finished.append(own.id)
+
+    async def _write_both(
+        self,
+        changes: Changes,
+        io: IO,
+        ids: list[str],
+        own: Intent | None,
+        block: Intent | None,
+        finished: list[str],
+    ) -> bool:
+        """The two sides of :meth:`write`; ``True`` once both hold the batch. The batch's
+        ``own`` intent (none when all its ids are reserved) and a new ``block`` of reserved
+        ids commit with or before the first SQL transaction, which also drops the
+        ``finished`` intents. Raises when SQL failed; a vector-side failure is logged and
+        leaves the batch's ids to repair (``False``): SQL has committed, the write stands."""
+        intents = [it for it in (own, block) if it is not None]
+        if not changes.generated_ids_only:  # replaced or deleted ids: SQL, then vectors
+            await self._journalled(
+                io(self.records.apply, changes, intents, finished), block, finished
+            )
+            step = io(self._write_vectors, changes)
+        else:  # ids nobody else knows yet: both sides at once (fast mode's common case)
+            if own is not None:  # not all reserved: journal the batch's ids first
+                await self._journalled(io(self.journal.begin, intents, finished), block, finished)
+                intents, finished = [], []
             sql, vec = await asyncio.gather(
-                io(self.records.apply, changes),
+                self._journalled(
+                    io(self.records.apply, changes, intents, finished), block, finished
+                ),
                 io(self.vectors.apply, changes),
                 return_exceptions=True,
             )
             if isinstance(sql, BaseException):
-                # undo what only the vector side took; if that fails too, the intent is left
-                # open and repair deletes those ids (SQL has none of them)
-                try:
-                    if not isinstance(vec, BaseException):
-                        await io(self.vectors.delete, ids)
-                    await io(self.journal.finish, [intent.id])
-                except Exception:
-                    with self._state:
-                        self._unsettled[intent.id] = ids
+                await self._undo(io, ids, own, vec)
                 raise sql
             step = io(self._check_revisions, changes, vec)
-        else:
-            step = io(self._write_vectors, changes)
         try:
             await step
         except Exception as exc:
             log.warning("vector write failed (%s); those rows will be rewritten from SQL", exc)
+            if own is not None:
+                with self._state:
+                    self._unsettled[own.id] = ids
+            return False
+        return True
+
+    async def _journalled(
+        self, commit: Awaitable[None], block: Intent | None, finished: list[str]
+    ) -> None:
+        """Await a SQL transaction that carries ``block`` (reserved ids, usable once it has
+        committed) and drops the ``finished`` intents (kept for the next one if it fails)."""
+        try:
+            await commit
+        except BaseException:
             with self._state:
-                self._unsettled[intent.id] = ids
-            return
+                self.reservations.abandoned(block)
+                self._finished.extend(finished)
+            raise
         with self._state:
-            self._finished.append(intent.id)
+            self.reservations.committed(block)
+
+    async def _undo(self, io: IO, ids: list[str], own: Intent | None, vec: object) -> None:
+        """SQL failed beside a vector write: remove what only the vector side took. If that
+        fails too, the intent is left open and repair deletes those ids (SQL has none)."""
+        try:
+            if not isinstance(vec, BaseException):
+                await io(self.vectors.delete, ids)
+            if own is not None:
+                await io(self.journal.finish, [own.id])
+        except Exception:
+            if own is not None:
+                with self._state:
+                    self._unsettled[own.id] = ids
 
     def _check_revisions(self, changes: Changes, vector_outcome: object) -> None:
         if isinstance(vector_outcome, BaseException):
@@ -312,6 +377,8 @@ class Stores:
                 if not self.journal.heartbeat(self.session):
                     log.warning("this process was taken for a crashed one; registering again")
                     self.journal.reopen_session(self.session)
+                    with self._state:  # its blocks were repaired and finished by another
+                        self.reservations.forget()
                 with self._state:
                     finished, self._finished = self._finished, []
                 try:
@@ -329,7 +396,9 @@ class Stores:
         try:
             self.records.optimize()
             with self._state:
-                finished, self._finished = self._finished, []
+                done, dirty = self.reservations.forget()  # unused reserved ids: dropped
+                self._unsettled.update(dirty)
+                finished, self._finished = self._finished + done, []
             self.journal.close_session(self.session, finished)  # a clean close
         finally:
             self.vectors.close()

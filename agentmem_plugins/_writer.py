@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -71,8 +71,10 @@ class WriteRequest:
 
     def explicit_ids(self) -> set[str]:
         ids = {u.id for u in self.upserts if u.id is not None}
-        ids |= {i for i, _ in self.expiries} | set(self.expirations)
-        return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
+        if self.deletes or self.invalidations or self.expiries or self.expirations:
+            ids |= {i for i, _ in self.expiries} | set(self.expirations) | set(self.deletes)
+            ids |= {i for i, _, _ in self.invalidations}
+        return ids
 
 
 
@@ -276,14 +278,17 @@ class Writer:
         changes = Changes()
         vectors: list[np.ndarray] = []
         accepted: list[tuple[WriteRequest, list[MemoryEvent]]] = []
+        # ids for new memories, for the whole batch at once (reserved ones: _reservations)
+        fresh = iter(self._store.new_ids(sum(u.id is None for r in batch for u in r.upserts)))
         for request in batch:
             try:
-                events = self._plan(request, existing, changes, vectors, now, rev)
+                events = self._plan(request, existing, changes, vectors, now, rev, fresh)
             except AgentMemError as exc:
                 assert request.future is not None
                 request.future.set_exception(exc)
                 continue
             accepted.append((request, events))
+        self._store.unused_ids(list(fresh))  # those of requests refused above
         if vectors:
             changes.vectors = np.stack(vectors).astype(np.float32, copy=False)
         changes.generated_ids_only = not (changes.replace_ids or changes.delete_ids) and all(
@@ -309,6 +314,7 @@ class Writer:
         vectors: list[np.ndarray],
         now: datetime,
         rev: str,
+        fresh: Iterator[str],
     ) -> list[MemoryEvent]:
         """Check one request against what is stored, then add it to ``changes``."""
         raw = existing  # expired rows too: a delete or the sweep may still remove them
@@ -336,10 +342,9 @@ class Writer:
                 raise NotFoundError(f"no memory with id {memory_id!r}")
 
         events: list[MemoryEvent] = []
-        fresh = os.urandom(16 * len(request.upserts)).hex()  # random ids, one syscall
-        for n, upsert in enumerate(request.upserts):
+        for upsert in request.upserts:
             old = live(upsert.id)
-            memory_id = upsert.id or fresh[32 * n : 32 * n + 32]
+            memory_id = upsert.id or next(fresh)
             vector = np.asarray(upsert.vector, dtype=np.float32)
             changes.rows.append(
                 {

