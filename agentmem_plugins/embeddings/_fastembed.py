@@ -29,18 +29,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import numpy as np
 
 from .._errors import ConfigError, EmbedderError
 from ._buckets import embed_by_length
+from ._hub import load_from_hub
 from ._normalize import l2_normalize
 
 __all__ = ["FastEmbedEmbedder"]
@@ -48,8 +46,6 @@ __all__ = ["FastEmbedEmbedder"]
 DEFAULT_MODEL = "BAAI/bge-small-en-v1.5"
 DEFAULT_BATCH_SIZE = 16
 _LOCAL_PREFIX = "agentmem-local"
-_HUB_PROBE_TIMEOUT_S = 1.0
-_TRUE = {"1", "true", "yes", "on"}
 
 # fastembed's custom-model registry is class-level and process-wide, and registering a
 # name twice raises; registrations go through this lock and are looked up first.
@@ -181,49 +177,22 @@ class FastEmbedEmbedder:
         )
 
     def _load_hub(self, model_name: str, local_files_only: bool | None) -> Any:
-        try:
-            from fastembed import TextEmbedding
-        except ImportError as exc:  # pragma: no cover - fastembed is a dependency
-            raise ImportError("FastEmbedEmbedder needs fastembed: pip install fastembed") from exc
+        from fastembed import TextEmbedding
 
-        known = {m["model"].lower() for m in TextEmbedding.list_supported_models()}
-        if model_name.lower() not in known:
-            raise EmbedderError(
-                f"fastembed does not know the model {model_name!r}. Use a name from "
-                "fastembed.TextEmbedding.list_supported_models(), pass a local ONNX model "
-                "folder (FastEmbedEmbedder(model_path=...) or embedder='fastembed:/path/to/dir'), "
-                "or use embedder='hash' (offline, no weights)."
-            )
-        # 1. the local cache: fast, no network
-        try:
-            with _quiet_fastembed():
-                return self._text_embedding(model_name, local_files_only=True)
-        except Exception as exc:
-            cache_error: Exception = exc
-        # 2. a download, when allowed
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-        if local_files_only or offline or (local_files_only is None and not _hub_reachable()):
-            why = (
-                "local_files_only=True"
-                if local_files_only
-                else "HF_HUB_OFFLINE is set"
-                if offline
-                else "the HuggingFace Hub is not reachable"
-            )
-            raise EmbedderError(
-                f"The embedding model {model_name!r} is not in the fastembed cache "
-                f"({self._cache_dir or 'default cache dir'}) and {why}. Either download it "
-                "once with network access, pass a local model folder "
-                "(FastEmbedEmbedder(model_path=...) or embedder='fastembed:/path/to/dir'), "
-                f"or use embedder='hash' (offline, no weights). Cause: {cache_error}"
-            ) from cache_error
-        try:
-            return self._text_embedding(model_name, local_files_only=False)
-        except Exception as exc:
-            raise EmbedderError(
-                f"Could not download or load the embedding model {model_name!r}: {exc}. "
-                "Pass a local model folder (model_path=...) or use embedder='hash'."
-            ) from exc
+        instead = (
+            "pass a local ONNX model folder (FastEmbedEmbedder(model_path=...) or "
+            "embedder='fastembed:/path/to/dir'), or use embedder='hash' (offline, no weights)."
+        )
+        return load_from_hub(
+            self._text_embedding,
+            model_name,
+            known=(m["model"] for m in TextEmbedding.list_supported_models()),
+            local_files_only=local_files_only,
+            what=f"embedding model (cache {self._cache_dir or 'default'})",
+            unknown_hint="Use a name from fastembed.TextEmbedding.list_supported_models(), or "
+            + instead,
+            offline_hint=instead,
+        )
 
     def _register_local(self, folder: Path, pooling: str) -> tuple[str, str]:
         """Register the folder's model with fastembed (once per content); return names."""
@@ -361,44 +330,3 @@ def _declared_dim(folder: Path, model_file: str) -> int:
             f"Cannot tell the embedding size of {folder}: add hidden_size to its config.json"
         )
     return last
-
-
-def _hub_reachable() -> bool:
-    """Can a TCP connection to the Hub be opened within about a second?
-
-    Runs in a daemon thread because name resolution ignores socket timeouts and can
-    hang for many seconds on a machine without network.
-    """
-    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
-        return True  # a proxy may reach what we cannot: let the download try
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    host = endpoint.hostname or "huggingface.co"
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    answer: list[bool] = []
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=_HUB_PROBE_TIMEOUT_S):
-                answer.append(True)
-        except OSError:
-            answer.append(False)
-
-    thread = threading.Thread(target=probe, name="agentmem-hub-probe", daemon=True)
-    thread.start()
-    thread.join(_HUB_PROBE_TIMEOUT_S + 0.25)
-    return bool(answer and answer[0])
-
-
-@contextmanager
-def _quiet_fastembed() -> Iterator[None]:
-    """Silence fastembed's loguru error lines during the cache probe (a miss is normal)."""
-    try:
-        from loguru import logger
-    except ImportError:  # pragma: no cover - loguru comes with fastembed
-        yield
-        return
-    logger.disable("fastembed")
-    try:
-        yield
-    finally:
-        logger.enable("fastembed")

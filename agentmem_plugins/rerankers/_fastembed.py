@@ -21,13 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ConfigError, EmbedderError
-from ..embeddings._fastembed import (
-    _TRUE,
-    _check_folder,
-    _fingerprint,
-    _hub_reachable,
-    _quiet_fastembed,
-)
+from ..embeddings._fastembed import _check_folder, _fingerprint
+from ..embeddings._hub import load_from_hub
 
 __all__ = ["DEFAULT_RERANKER", "FastEmbedReranker"]
 
@@ -115,27 +110,17 @@ class FastEmbedReranker:
     def _load_hub(self, model_name: str, local_files_only: bool | None) -> Any:
         from fastembed.rerank.cross_encoder import TextCrossEncoder
 
-        known = {m["model"].lower() for m in TextCrossEncoder.list_supported_models()}
-        if model_name.lower() not in known:
-            raise EmbedderError(
-                f"fastembed does not know the cross-encoder {model_name!r}. Use a name from "
-                "fastembed.rerank.cross_encoder.TextCrossEncoder.list_supported_models() or "
-                "a local model folder (FastEmbedReranker(model_path=...))."
-            )
-        try:
-            with _quiet_fastembed():
-                return self._load(model_name, local_files_only=True)
-        except EmbedderError as exc:
-            cache_error: Exception = exc
-        offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
-        if local_files_only or offline or (local_files_only is None and not _hub_reachable()):
-            raise EmbedderError(
-                f"The reranker {model_name!r} is not in the fastembed cache and cannot be "
-                "downloaded now (local_files_only, HF_HUB_OFFLINE or no Hub). Download it "
-                "once with network access, or pass a local model folder "
-                f"(FastEmbedReranker(model_path=...)). Cause: {cache_error}"
-            ) from cache_error
-        return self._load(model_name, local_files_only=False)
+        return load_from_hub(
+            self._load,
+            model_name,
+            known=(m["model"] for m in TextCrossEncoder.list_supported_models()),
+            local_files_only=local_files_only,
+            what="cross-encoder",
+            unknown_hint="Use a name from fastembed.rerank.cross_encoder.TextCrossEncoder"
+            ".list_supported_models() or a local model folder "
+            "(FastEmbedReranker(model_path=...)).",
+            offline_hint="pass a local model folder (FastEmbedReranker(model_path=...)).",
+        )
 
     def _register_local(self, folder: Path) -> str:
         from fastembed.common.model_description import ModelSource
