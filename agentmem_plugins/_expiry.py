@@ -31,6 +31,12 @@ def utc_now() -> datetime:
     return _time.now_utc()
 
 
+def has_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """The rule every Python-side read applies (SQL reads use ``expires_at > cutoff``):
+    a memory is gone from ``expires_at`` on; ``None`` never expires."""
+    return expires_at is not None and expires_at <= now
+
+
 def check_ttl(ttl: Any, *, field: str = "ttl") -> timedelta:
     """``ttl`` as a positive ``timedelta`` (numbers are seconds)."""
     if isinstance(ttl, timedelta):

@@ -285,7 +285,7 @@ class AsyncMemory(ReadMethods):
             await self._writer.submit(WriteRequest(expiries=[(memory_id, new_expiry)]))
             return await self.get(memory_id)
         rows = await self._io(self._stores.records.full_rows, [memory_id])
-        if not rows or (rows[0]["expires_at"] is not None and rows[0]["expires_at"] <= now):
+        if not rows or _expiry.has_expired(rows[0]["expires_at"], now):
             raise NotFoundError(f"no memory with id {memory_id!r}")
         old = rows[0]
         new_text = (

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import InvalidInputError, NotFoundError
+from ._expiry import has_expired
 from ._types import MemoryEvent
 from ._validation import SCOPE_FIELDS
 from .storage import Changes
@@ -185,8 +186,7 @@ def plan(
 
 
 def _expired(row: dict[str, Any], now: datetime) -> bool:
-    when = row.get("expires_at")
-    return when is not None and when <= now
+    return has_expired(row.get("expires_at"), now)
 
 
 def _scope_of(row: dict[str, Any]) -> dict[str, str]:

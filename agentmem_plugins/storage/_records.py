@@ -293,7 +293,7 @@ class RecordStore:
                     for name in _ITEM_DATES:
                         if (text := values[name]) is not None:
                             values[name] = datetime.fromisoformat(text)
-                    if values["expires_at"] is not None and values["expires_at"] <= now:
+                    if _expiry.has_expired(values["expires_at"], now):
                         continue
                     if values["metadata"] is not None:
                         values["metadata"] = json.loads(values["metadata"])
