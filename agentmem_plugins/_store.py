@@ -84,6 +84,7 @@ class Stores:
         self._state = threading.Lock()  # guards the intent bookkeeping below
         self._finished: list[str] = []  # intents done, dropped with the next commit
         self._unsettled: dict[str, list[str]] = {}  # intents whose vector write failed
+        self._trailing: asyncio.Future[None] | None = None  # the last batch's revision check
         self.session = self.journal.open_session()
         self.reservations = IdReservations(self.session)
         self._stop = threading.Event()
@@ -172,6 +173,7 @@ class Stores:
         if not changes.touches_vectors():
             await io(self.records.apply, changes)
             return
+        await self.settled()  # one revision check in flight at a time, in batch order
         ids = list(dict.fromkeys([r["id"] for r in changes.rows] + list(changes.delete_ids)))
         with self._state:
             finished, self._finished = self._finished, []
@@ -180,16 +182,45 @@ class Stores:
             if not (changes.generated_ids_only and self.reservations.covers(ids)):
                 own = Intent(uuid.uuid4().hex, self.session, ids)
             block = self.reservations.next_block(len(ids))
-        ok = False  # both sides hold the batch (otherwise its ids go to repair)
+        ok, deferred = False, False  # ok: both sides hold the batch (else: to repair)
         try:
-            ok = await self._write_both(changes, io, ids, own, block, finished)
+            outcome = await self._write_both(changes, io, ids, own, block, finished)
+            if isinstance(outcome, bool):
+                ok = outcome
+            else:  # acknowledged now; the revision check overlaps the next batch
+                self._trailing = asyncio.ensure_future(self._settle_after(outcome, ids, own))
+                deferred = True
         finally:
-            with self._state:
-                done, dirty = self.reservations.settle(ids, ok=ok)
-                self._finished.extend(done)
-                self._unsettled.update(dirty)
-                if own is not None and ok:
+            if not deferred:
+                self._settle(ids, own, ok=ok)
+
+    async def settled(self) -> None:
+        """Wait for the last batch's revision check (see :meth:`write`)."""
+        if self._trailing is not None:
+            await self._trailing  # never raises: _settle_after logs
+
+    def _settle(self, ids: list[str], own: Intent | None, *, ok: bool) -> None:
+        with self._state:
+            done, dirty = self.reservations.settle(ids, ok=ok)
+            self._finished.extend(done)
+            self._unsettled.update(dirty)
+            if own is not None:
+                if ok:
                     self._finished.append(own.id)
+                else:
+                    self._unsettled.setdefault(own.id, ids)
+
+    async def _settle_after(
+        self, check: Awaitable[None], ids: list[str], own: Intent | None
+    ) -> None:
+        ok = False
+        try:
+            await check
+            ok = True
+        except Exception as exc:  # the write stands (SQL has it); repair converges it
+            log.warning("revision check failed (%s); those rows will be rewritten from SQL", exc)
+        finally:
+            self._settle(ids, own, ok=ok)
 
     async def _write_both(
         self,
@@ -199,12 +230,14 @@ class Stores:
         own: Intent | None,
         block: Intent | None,
         finished: list[str],
-    ) -> bool:
+    ) -> bool | Awaitable[None]:
         """The two sides of :meth:`write`; ``True`` once both hold the batch. The batch's
         ``own`` intent (none when all its ids are reserved) and a new ``block`` of reserved
         ids commit with or before the first SQL transaction, which also drops the
         ``finished`` intents. Raises when SQL failed; a vector-side failure is logged and
-        leaves the batch's ids to repair (``False``): SQL has committed, the write stands."""
+        leaves the batch's ids to repair (``False``): SQL has committed, the write stands.
+        A batch of new ids, once both sides hold it, returns its revision check instead,
+        for the caller to run after acknowledging it."""
         intents = [it for it in (own, block) if it is not None]
         if not changes.generated_ids_only:  # replaced or deleted ids: SQL, then vectors
             await self._journalled(
@@ -223,16 +256,16 @@ class Stores:
                 return_exceptions=True,
             )
             if isinstance(sql, BaseException):
-                await self._undo(io, ids, own, vec)
+                await self._undo(io, ids, vec)
                 raise sql
-            step = io(self._check_revisions, changes, vec)
+            if isinstance(vec, BaseException):
+                log.warning("vector write failed (%s); those rows will be rewritten from SQL", vec)
+                return False
+            return io(self._converge, self._written(changes))
         try:
             await step
         except Exception as exc:
             log.warning("vector write failed (%s); those rows will be rewritten from SQL", exc)
-            if own is not None:
-                with self._state:
-                    self._unsettled[own.id] = ids
             return False
         return True
 
@@ -251,23 +284,15 @@ class Stores:
         with self._state:
             self.reservations.committed(block)
 
-    async def _undo(self, io: IO, ids: list[str], own: Intent | None, vec: object) -> None:
-        """SQL failed beside a vector write: remove what only the vector side took. If that
-        fails too, the intent is left open and repair deletes those ids (SQL has none)."""
-        try:
-            if not isinstance(vec, BaseException):
+    async def _undo(self, io: IO, ids: list[str], vec: object) -> None:
+        """SQL failed beside a vector write: remove what only the vector side took. Either
+        way the batch's intent (or reserved block) goes to repair, which deletes whatever
+        is left of those ids (SQL has none of them)."""
+        if not isinstance(vec, BaseException):
+            try:
                 await io(self.vectors.delete, ids)
-            if own is not None:
-                await io(self.journal.finish, [own.id])
-        except Exception:
-            if own is not None:
-                with self._state:
-                    self._unsettled[own.id] = ids
-
-    def _check_revisions(self, changes: Changes, vector_outcome: object) -> None:
-        if isinstance(vector_outcome, BaseException):
-            raise vector_outcome
-        self._converge(self._written(changes))
+            except Exception:
+                log.warning("could not undo a vector write; repair will", exc_info=True)
 
     def _write_vectors(self, changes: Changes) -> None:
         self.vectors.apply(changes)

@@ -81,9 +81,10 @@ class Writer:
         return await request.future
 
     async def drain(self) -> None:
-        """Wait until every submitted request is settled."""
+        """Wait until every submitted request is settled (and the last revision check)."""
         if self._idle is not None:
             await self._idle.wait()
+        await self._store.settled()
 
     async def close(self) -> None:
         await self.drain()
