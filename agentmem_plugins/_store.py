@@ -84,7 +84,7 @@ class Stores:
         self._state = threading.Lock()  # guards the intent bookkeeping below
         self._finished: list[str] = []  # intents done, dropped with the next commit
         self._unsettled: dict[str, list[str]] = {}  # intents whose vector write failed
-        self._trailing: asyncio.Future[None] | None = None  # the last batch's revision check
+        self._trailing: set[asyncio.Future[None]] = set()  # revision checks still running
         self.session = self.journal.open_session()
         self.reservations = IdReservations(self.session)
         self._stop = threading.Event()
@@ -173,7 +173,7 @@ class Stores:
         if not changes.touches_vectors():
             await io(self.records.apply, changes)
             return
-        await self.settled()  # one revision check in flight at a time, in batch order
+        await self.settled()  # the previous batch's revision check first: checks stay in order
         ids = list(dict.fromkeys([r["id"] for r in changes.rows] + list(changes.delete_ids)))
         with self._state:
             finished, self._finished = self._finished, []
@@ -188,16 +188,18 @@ class Stores:
             if isinstance(outcome, bool):
                 ok = outcome
             else:  # acknowledged now; the revision check overlaps the next batch
-                self._trailing = asyncio.ensure_future(self._settle_after(outcome, ids, own))
+                check = asyncio.ensure_future(self._settle_after(outcome, ids, own))
+                self._trailing.add(check)
+                check.add_done_callback(self._trailing.discard)
                 deferred = True
         finally:
             if not deferred:
                 self._settle(ids, own, ok=ok)
 
     async def settled(self) -> None:
-        """Wait for the last batch's revision check (see :meth:`write`)."""
-        if self._trailing is not None:
-            await self._trailing  # never raises: _settle_after logs
+        """Wait for the revision checks still running (see :meth:`write`)."""
+        if self._trailing:
+            await asyncio.gather(*self._trailing)  # never raises: _settle_after logs
 
     def _settle(self, ids: list[str], own: Intent | None, *, ok: bool) -> None:
         with self._state:
