@@ -5,6 +5,14 @@ batch N::
 
     submit() -> [input queue] -> collect + embed -> [1 slot] -> persist (SQL || LanceDB)
 
+There are two such lanes. Small requests of new memories (at most ``SMALL_REQUEST_ROWS``
+upserts, no caller-given ids: an agent's single ``add``) take the small lane; everything
+else (bulk ``add_many`` batches, updates, deletes, anything naming an id) takes the bulk
+lane. The lanes persist concurrently, so a single ``add`` never waits for a 1,000-row bulk
+batch to be written (issue 14: p99 521 ms -> see BENCHMARKS.md). They cannot conflict:
+small-lane rows have fresh random ids that nobody else knows before the write is
+acknowledged, and every request that names an id stays in the one bulk lane, in order.
+
 Every request's future resolves only after its rows are committed in SQL together with
 a write intent (``Stores.write``), so an acknowledged write survives a kill -9: if the
 process dies before the vector side holds the rows, the next process to open or maintain
@@ -32,9 +40,12 @@ from ._types import MemoryEvent
 from ._validation import SCOPE_FIELDS
 from .storage import Changes
 
-__all__ = ["Upsert", "WriteRequest", "Writer", "now_utc"]
+__all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
+
+#: requests of at most this many new memories (and no ids) persist in the small lane
+SMALL_REQUEST_ROWS = 64
 
 
 @dataclass
@@ -74,6 +85,43 @@ class WriteRequest:
         ids |= {i for i, _ in self.expiries} | set(self.expirations)
         return ids | set(self.deletes) | {i for i, _, _ in self.invalidations}
 
+    def is_small(self) -> bool:
+        """New memories only, few of them: nothing another request can conflict with."""
+        return 0 < len(self.upserts) <= SMALL_REQUEST_ROWS and not self.explicit_ids()
+
+
+class _Lane:
+    """One collect -> embed -> persist pipeline; its lock is held while it persists."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = asyncio.Lock()
+        self.input: asyncio.Queue[WriteRequest] = asyncio.Queue()
+        self.ready: asyncio.Queue[list[WriteRequest] | None] = asyncio.Queue(maxsize=1)
+        self.carry: WriteRequest | None = None
+
+
+class _AllLanes:
+    """``async with writer.lock``: no lane persists inside (reset, check). Lane locks are
+    always taken in the same order, so this never deadlocks with a lane."""
+
+    def __init__(self, lanes: list[_Lane]) -> None:
+        self._lanes = lanes
+
+    async def __aenter__(self) -> None:
+        taken: list[asyncio.Lock] = []
+        try:
+            for lane in self._lanes:
+                await lane.lock.acquire()
+                taken.append(lane.lock)
+        except BaseException:
+            for lock in reversed(taken):
+                lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        for lane in reversed(self._lanes):
+            lane.lock.release()
 
 
 class Writer:
@@ -96,10 +144,9 @@ class Writer:
         self._max_wait_s = max_wait_s
         self._maintain_every = maintain_every
         self._commits = 0
-        self._input: asyncio.Queue[WriteRequest] | None = None
-        self._ready: asyncio.Queue[list[WriteRequest] | None] | None = None
+        self._bulk = _Lane("bulk")
+        self._small = _Lane("small")
         self._tasks: list[asyncio.Task[None]] = []
-        self._carry: WriteRequest | None = None
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._closed = False
@@ -107,7 +154,7 @@ class Writer:
         self._sweep: asyncio.Task[None] | None = None
         #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
+        self.lock = _AllLanes([self._bulk, self._small])  # excludes persistence (reset, check)
 
     # --- public ------------------------------------------------------------------------
 
@@ -115,11 +162,12 @@ class Writer:
         if self._closed:
             raise StoreClosedError("this memory is closed; open a new one")
         self._start()
-        assert self._input is not None and self._idle is not None
+        assert self._idle is not None
         request.future = asyncio.get_running_loop().create_future()
         self._inflight += 1
         self._idle.clear()
-        await self._input.put(request)
+        lane = self._small if request.is_small() else self._bulk
+        await lane.input.put(request)
         return await request.future
 
     async def drain(self) -> None:
@@ -142,35 +190,32 @@ class Writer:
     def _start(self) -> None:
         if self._tasks:
             return
-        self._input = asyncio.Queue()
-        self._ready = asyncio.Queue(maxsize=1)
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tasks = [
-            asyncio.create_task(self._collect_loop(), name="agentmem-embed"),
-            asyncio.create_task(self._persist_loop(), name="agentmem-persist"),
-        ]
+        for lane in (self._bulk, self._small):
+            self._tasks += [
+                asyncio.create_task(self._collect_loop(lane), name=f"agentmem-embed-{lane.name}"),
+                asyncio.create_task(self._persist_loop(lane), name=f"agentmem-persist-{lane.name}"),
+            ]
 
-    async def _collect_loop(self) -> None:
-        assert self._input is not None and self._ready is not None
+    async def _collect_loop(self, lane: _Lane) -> None:
         while True:
-            batch = await self._collect()
+            batch = await self._collect(lane)
             try:
                 await self._embed(batch)
             except Exception as exc:  # the whole batch shares one embed call
                 self._settle(batch, exc)
                 continue
-            await self._ready.put(batch)
+            await lane.ready.put(batch)
 
-    async def _collect(self) -> list[WriteRequest]:
-        assert self._input is not None
-        first = self._carry or await self._input.get()
-        self._carry = None
+    async def _collect(self, lane: _Lane) -> list[WriteRequest]:
+        first = lane.carry or await lane.input.get()
+        lane.carry = None
         batch, rows, touched = [first], len(first.upserts), first.explicit_ids()
         waited = False
         while rows < self._max_rows:
             try:
-                request = self._input.get_nowait()
+                request = lane.input.get_nowait()
             except asyncio.QueueEmpty:
                 if waited or len(batch) == 1 or self._max_wait_s <= 0:
                     break
@@ -179,7 +224,7 @@ class Writer:
                 continue
             ids = request.explicit_ids()
             if ids & touched:  # same id twice in one batch: keep their order across batches
-                self._carry = request
+                lane.carry = request
                 break
             batch.append(request)
             rows += len(request.upserts)
@@ -194,14 +239,13 @@ class Writer:
         for upsert, vector in zip(todo, vectors, strict=True):
             upsert.vector = vector
 
-    async def _persist_loop(self) -> None:
-        assert self._ready is not None
+    async def _persist_loop(self, lane: _Lane) -> None:
         while True:
-            batch = await self._ready.get()
+            batch = await lane.ready.get()
             if batch is None:
                 return
             try:
-                async with self.lock:
+                async with lane.lock:
                     await self._persist(batch)
             except Exception as exc:
                 self._settle(batch, exc)
