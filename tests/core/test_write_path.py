@@ -153,6 +153,13 @@ async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -
         )
         hits = await memory.search("subject 7 item7", user_id="u0", limit=10)
         assert len({h.id for h in hits} & {h.id for h in exact}) >= 9  # recall@10 >= 0.9
+        # index hits are scored exactly on their full vectors (no 8-bit approximation):
+        # the same score as the exact path for every id both found, best first
+        by_id = {h.id: h.score for h in exact}
+        for h in hits:
+            if h.id in by_id:
+                assert h.score == pytest.approx(by_id[h.id], abs=1e-5)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 async def test_ann_upkeep_runs_in_the_worker_and_retrains_as_the_table_grows(tmp_path) -> None:
