@@ -23,9 +23,12 @@ from ._types import MemoryEvent
 from ._validation import SCOPE_FIELDS
 from .storage import Changes
 
-__all__ = ["Upsert", "WriteRequest", "plan"]
+__all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "plan"]
 
 log = logging.getLogger("agentmem_plugins")
+
+#: requests of at most this many new memories (and no ids) persist in the small lane
+SMALL_REQUEST_ROWS = 64
 
 
 @dataclass
@@ -66,6 +69,10 @@ class WriteRequest:
             ids |= {i for i, _ in self.expiries} | set(self.expirations) | set(self.deletes)
             ids |= {i for i, _, _ in self.invalidations}
         return ids
+
+    def is_small(self) -> bool:
+        """New memories only, few of them: nothing another request can conflict with."""
+        return 0 < len(self.upserts) <= SMALL_REQUEST_ROWS and not self.explicit_ids()
 
 
 def plan(

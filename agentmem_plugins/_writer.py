@@ -5,6 +5,14 @@ batch N::
 
     submit() -> [input queue] -> collect + embed -> [1 slot] -> persist (SQL || LanceDB)
 
+There are two such lanes. Small requests of new memories (at most ``SMALL_REQUEST_ROWS``
+upserts, no caller-given ids: an agent's single ``add``) take the small lane; everything
+else (bulk ``add_many`` batches, updates, deletes, anything naming an id) takes the bulk
+lane. The lanes persist concurrently, so a single ``add`` never waits for a 1,000-row bulk
+batch to be written (issue 14: p99 521 ms -> see BENCHMARKS.md). They cannot conflict:
+small-lane rows have fresh random ids that nobody else knows before the write is
+acknowledged, and every request that names an id stays in the one bulk lane, in order.
+
 Every request's future resolves only after its rows are committed in SQL together with
 a write intent (``Stores.write``), so an acknowledged write survives a kill -9: if the
 process dies before the vector side holds the rows, the next process to open or maintain
@@ -24,14 +32,47 @@ from . import _expiry
 from ._embedding_runner import EmbeddingRunner
 from ._errors import AgentMemError, StoreClosedError
 from ._io import IO
-from ._requests import Upsert, WriteRequest, plan
+from ._requests import SMALL_REQUEST_ROWS, Upsert, WriteRequest, plan
 from ._time import now_utc
 from ._types import MemoryEvent
 from .storage import Changes
 
-__all__ = ["Upsert", "WriteRequest", "Writer", "now_utc"]
+__all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
+
+class _Lane:
+    """One collect -> embed -> persist pipeline; its lock is held while it persists."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lock = asyncio.Lock()
+        self.input: asyncio.Queue[WriteRequest] = asyncio.Queue()
+        self.ready: asyncio.Queue[list[WriteRequest] | None] = asyncio.Queue(maxsize=1)
+        self.carry: WriteRequest | None = None
+
+
+class _AllLanes:
+    """``async with writer.lock``: no lane persists inside (reset, check). Lane locks are
+    always taken in the same order, so this never deadlocks with a lane."""
+
+    def __init__(self, lanes: list[_Lane]) -> None:
+        self._lanes = lanes
+
+    async def __aenter__(self) -> None:
+        taken: list[asyncio.Lock] = []
+        try:
+            for lane in self._lanes:
+                await lane.lock.acquire()
+                taken.append(lane.lock)
+        except BaseException:
+            for lock in reversed(taken):
+                lock.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        for lane in reversed(self._lanes):
+            lane.lock.release()
 
 
 class Writer:
@@ -54,10 +95,9 @@ class Writer:
         self._max_wait_s = max_wait_s
         self._maintain_every = maintain_every
         self._commits = 0
-        self._input: asyncio.Queue[WriteRequest] | None = None
-        self._ready: asyncio.Queue[list[WriteRequest] | None] | None = None
+        self._bulk = _Lane("bulk")
+        self._small = _Lane("small")
         self._tasks: list[asyncio.Task[None]] = []
-        self._carry: WriteRequest | None = None
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._closed = False
@@ -65,7 +105,7 @@ class Writer:
         self._sweep: asyncio.Task[None] | None = None
         #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.lock = asyncio.Lock()  # serialises persistence with maintenance and reset
+        self.lock = _AllLanes([self._bulk, self._small])  # excludes persistence (reset, check)
 
     # --- public ------------------------------------------------------------------------
 
@@ -73,11 +113,12 @@ class Writer:
         if self._closed:
             raise StoreClosedError("this memory is closed; open a new one")
         self._start()
-        assert self._input is not None and self._idle is not None
+        assert self._idle is not None
         request.future = asyncio.get_running_loop().create_future()
         self._inflight += 1
         self._idle.clear()
-        await self._input.put(request)
+        lane = self._small if request.is_small() else self._bulk
+        await lane.input.put(request)
         return await request.future
 
     async def drain(self) -> None:
@@ -101,35 +142,32 @@ class Writer:
     def _start(self) -> None:
         if self._tasks:
             return
-        self._input = asyncio.Queue()
-        self._ready = asyncio.Queue(maxsize=1)
         self._idle = asyncio.Event()
         self._idle.set()
-        self._tasks = [
-            asyncio.create_task(self._collect_loop(), name="agentmem-embed"),
-            asyncio.create_task(self._persist_loop(), name="agentmem-persist"),
-        ]
+        for lane in (self._bulk, self._small):
+            self._tasks += [
+                asyncio.create_task(self._collect_loop(lane), name=f"agentmem-embed-{lane.name}"),
+                asyncio.create_task(self._persist_loop(lane), name=f"agentmem-persist-{lane.name}"),
+            ]
 
-    async def _collect_loop(self) -> None:
-        assert self._input is not None and self._ready is not None
+    async def _collect_loop(self, lane: _Lane) -> None:
         while True:
-            batch = await self._collect()
+            batch = await self._collect(lane)
             try:
                 await self._embed(batch)
             except Exception as exc:  # the whole batch shares one embed call
                 self._settle(batch, exc)
                 continue
-            await self._ready.put(batch)
+            await lane.ready.put(batch)
 
-    async def _collect(self) -> list[WriteRequest]:
-        assert self._input is not None
-        first = self._carry or await self._input.get()
-        self._carry = None
+    async def _collect(self, lane: _Lane) -> list[WriteRequest]:
+        first = lane.carry or await lane.input.get()
+        lane.carry = None
         batch, rows, touched = [first], len(first.upserts), first.explicit_ids()
         waited = False
         while rows < self._max_rows:
             try:
-                request = self._input.get_nowait()
+                request = lane.input.get_nowait()
             except asyncio.QueueEmpty:
                 if waited or len(batch) == 1 or self._max_wait_s <= 0:
                     break
@@ -138,7 +176,7 @@ class Writer:
                 continue
             ids = request.explicit_ids()
             if ids & touched:  # same id twice in one batch: keep their order across batches
-                self._carry = request
+                lane.carry = request
                 break
             batch.append(request)
             rows += len(request.upserts)
@@ -153,14 +191,13 @@ class Writer:
         for upsert, vector in zip(todo, vectors, strict=True):
             upsert.vector = vector
 
-    async def _persist_loop(self) -> None:
-        assert self._ready is not None
+    async def _persist_loop(self, lane: _Lane) -> None:
         while True:
-            batch = await self._ready.get()
+            batch = await lane.ready.get()
             if batch is None:
                 return
             try:
-                async with self.lock:
+                async with lane.lock:
                     await self._persist(batch)
             except Exception as exc:
                 self._settle(batch, exc)

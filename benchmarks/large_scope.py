@@ -20,12 +20,20 @@ and retrain its ANN index), ``"hash"`` embedder over generated sentences
    counts if its exact score reaches the 10th best, so ties are not misses);
 5. the same in the per-user scopes (first search per user and all searches).
 
+CPython's full (generation 2) garbage collections during the ingest are counted and
+timed: each one holds the GIL for the whole pass over every tracked object (~170k after
+importing lancedb, pyarrow, pydantic and SQLAlchemy; 100-300 ms on this machine), so
+they show in the probe's tail. ``--gc-freeze`` is what an application can do about it:
+``gc.freeze()`` once the store is open moves the objects alive then out of the
+collector's way.
+
     python -m benchmarks.large_scope --size 100000 [--json FILE] [--workdir DIR]
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -51,6 +59,29 @@ class _Builds(logging.Handler):
         message = record.getMessage()
         if "ANN index" in message or "maintenance failed" in message:
             self.events.append((time.perf_counter(), message))
+
+
+class _FullCollections:
+    """Wall time of every generation-2 collection (a GIL-wide pause) while installed."""
+
+    def __init__(self) -> None:
+        self.pauses_ms: list[float] = []
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if info.get("generation") != 2:
+            return
+        if phase == "start":
+            self._t0 = time.perf_counter()
+        else:
+            self.pauses_ms.append((time.perf_counter() - self._t0) * 1000)
+
+    def __enter__(self) -> _FullCollections:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
 
 
 def _pcts(values: list[float]) -> dict[str, float | None]:
@@ -88,6 +119,7 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
     texts_seed = 1_000
     t_start = time.perf_counter()
     w_start, w_rows = t_start, 0
+    full_gc = _FullCollections().__enter__()
     for start in range(0, size, batch):
         n = min(batch, size - start)
         texts = sentences(n, seed=texts_seed + start)
@@ -107,10 +139,14 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
     ingest_s = time.perf_counter() - t_start
     stop.set()
     await probe
+    full_gc.__exit__()
     lat = [ms for _, ms in probes]
+    pauses = full_gc.pauses_ms
     return {
         "rows": size, "seconds": round(ingest_s, 1), "rows_per_s": round(size / ingest_s),
         "windows": windows, "probe_adds": _pcts(lat), "started": t_start,
+        "full_gc": {"count": len(pauses), "total_ms": round(sum(pauses)),
+                    "max_ms": round(max(pauses, default=0.0), 1)},
     }
 
 
@@ -187,7 +223,8 @@ def _upkeep_in_process(memory: Any) -> None:
 
 
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
-              probe_ms: float, n_queries: int, in_process: bool = False) -> dict[str, Any]:
+              probe_ms: float, n_queries: int, in_process: bool = False,
+              gc_freeze: bool = False) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
     builds = _Builds()
@@ -195,10 +232,14 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
     logging.getLogger("agentmem_plugins").setLevel(logging.INFO)
     out: dict[str, Any] = {"size": size, "batch": batch, "users": n_users,
                            "user_rows": user_rows, "probe_ms": probe_ms,
-                           "upkeep": "in-process (diagnostic)" if in_process else "worker"}
+                           "upkeep": "in-process (diagnostic)" if in_process else "worker",
+                           "gc_freeze": gc_freeze}
     async with AsyncMemory(path=path, embedder="hash") as memory:
         if in_process:
             _upkeep_in_process(memory)
+        if gc_freeze:  # what an application may do once its store is open
+            gc.collect()
+            gc.freeze()
         kept: dict[str, tuple[list[str], list[str]]] = {}
         for n, u in enumerate(users(n_users)):
             texts = sentences(user_rows, seed=50_000 + n)
@@ -218,7 +259,8 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         out["ann_index"] = {"names": [ix.name for ix in vec], **(
             vars(stats.index_stats(vec[0].name)) if vec else {})}
         log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
-            f"{out['ingest']['probe_adds']}, index {out['ann_index']}")
+            f"{out['ingest']['probe_adds']}, full GCs {out['ingest']['full_gc']}, "
+            f"index {out['ann_index']}")
         ids = await memory._io(memory._stores.records.ids, {"user_id": DOCS}, None)
         texts_by_id = {m.id: m.text for m in await memory.get_all(user_id=DOCS, limit=None)}
         kept[DOCS] = (ids, [texts_by_id[i] for i in ids])
@@ -243,10 +285,13 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--in-process-upkeep", action="store_true",
                    help="diagnostic: index upkeep in this process, as before issue 14")
+    p.add_argument("--gc-freeze", action="store_true",
+                   help="gc.freeze() once the store is open (an application-side setting)")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
-                                 args.probe_ms, args.queries, args.in_process_upkeep))
+                                 args.probe_ms, args.queries, args.in_process_upkeep,
+                                 args.gc_freeze))
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.json:

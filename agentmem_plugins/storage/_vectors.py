@@ -49,6 +49,23 @@ def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
 
 
+def _one_hop() -> Callable[[Any], Any]:
+    """Runs a coroutine on LanceDB's background event loop and waits for it.
+
+    Why: the sync query API crosses from the calling thread to that loop five or six
+    times per search (schema, plan, each batch, end of stream), 7.9 vs 4.7 ms per query
+    at 100k rows on this machine (issue 14); building the query on the sync handle's
+    ``AsyncTable`` and awaiting ``to_arrow()`` there crosses once. Both are LanceDB
+    internals (``LanceTable._table``, ``background_loop.LOOP``), so a LanceDB release that
+    moves them fails loudly (every index search in the tests comes through here), not
+    slowly.
+    """
+    from lancedb.background_loop import LOOP
+
+    run: Callable[[Any], Any] = LOOP.run
+    return run
+
+
 def _is_conflict(exc: BaseException) -> bool:
     return "conflict" in str(exc).lower() or "preempted" in str(exc).lower()
 
@@ -256,20 +273,36 @@ class VectorIndex:
     def _search_ann(
         self, vector: np.ndarray, where: str | None, k: int, *, prefilter: bool
     ) -> list[tuple[str, float]]:
+        """One query, built on the table's async handle and run in one hop to LanceDB's
+        event loop (``_one_hop``). Candidates come back with their full vectors and are
+        scored and ordered exactly here: the IVF_SQ index ranks them by its 8-bit codes,
+        and this replaces LanceDB's ``refine_factor`` re-read of full vectors (same recall,
+        ~3 ms less per query at 100k rows, issue 14)."""
+        table, run = self._table, _one_hop()
         query = (
-            self._table.search(vector.astype(np.float32), vector_column_name="vector")
+            table._table.query()  # the AsyncTable behind the sync handle
+            .nearest_to(vector.astype(np.float32))
+            .column("vector")
             .distance_type("cosine")
             .limit(k)
-            .select(["id", "_distance"])
+            .select(["id", "vector", "_distance"])  # _distance: LanceDB adds it anyway
         )
         if where is not None:
-            query = query.where(where, prefilter=prefilter)
+            query = query.where(where)
+            if not prefilter:
+                query = query.postfilter()
         if self._has_ann:
             query = search_params(query, k, trained=self._ann_trained, ef=self._ann_ef)
-        table = query.to_arrow()
-        ids = table.column("id").to_pylist()
-        dist = table.column("_distance").to_numpy()
-        return [(i, 1.0 - float(d)) for i, d in zip(ids, dist, strict=True)]
+        found = run(query.to_arrow())
+        if found.num_rows == 0:
+            return []
+        ids = found.column("id").to_pylist()
+        matrix = found.column("vector").combine_chunks().flatten().to_numpy()
+        matrix = matrix.reshape(len(ids), -1).astype(np.float32, copy=False)
+        unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
+        scores = matrix @ unit / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+        order = np.argsort(-scores, kind="stable")
+        return [(ids[i], float(scores[i])) for i in order]
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, BM25 score)`` of the best full-text matches in ``scope``."""

@@ -69,4 +69,5 @@ async def test_fast_mode_batches_journal_no_intent_of_their_own(tmp_path: Path) 
         assert open_intents and open_intents <= stores.reservations.held()
         assert (await memory.check()).ok
     async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
-        assert memory._stores.journal.intents() == [] and len(await memory.get_all(user_id="u")) == 30
+        assert memory._stores.journal.intents() == []
+        assert len(await memory.get_all(user_id="u")) == 30

@@ -4,11 +4,15 @@ invariant 5 (one embedding space per store) and the reconcile step."""
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
 from agentmem_plugins import AsyncMemory, EmbedderMismatchError, InvalidInputError
+
+from ..conftest import CountingEmbedder
 
 
 async def test_concurrent_adds_share_embed_calls(tmp_path, counting_embedder) -> None:
@@ -149,6 +153,13 @@ async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -
         )
         hits = await memory.search("subject 7 item7", user_id="u0", limit=10)
         assert len({h.id for h in hits} & {h.id for h in exact}) >= 9  # recall@10 >= 0.9
+        # index hits are scored exactly on their full vectors (no 8-bit approximation):
+        # the same score as the exact path for every id both found, best first
+        by_id = {h.id: h.score for h in exact}
+        for h in hits:
+            if h.id in by_id:
+                assert h.score == pytest.approx(by_id[h.id], abs=1e-5)
+        assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 async def test_ann_upkeep_runs_in_the_worker_and_retrains_as_the_table_grows(tmp_path) -> None:
@@ -175,3 +186,39 @@ async def test_ann_upkeep_runs_in_the_worker_and_retrains_as_the_table_grows(tmp
         hits = await memory.search("late 7 item7", user_id="u", limit=10)
         assert len(hits) == 10 and hits[0].text == "late 7 item7"
     assert vectors._worker._proc is None  # close() stopped the worker
+
+
+class _GatedEmbedder(CountingEmbedder):
+    """Blocks every embed call of more than 64 texts (a bulk batch) until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bulk_started = threading.Event()
+        self.release = threading.Event()
+
+    def embed_documents(self, texts: Sequence[str]) -> np.ndarray:
+        if len(texts) > 64:
+            self.bulk_started.set()
+            self.release.wait(30)
+        return super().embed_documents(texts)
+
+
+async def test_a_single_add_does_not_wait_for_a_bulk_batch(tmp_path) -> None:
+    """Small requests of new memories have their own lane (issue 14): an agent's ``add``
+    is stored and acknowledged while a bulk ``add_many`` batch is still in the pipeline;
+    both end up stored."""
+    embedder = _GatedEmbedder()
+    async with AsyncMemory(path=tmp_path, embedder=embedder) as memory:
+        try:
+            bulk = asyncio.ensure_future(
+                memory.add_many({"text": f"doc {i}", "user_id": "docs"} for i in range(500))
+            )
+            assert await asyncio.to_thread(embedder.bulk_started.wait, 10)
+            added = await asyncio.wait_for(memory.add("a note", user_id="agent"), 10)
+            assert not bulk.done()
+            assert (await memory.get(added.results[0].id)).text == "a note"
+        finally:
+            embedder.release.set()
+        assert len(set(await bulk)) == 500
+        assert await memory.count(user_id="docs") == 500
+        assert (await memory.check()).ok
