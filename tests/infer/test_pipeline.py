@@ -37,9 +37,8 @@ async def test_facts_are_extracted_and_infer_defaults_on_with_an_llm(rules_mem) 
     )
     assert sorted(e.text for e in result.results) == ["Lives in Paris", "Name is Bob"]
     assert {e.event for e in result.results} == {"ADD"}
-    # extraction, then one decision: nothing is stored yet, but two new facts of one
-    # call may contradict each other
-    assert rules_mem.llm.call_count == 2
+    # one call extracts both facts and relates them to each other (they may contradict)
+    assert rules_mem.llm.call_count == 1
     assert await rules_mem.count(user_id="bob") == 2
     verbatim = await rules_mem.add("stored as is", user_id="bob", infer=False)
     assert verbatim.results[0].text == "stored as is"
@@ -51,7 +50,7 @@ async def test_contradiction_invalidates_old_fact_and_history_shows_both(rules_m
     second = await rules_mem.add("I live in Berlin.", user_id="u")
     events = {e.event: e for e in second.results}
     assert events["INVALIDATE"].id == old_id and events["ADD"].text == "Lives in Berlin"
-    assert rules_mem.llm.call_count == 3  # extract; extract + decide
+    assert rules_mem.llm.call_count == 2  # one call per add: extract and decide at once
     assert [h.text for h in await rules_mem.search("lives", user_id="u")] == ["Lives in Berlin"]
     everything = await rules_mem.search("lives", user_id="u", include_invalidated=True)
     assert {h.text for h in everything} == {"Lives in Paris", "Lives in Berlin"}
@@ -99,14 +98,14 @@ async def test_point_in_time_queries_show_the_past(rules_mem) -> None:
 async def test_unknown_ids_from_the_llm_are_ignored_and_logged(tmp_path, caplog) -> None:
     script = ScriptedChatModel(
         [
-            json.dumps({"facts": [{"text": "Likes jazz"}]}),
-            json.dumps({"facts": [{"text": "Likes bebop jazz"}]}),
+            json.dumps({"facts": [{"text": "Likes jazz"}], "decisions": []}),
             json.dumps(
                 {
+                    "facts": [{"text": "Likes bebop jazz"}],
                     "decisions": [
                         {"fact": 0, "action": "update", "target": 7, "text": "Likes bebop jazz"},
                         {"fact": 0, "action": "invalidate", "target": "abc"},
-                    ]
+                    ],
                 }
             ),
         ]
