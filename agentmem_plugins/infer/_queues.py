@@ -8,7 +8,8 @@ concurrently. A group whose processing fails (the LLM after its retries, or a st
 recorded as pending work with its error (DESIGN invariant 4);
 :meth:`ScopeQueues.retry_pending` replays it. Input handed over with ``wait=False`` is
 durable as a pending record before ``add`` returns, and that record is cleared once its
-group is applied.
+group is applied. Pending records written or cleared while an earlier write is in flight
+share the next transaction (a group commit: one per loop turn, not one per message).
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from .. import _expiry
 from .._io import IO
@@ -34,6 +35,7 @@ __all__ = ["MAX_MESSAGES_PER_CALL", "Process", "ScopeQueues"]
 log = logging.getLogger("agentmem_plugins")
 ScopeKey = tuple[tuple[str, str], ...]
 MAX_MESSAGES_PER_CALL = 40
+T = TypeVar("T")
 
 
 @dataclass
@@ -51,6 +53,39 @@ class _ScopeQueue:
     jobs: list[Job] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
     context: deque[Message] = field(default_factory=deque)
+
+
+class _GroupCommit(Generic[T]):
+    """Items for one blocking store call (``write(items)``), collected from concurrent
+    callers: the items that arrive while a call is in flight go together in the next."""
+
+    def __init__(self, io: IO, write: Callable[[Sequence[T]], None]) -> None:
+        self._io = io
+        self._write = write
+        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # callers of this loop turn join the first call too
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._io(self._write, [item for item, _ in batch])
+            except Exception as exc:  # every caller of that call learns it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
 
 
 # (scope, the group's jobs, the scope's recent messages) -> one result per job
@@ -74,6 +109,8 @@ class ScopeQueues:
         self._context_messages = context_messages
         self._queues: dict[ScopeKey, _ScopeQueue] = {}
         self._detached: set[asyncio.Future[AddResult]] = set()
+        self._add_pending = _GroupCommit[dict[str, Any]](io, stores.records.add_pending)
+        self._delete_pending = _GroupCommit[str](io, stores.records.delete_pending)
 
     async def add(
         self,
@@ -166,11 +203,12 @@ class ScopeQueues:
             except Exception as exc:  # LLM or store failure: the input is parked, not lost
                 await self._park(scope, group, exc)
                 continue
-            for job, result in zip(group, results, strict=True):
-                try:
-                    await self._clear_pending(job)
-                except Exception:  # applied, but its pending record stays: replay dedups
-                    log.exception("could not clear pending record %s", job.pending_id)
+            cleared = await asyncio.gather(
+                *(self._clear_pending(job) for job in group), return_exceptions=True
+            )
+            for job, result, outcome in zip(group, results, cleared, strict=True):
+                if isinstance(outcome, Exception):  # applied, but its record stays: replay dedups
+                    log.error("could not clear pending record %s: %s", job.pending_id, outcome)
                 if not job.future.done():
                     job.future.set_result(result)
         if not queue.jobs and self._queues.get(key) is queue and not queue.context:
@@ -180,7 +218,7 @@ class ScopeQueues:
         if job.recorded is not None:
             await job.recorded
         if job.pending_id is not None:
-            await self._io(self._stores.records.delete_pending, job.pending_id)
+            await self._delete_pending(job.pending_id)
 
     def _take_group(self, queue: _ScopeQueue) -> list[Job]:
         """The next jobs to share one extraction call: same metadata, bounded size."""
@@ -235,5 +273,5 @@ class ScopeQueues:
             "attempts": job.attempts,
             "created_at": _expiry.utc_now(),
         }
-        await self._io(self._stores.records.add_pending, row)
+        await self._add_pending(row)
         return pending_id

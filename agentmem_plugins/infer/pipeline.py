@@ -38,6 +38,7 @@ from .._embedding_runner import EmbeddingRunner
 from .._errors import ConfigError
 from .._expiry import default_expiry
 from .._io import IO
+from .._scope_cache import ScopeVectors
 from .._search import Searcher
 from .._store import Stores
 from .._time import naive_utc as _naive
@@ -53,6 +54,9 @@ from .timeline import NewFact, Plan, Relation, StoredFact, reconcile
 __all__ = ["InferPipeline"]
 
 log = logging.getLogger("agentmem_plugins")
+# step 1 shows each message's nearest 2 x neighbours_per_fact memories: a message often
+# states more than one fact, and step 3 asks again when a fact's nearest were not shown
+SHOWN_PER_MESSAGE = 2
 
 
 def _norm(text: str) -> str:
@@ -154,10 +158,13 @@ class InferPipeline:
         messages = [m for job in group for m in job.messages]
         owner = [n for n, job in enumerate(group) for _ in job.messages]  # message -> job
         now = _newest(messages)
-        times = [_naive(m.observed_at) or _naive(now) for m in messages]
-        # 1. retrieve: the neighbours of the messages themselves
+        since = min(_naive(m.observed_at) or _naive(now) for m in messages)
+        assert since is not None
+        # 1. retrieve: the neighbours of the messages themselves; the scope's vectors are
+        # read once and serve step 3 too (the scope's work is serialised)
         said = await self._runner.documents([m.content for m in messages])
-        shown = await self._neighbours(said, scope, min(t for t in times if t is not None))
+        found = await self._searcher.scope_vectors(scope, live_after=since)
+        shown = await self._nearest(found, said, scope, since, SHOWN_PER_MESSAGE)
         # 2. extract and decide in one call
         prompt = build_extract_decide_messages(
             messages,
@@ -176,9 +183,12 @@ class InferPipeline:
         # 3. check: every fact's own neighbours were shown, else decide again against them
         vectors = await self._runner.documents([f.text for f in facts])
         earliest = min(n.start for n in new)
-        own = await self._neighbours(vectors, scope, earliest)
-        shown_ids = {m.id for m in shown}
-        unseen = [m for m in own if m.id not in shown_ids]
+        if earliest < since:  # a fact holds since before its message: reach further back
+            since = earliest
+            found = await self._searcher.scope_vectors(scope, live_after=since)
+        known = {m.id: m for m in shown}
+        own = await self._nearest(found, vectors, scope, since, 1, known)
+        unseen = [m for m in own if m.id not in known]
         neighbours = [*shown, *unseen]
         stored = [
             StoredFact(m.id, m.text, m.observed_at or m.created_at, m.invalid_at)
@@ -303,14 +313,23 @@ class InferPipeline:
             )
         return [AddResult(results=events) for events in results]
 
-    async def _neighbours(
-        self, vectors: np.ndarray, scope: dict[str, str], since: datetime
+    async def _nearest(
+        self,
+        found: ScopeVectors | None,
+        vectors: np.ndarray,
+        scope: dict[str, str],
+        since: datetime,
+        widen: int,
+        known: dict[str, MemoryItem] | None = None,
     ) -> list[MemoryItem]:
-        per_fact = await self._searcher.vector_many(
-            vectors, scope, self._cfg.neighbours_per_fact, live_after=since
+        """The nearest memories of every row of ``vectors`` (``widen`` times
+        ``neighbours_per_fact`` each), each once, first seen first."""
+        k = self._cfg.neighbours_per_fact * widen
+        per_row = await self._searcher.nearest(
+            found, vectors, scope, k, live_after=since, known=known
         )
         unique: dict[str, MemoryItem] = {}
-        for hits in per_fact:
+        for hits in per_row:
             for hit in hits:
                 unique.setdefault(hit.id, hit)
         return list(unique.values())

@@ -427,9 +427,10 @@ class RecordStore:
 
     # --- pending work (DESIGN invariant 4) ---------------------------------------------
 
-    def add_pending(self, row: dict[str, Any]) -> None:
+    def add_pending(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record ``rows`` of pending work in one transaction."""
         with self._write.begin() as conn:
-            conn.execute(P.insert(), [row])
+            conn.execute(P.insert(), list(rows))
 
     def update_pending(self, pending_id: str, *, error: str | None, attempts: int) -> None:
         with self._write.begin() as conn:
@@ -437,9 +438,11 @@ class RecordStore:
                 P.update().where(P.c.id == pending_id).values(error=error, attempts=attempts)
             )
 
-    def delete_pending(self, pending_id: str) -> None:
+    def delete_pending(self, pending_ids: Sequence[str]) -> None:
+        """Clear the pending records ``pending_ids`` in one transaction."""
         with self._write.begin() as conn:
-            conn.execute(P.delete().where(P.c.id == pending_id))
+            for chunk in _chunks(list(pending_ids)):
+                conn.execute(P.delete().where(P.c.id.in_(chunk)))
 
     def list_pending(self) -> builtins.list[dict[str, Any]]:
         with self._read.connect() as conn:

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from agentmem_plugins import AsyncMemory, ConfigError, LLMError
+from agentmem_plugins.infer.prompts import parse_input_block
 from agentmem_plugins.llms import RuleBasedChatModel, ScriptedChatModel
 
 MAY_2 = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
@@ -283,3 +284,42 @@ async def test_neighbours_of_many_facts_match_one_search_each(amem) -> None:
         single = await amem._searcher.vector(vector, {"user_id": "u"}, None, 5)
         assert [h.id for h in hits] == [h.id for h in single]
         assert [round(h.score, 5) for h in hits] == [round(h.score, 5) for h in single]
+
+
+async def test_a_fact_whose_neighbours_were_not_shown_gets_a_second_decision(tmp_path) -> None:
+    # the message shares no word with the stored "Lives in Paris", so the one call does not
+    # show it; the extracted fact's own nearest memory is that one: the decision is asked
+    # again, fact against it, and the contradiction is applied
+    answer = {"facts": [{"text": "Lives in Berlin"}], "decisions": [{"fact": 0, "action": "add"}]}
+    decide = {"decisions": [{"fact": 0, "action": "invalidate", "target": 2}]}
+    script = ScriptedChatModel([json.dumps(answer), json.dumps(decide)])
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm=script, neighbours_per_fact=1
+    ) as memory:
+        paris = await memory.add("Lives in Paris", user_id="u", infer=False)
+        await memory.add("Moved: xyzzy qwerty zork", user_id="u", infer=False)
+        await memory.add("Likes xyzzy qwerty zork", user_id="u", infer=False)
+        result = await memory.add("xyzzy qwerty zork!", user_id="u")
+        assert script.remaining == 0  # the one call, then the decision alone
+        assert memory._infer is not None and memory._infer.decision_calls == 1
+        decision_prompt = parse_input_block(script.calls[1].messages)
+        assert decision_prompt is not None and decision_prompt["task"] == "decide"
+        assert decision_prompt["memories"][2]["text"] == "Lives in Paris"
+        shown = parse_input_block(script.calls[0].messages)
+        assert shown is not None and "Lives in Paris" not in str(shown["memories"])
+        assert sorted(e.event for e in result.results) == ["ADD", "INVALIDATE"]
+        assert (await memory.get(paris.results[0].id)).invalid_at is not None
+
+
+async def test_one_call_relates_facts_to_the_neighbours_of_the_message(tmp_path) -> None:
+    llm = RuleBasedChatModel(record=True)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await memory.add("I live in Paris.", user_id="u")
+        await memory.add("I live in Berlin.", user_id="u")
+        assert llm.call_count == 2  # one call per add, none asked again
+        assert memory._infer is not None and memory._infer.decision_calls == 0
+        prompt = parse_input_block(llm.calls[1].messages)
+        assert prompt is not None and prompt["task"] == "extract_and_decide"
+        assert [m["text"] for m in prompt["memories"]] == ["Lives in Paris"]
+        assert "observed_at" in prompt["memories"][0] and "valid_to" in prompt["memories"][0]
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Berlin"]
