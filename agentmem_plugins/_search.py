@@ -99,9 +99,14 @@ class Searcher:
     ) -> ScopeVectors | None:
         """The ids and unit vectors of ``scope``'s valid memories (with ``live_after``:
         also those that stopped holding after that time), read once for several
-        :meth:`nearest` rounds; ``None`` when the scope is larger than the exact bound."""
-        post: dict[str, Any] = {"live_after": live_after} if live_after is not None else {}
-        return await self._io(self._scope_vectors, scope, None, self._exact_max, post)
+        :meth:`nearest` rounds; ``None`` when the scope is larger than the exact bound
+        (read up to that bound plus one row: no count query first)."""
+        ids, matrix = await self._io(
+            self._stores.records.live_vectors, scope, live_after, self._exact_max + 1
+        )
+        if len(ids) > self._exact_max:
+            return None
+        return ScopeVectors(ids, None if matrix is None else _unit(matrix))
 
     async def nearest(
         self,
