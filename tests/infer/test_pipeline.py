@@ -323,3 +323,24 @@ async def test_one_call_relates_facts_to_the_neighbours_of_the_message(tmp_path)
         assert [m["text"] for m in prompt["memories"]] == ["Lives in Paris"]
         assert "observed_at" in prompt["memories"][0] and "valid_to" in prompt["memories"][0]
         assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Berlin"]
+
+
+async def test_handed_over_messages_are_recorded_in_group_commits(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.5)  # still in flight when pending() reads
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        records = memory._stores.records
+        written: list[int] = []
+        cleared: list[int] = []
+        add, delete = records.add_pending, records.delete_pending
+        records.add_pending = lambda rows: (written.append(len(rows)), add(rows))[1]  # type: ignore[method-assign]
+        records.delete_pending = lambda ids: (cleared.append(len(ids)), delete(ids))[1]  # type: ignore[method-assign]
+        handed = await asyncio.gather(
+            *(memory.add(f"I live in Town{u}.", user_id=f"user{u}", wait=False) for u in range(12))
+        )
+        # durable before the calls returned, in fewer transactions than calls
+        assert sum(written) == 12 and len(written) < 12
+        assert {p.id for p in await memory.pending()} == {h.pending_id for h in handed}
+        await memory.flush()
+        assert sum(cleared) == 12 and len(cleared) < 12
+        assert await memory.pending() == []
+        assert [m.text for m in await memory.get_all(user_id="user3")] == ["Lives in Town3"]
