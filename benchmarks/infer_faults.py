@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--handover", default="sequential", choices=("sequential", "nowait"))
     p.add_argument("--handovers", default="sequential,nowait")
-    p.add_argument("--variants", default="before,after,after+hedge")
+    p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--before-tree", default=None)
     p.add_argument("--users", type=int, default=100)
     p.add_argument("--messages", type=int, default=20)
