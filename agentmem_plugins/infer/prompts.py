@@ -2,7 +2,13 @@
 
 Pure functions, no I/O: the pipeline builds messages here, sends them with
 :func:`agentmem_plugins.llms.call_json` and maps the validated answer with
-:func:`map_decisions`::
+:func:`map_relations`. The common path is one call that extracts and decides::
+
+    prompt = build_extract_decide_messages(messages, neighbours_of_the_messages)
+    answer = await call_json(llm, prompt.messages, schema=ExtractDecideAnswer, ...)
+    relations = map_relations(answer.decisions, prompt.id_map, answer.facts)
+
+and the decision alone is asked when a fact's own neighbours were not shown::
 
     prompt = build_decision_messages(facts, neighbours)
     answer = await call_json(llm, prompt.messages, schema=DecisionAnswer, ...)
