@@ -165,9 +165,13 @@ class MemoryConfig(BaseModel):
     llm_max_retries: int = Field(5, ge=0)
     llm_retry_max_wait_s: float = Field(20.0, gt=0)
     llm_max_reasks: int = Field(2, ge=0)
+    # the HTTP client of the built-in OpenAI-compatible model: "aiohttp" (the fast-http
+    # extra) spends a quarter of httpx's CPU per request
+    llm_http_client: Literal["httpx", "aiohttp"] = "httpx"
     # a request still running past this percentile of recent latencies gets a second copy,
-    # first answer wins (bounds the tail of hung requests); None: no hedging
-    llm_hedge_percentile: float | None = Field(None, gt=0, lt=100)
+    # first answer wins (bounds the tail of hung requests); None: no hedging. On by
+    # default since issue 13 measured it: +22-43% turns/s under faults (BENCHMARKS.md)
+    llm_hedge_percentile: float | None = Field(95.0, gt=0, lt=100)
     extraction_instructions: str | None = None
     neighbours_per_fact: int = Field(5, ge=1, le=50)
     context_messages: int = Field(6, ge=0)

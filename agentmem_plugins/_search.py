@@ -91,9 +91,38 @@ class Searcher:
         scored for every vector in one matrix product; a large one gets one index search
         per vector.
         """
-        post: dict[str, Any] = {"live_after": live_after} if live_after is not None else {}
-        found = await self._io(self._scope_vectors, scope, None, self._exact_max, post)
+        found = await self.scope_vectors(scope, live_after=live_after)
+        return await self.nearest(found, vectors, scope, k, live_after=live_after)
+
+    async def scope_vectors(
+        self, scope: dict[str, str], *, live_after: datetime | None = None
+    ) -> ScopeVectors | None:
+        """The ids and unit vectors of ``scope``'s valid memories (with ``live_after``:
+        also those that stopped holding after that time), read once for several
+        :meth:`nearest` rounds; ``None`` when the scope is larger than the exact bound
+        (read up to that bound plus one row: no count query first)."""
+        ids, matrix = await self._io(
+            self._stores.records.live_vectors, scope, live_after, self._exact_max + 1
+        )
+        if len(ids) > self._exact_max:
+            return None
+        return ScopeVectors(ids, None if matrix is None else _unit(matrix))
+
+    async def nearest(
+        self,
+        found: ScopeVectors | None,
+        vectors: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        live_after: datetime | None = None,
+        known: dict[str, MemoryItem] | None = None,
+    ) -> list[list[MemoryItem]]:
+        """:meth:`vector_many` on vectors ``found`` by :meth:`scope_vectors` with the
+        same arguments (``None``: one index search per vector). Memories in ``known``
+        (by id) are not fetched again."""
         if found is None:
+            post: dict[str, Any] = {"live_after": live_after} if live_after is not None else {}
             return list(
                 await asyncio.gather(*(self.vector(v, scope, None, k, **post) for v in vectors))
             )
@@ -102,8 +131,10 @@ class Searcher:
         ids = found.ids
         scores = found.unit @ _unit(np.asarray(vectors, dtype=np.float32)).T  # (rows, queries)
         top = np.argsort(-scores, axis=0, kind="stable")[:k].T
-        wanted = {ids[i] for row in top for i in row}
-        items = await self._io(self._stores.records.fetch, list(wanted))
+        items = dict(known or {})
+        wanted = list(dict.fromkeys(ids[i] for row in top for i in row if ids[i] not in items))
+        if wanted:
+            items.update(await self._io(self._stores.records.fetch, wanted))
         return [
             [
                 items[ids[i]].model_copy(update={"score": float(scores[i, q])})

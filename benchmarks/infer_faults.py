@@ -20,10 +20,12 @@ alternate within each repetition, so "before" and "after" share the machine's lo
 <commit> | tar -x -C /tmp/base``): the "before" subprocesses run there, with its
 ``agentmem_plugins`` (client and loopback server) and this tree's harness files copied
 into its ``benchmarks/``.
-A variant ``after+hedge`` also sets ``llm_hedge_percentile=95``. Reported per variant:
-turns/s (median, min-max), LLM requests and tokens per turn as the server counts them,
-adds that raised, facts lost, pending after the run and after ``retry_pending``, users
-whose valid facts match the rules applied in order, users with no memory at all.
+A variant ``after+hedge`` also sets ``llm_hedge_percentile=95``; ``after+aiohttp`` sets
+``llm_http_client="aiohttp"`` (the ``fast-http`` extra), ``after+aiohttp+hedge`` both.
+Reported per variant: turns/s (median, min-max), LLM requests and tokens per turn as the
+server counts them (and answered requests per prompt kind), adds that raised, facts lost,
+pending after the run and after ``retry_pending``, users whose valid facts match the rules
+applied in order, users with no memory at all.
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ("infer_faults.py", "infer_ours.py", "infer_server.py", "infer_workload.py")
-VARIANTS = {"before": {}, "after": {}, "after+hedge": {"llm_hedge_percentile": 95.0}}
+VARIANTS = {
+    "before": {},
+    "after": {},
+    "after+hedge": {"llm_hedge_percentile": 95.0},
+    "after+aiohttp": {"llm_http_client": "aiohttp"},
+    "after+aiohttp+hedge": {"llm_http_client": "aiohttp", "llm_hedge_percentile": 95.0},
+}
 
 
 def one_run(args: argparse.Namespace) -> dict[str, Any]:
@@ -143,6 +151,14 @@ def summary(reps: list[dict[str, Any]]) -> dict[str, Any]:
         "turns_per_s_median": round(statistics.median(rates), 1),
         "turns_per_s_all": [round(x, 1) for x in rates],
         "llm_requests_per_turn": round(per_turn("chat_requests"), 3),
+        # answered requests by prompt: extraction / decision (two-call path, and the
+        # one-call path's second decisions) / one-call extract_and_decide
+        "answered_by_task_per_turn": {
+            task: round(
+                statistics.median(r["server"]["by_task"].get(task, 0) / msgs for r in reps), 3
+            )
+            for task in ("extract_facts", "decide", "extract_and_decide")
+        },
         "tokens_per_turn": round(per_turn("tokens"), 1),
         "prompt_tokens_per_turn": round(per_turn("prompt_tokens"), 1),
         "completion_tokens_per_turn": round(per_turn("completion_tokens"), 1),
@@ -167,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--config", default="{}", help=argparse.SUPPRESS)
     p.add_argument("--handover", default="sequential", choices=("sequential", "nowait"))
     p.add_argument("--handovers", default="sequential,nowait")
-    p.add_argument("--variants", default="before,after,after+hedge")
+    p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--before-tree", default=None)
     p.add_argument("--users", type=int, default=100)
     p.add_argument("--messages", type=int, default=20)

@@ -2,7 +2,13 @@
 
 Pure functions, no I/O: the pipeline builds messages here, sends them with
 :func:`agentmem_plugins.llms.call_json` and maps the validated answer with
-:func:`map_decisions`::
+:func:`map_relations`. The common path is one call that extracts and decides::
+
+    prompt = build_extract_decide_messages(messages, neighbours_of_the_messages)
+    answer = await call_json(llm, prompt.messages, schema=ExtractDecideAnswer, ...)
+    relations = map_relations(answer.decisions, prompt.id_map, answer.facts)
+
+and the decision alone is asked when a fact's own neighbours were not shown::
 
     prompt = build_decision_messages(facts, neighbours)
     answer = await call_json(llm, prompt.messages, schema=DecisionAnswer, ...)
@@ -33,8 +39,10 @@ __all__ = [
     "EXTRACTION_SYSTEM_PROMPT",
     "INPUT_END",
     "INPUT_START",
+    "EXTRACT_DECIDE_SYSTEM_PROMPT",
     "DecisionPrompt",
     "build_decision_messages",
+    "build_extract_decide_messages",
     "build_extraction_messages",
     "map_relations",
     "parse_input_block",
@@ -45,15 +53,7 @@ logger = logging.getLogger("agentmem_plugins")
 INPUT_START = "<agentmem:input>"
 INPUT_END = "</agentmem:input>"
 
-EXTRACTION_SYSTEM_PROMPT = """\
-You extract durable facts worth remembering from a conversation, for the long-term memory \
-of an AI assistant.
-
-The input is a JSON object between <agentmem:input> tags: "messages" are the new messages \
-(index, role, content, observed_at = when it was said); "context" holds earlier messages, \
-for understanding only: never extract a fact that appears only in the context.
-
-Rules:
+_FACT_RULES = """\
 - Extract facts about the user: identity, preferences, relationships, plans, habits, \
 work, health, possessions, events in their life, and anything they ask you to remember.
 - Use assistant messages only to understand the user's (e.g. a question the user answers); \
@@ -71,21 +71,9 @@ single-valued thing more than once (where the user lives, their manager, a favou
 extract every statement with its own message index, also the earlier ones; the memory \
 orders them by time and keeps the earlier values as history.
 - Skip greetings, small talk, questions and anything not worth remembering.
-- Write facts in the language the user writes in.
+- Write facts in the language the user writes in."""
 
-Answer with one JSON object and nothing else:
-{"facts": [{"text": "...", "message": 0, "observed_at": "..."}]}
-With nothing worth remembering, answer {"facts": []}."""
-
-DECISION_SYSTEM_PROMPT = """\
-You keep the long-term memory of an AI assistant consistent. You get new facts and the \
-existing memories most similar to them, and decide what to do with every new fact.
-
-The input is a JSON object between <agentmem:input> tags: "facts" are the new facts \
-(index, text, observed_at = since when it holds); "memories" are existing memories (a \
-short id, text, observed_at = since when it holds, valid_to = when it stopped holding, \
-null while it still holds).
-
+_DECISION_RULES = """\
 Time decides which fact holds: a fact holds from its observed_at until a newer fact \
 contradicts it. New facts may be older than memories (messages can arrive late), and \
 several new facts may be about the same thing.
@@ -107,11 +95,74 @@ the later-listed one to the other with "target_fact" (its index) instead of "tar
 "invalidate" or "outdated" when they contradict, "none" when they say the same. \
 Give at least one decision for every fact. Use only ids listed in "memories" and indexes \
 listed in "facts"; never invent one. "text" is the text to store (for add, update, \
-invalidate, outdated); "reason" says why in a few words.
+invalidate, outdated); "reason" says why in a few words."""
+
+EXTRACTION_SYSTEM_PROMPT = (
+    """\
+You extract durable facts worth remembering from a conversation, for the long-term memory \
+of an AI assistant.
+
+The input is a JSON object between <agentmem:input> tags: "messages" are the new messages \
+(index, role, content, observed_at = when it was said); "context" holds earlier messages, \
+for understanding only: never extract a fact that appears only in the context.
+
+Rules:
+"""
+    + _FACT_RULES
+    + """
+
+Answer with one JSON object and nothing else:
+{"facts": [{"text": "...", "message": 0, "observed_at": "..."}]}
+With nothing worth remembering, answer {"facts": []}."""
+)
+
+DECISION_SYSTEM_PROMPT = (
+    """\
+You keep the long-term memory of an AI assistant consistent. You get new facts and the \
+existing memories most similar to them, and decide what to do with every new fact.
+
+The input is a JSON object between <agentmem:input> tags: "facts" are the new facts \
+(index, text, observed_at = since when it holds); "memories" are existing memories (a \
+short id, text, observed_at = since when it holds, valid_to = when it stopped holding, \
+null while it still holds).
+
+"""
+    + _DECISION_RULES
+    + """
 
 Answer with one JSON object and nothing else:
 {"decisions": [{"fact": 0, "action": "add", "target": null, "target_fact": null, \
 "text": "...", "reason": "..."}]}"""
+)
+
+EXTRACT_DECIDE_SYSTEM_PROMPT = (
+    """\
+You keep the long-term memory of an AI assistant. Extract the durable facts worth \
+remembering from new messages of a conversation, and decide at once how each relates to \
+the existing memories and to the other new facts.
+
+The input is a JSON object between <agentmem:input> tags: "messages" are the new messages \
+(index, role, content, observed_at = when it was said); "context" holds earlier messages, \
+for understanding only: never extract a fact that appears only in the context; \
+"memories" are the existing memories most similar to the new messages (a short id, text, \
+observed_at = since when it holds, valid_to = when it stopped holding, null while it \
+still holds).
+
+Facts (the "facts" list; a fact's index is its position in that list, from 0):
+"""
+    + _FACT_RULES
+    + """
+
+Decisions (the "decisions" list, about the facts you extracted):
+"""
+    + _DECISION_RULES
+    + """
+
+Answer with one JSON object and nothing else:
+{"facts": [{"text": "...", "message": 0, "observed_at": "..."}], "decisions": [{"fact": 0, \
+"action": "add", "target": null, "target_fact": null, "text": "...", "reason": "..."}]}
+With nothing worth remembering, answer {"facts": [], "decisions": []}."""
+)
 
 
 def _when(value: datetime | None) -> str | None:
@@ -151,6 +202,35 @@ def parse_input_block(messages: Sequence[ChatMessage]) -> dict[str, Any] | None:
     return None
 
 
+def _message_rows(
+    messages: Iterable[Message | Mapping[str, Any] | str], now: datetime
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for index, item in enumerate(messages):
+        msg = _as_message(item)
+        entry: dict[str, Any] = {"index": index, "role": msg.role, "content": msg.content}
+        if msg.name:
+            entry["name"] = msg.name
+        when = msg.observed_at or now
+        entry["observed_at"] = _when(when)
+        entry["weekday"] = when.strftime("%A")
+        rows.append(entry)
+    return rows
+
+
+def _context_rows(context: Iterable[Message | Mapping[str, Any] | str]) -> list[dict[str, Any]]:
+    return [{"role": m.role, "content": m.content} for m in map(_as_message, context)]
+
+
+def _with_instructions(system: str, instructions: str | None) -> str:
+    if instructions and instructions.strip():
+        system += (
+            "\n\nAdditional instructions (they take precedence over the rules above):\n"
+            + instructions.strip()
+        )
+    return system
+
+
 def build_extraction_messages(
     messages: Iterable[Message | Mapping[str, Any] | str],
     *,
@@ -167,23 +247,8 @@ def build_extraction_messages(
     :class:`~agentmem_plugins.infer.schema.ExtractionAnswer`.
     """
     now = now or datetime.now().astimezone()
-    new: list[dict[str, Any]] = []
-    for index, item in enumerate(messages):
-        msg = _as_message(item)
-        entry: dict[str, Any] = {"index": index, "role": msg.role, "content": msg.content}
-        if msg.name:
-            entry["name"] = msg.name
-        when = msg.observed_at or now
-        entry["observed_at"] = _when(when)
-        entry["weekday"] = when.strftime("%A")
-        new.append(entry)
-    ctx = [{"role": m.role, "content": m.content} for m in map(_as_message, context)]
-    system = EXTRACTION_SYSTEM_PROMPT
-    if instructions and instructions.strip():
-        system += (
-            "\n\nAdditional instructions (they take precedence over the rules above):\n"
-            + instructions.strip()
-        )
+    new, ctx = _message_rows(messages, now), _context_rows(context)
+    system = _with_instructions(EXTRACTION_SYSTEM_PROMPT, instructions)
     payload = {"task": "extract_facts", "context": ctx, "messages": new}
     user = "Extract the facts worth remembering from the new messages.\n" + _block(payload)
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
@@ -199,6 +264,28 @@ class DecisionPrompt:
 
 def _attr(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
+
+
+def _memory_rows(memories: Iterable[Any]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows for the prompt under ids "0", "1", ... (duplicates by id once), and the real
+    id of each."""
+    id_map: list[str] = []
+    seen: set[str] = set()
+    memory_rows = []
+    for memory in memories:
+        real_id = str(_attr(memory, "id"))
+        if real_id in seen:
+            continue
+        seen.add(real_id)
+        row: dict[str, Any] = {"id": str(len(id_map)), "text": _attr(memory, "text")}
+        when = _attr(memory, "observed_at") or _attr(memory, "created_at")
+        if isinstance(when, datetime):
+            row["observed_at"] = _when(when)
+        ended = _attr(memory, "invalid_at")
+        row["valid_to"] = _when(ended) if isinstance(ended, datetime) else None
+        id_map.append(real_id)
+        memory_rows.append(row)
+    return memory_rows, id_map
 
 
 def build_decision_messages(
@@ -223,22 +310,7 @@ def build_decision_messages(
         f = ExtractedFact(text=fact) if isinstance(fact, str) else fact
         when = f.valid_from or f.observed_at or now
         fact_rows.append({"index": i, "text": f.text, "observed_at": _when(when)})
-    id_map: list[str] = []
-    seen: set[str] = set()
-    memory_rows = []
-    for memory in memories:
-        real_id = str(_attr(memory, "id"))
-        if real_id in seen:
-            continue
-        seen.add(real_id)
-        row: dict[str, Any] = {"id": str(len(id_map)), "text": _attr(memory, "text")}
-        when = _attr(memory, "observed_at") or _attr(memory, "created_at")
-        if isinstance(when, datetime):
-            row["observed_at"] = _when(when)
-        ended = _attr(memory, "invalid_at")
-        row["valid_to"] = _when(ended) if isinstance(ended, datetime) else None
-        id_map.append(real_id)
-        memory_rows.append(row)
+    memory_rows, id_map = _memory_rows(memories)
     payload = {"task": "decide", "facts": fact_rows, "memories": memory_rows}
     user = "Decide what to do with each new fact.\n" + _block(payload)
     messages: list[ChatMessage] = [
@@ -246,6 +318,42 @@ def build_decision_messages(
         {"role": "user", "content": user},
     ]
     return DecisionPrompt(messages=messages, id_map=id_map)
+
+
+def build_extract_decide_messages(
+    messages: Iterable[Message | Mapping[str, Any] | str],
+    memories: Iterable[Any],
+    *,
+    context: Iterable[Message | Mapping[str, Any] | str] = (),
+    now: datetime | None = None,
+    instructions: str | None = None,
+) -> DecisionPrompt:
+    """One conversation for both steps: extract the facts of ``messages`` and relate them
+    to ``memories`` (the stored neighbours of the messages) and to each other.
+
+    Messages and ``context`` as in :func:`build_extraction_messages`, memories as in
+    :func:`build_decision_messages` (shown under ids "0", "1", ...; ``id_map`` gives the
+    real ones). Answer schema: :class:`~agentmem_plugins.infer.schema.ExtractDecideAnswer`,
+    whose decisions name facts by their position in its ``facts``.
+    """
+    now = now or datetime.now().astimezone()
+    memory_rows, id_map = _memory_rows(memories)
+    payload = {
+        "task": "extract_and_decide",
+        "context": _context_rows(context),
+        "messages": _message_rows(messages, now),
+        "memories": memory_rows,
+    }
+    user = (
+        "Extract the facts worth remembering from the new messages and decide what to do "
+        "with each.\n" + _block(payload)
+    )
+    system = _with_instructions(EXTRACT_DECIDE_SYSTEM_PROMPT, instructions)
+    messages_out: list[ChatMessage] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+    ]
+    return DecisionPrompt(messages=messages_out, id_map=id_map)
 
 
 def map_relations(

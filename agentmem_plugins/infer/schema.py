@@ -12,6 +12,10 @@ missing; ``valid_from`` (optional) is the date the fact began to hold when the m
 says so ("since March"). A bare string in ``facts`` is accepted as ``{"text": ...}``;
 empty texts are dropped.
 
+One-call answer (:class:`ExtractDecideAnswer`): both lists in one object,
+``{"facts": [...], "decisions": [...]}``, decisions naming facts by their position in
+``facts``.
+
 Decision answer (memories are shown under small integer ids "0", "1", ...; new facts by
 their index in the prompt)::
 
@@ -57,6 +61,7 @@ __all__ = [
     "Action",
     "Decision",
     "DecisionAnswer",
+    "ExtractDecideAnswer",
     "ExtractedFact",
     "ExtractionAnswer",
     "parse_when",
@@ -186,5 +191,13 @@ class Decision(_Lenient):
 
 class DecisionAnswer(_Lenient):
     """``{"decisions": [...]}``: what the decision call must return."""
+
+    decisions: list[Decision]
+
+
+class ExtractDecideAnswer(ExtractionAnswer):
+    """``{"facts": [...], "decisions": [...]}``: both steps in one answer (the one-call
+    path). A decision's ``fact`` and ``target_fact`` are positions in ``facts``; both
+    lists are required (an empty list is an answer, a missing one is re-asked)."""
 
     decisions: list[Decision]

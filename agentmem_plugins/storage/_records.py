@@ -386,6 +386,36 @@ class RecordStore:
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return [r[0] for r in rows], matrix.reshape(len(rows), -1)
 
+    def live_vectors(
+        self, scope: dict[str, str], live_after: datetime | None, limit: int
+    ) -> tuple[builtins.list[str], np.ndarray | None]:
+        """:meth:`vectors` of ``scope``'s valid memories, and with ``live_after`` also of
+        those that stopped holding after it, at most ``limit`` rows: intelligent mode's
+        neighbour read, once per group of messages. On SQLite one statement straight
+        through the DBAPI (13 rows: 1.8 -> 0.1 ms; the count query, the expiry probe and
+        statement building were all of it); expired memories are left out by the clause."""
+        if self.dialect != "sqlite" or not set(scope) <= _SCOPE_COLUMNS:
+            return self.vectors(scope, None, live_after=live_after, limit=limit)
+        keys = sorted(scope)  # column names from that fixed set, never from input
+        where = [f"{k} = ?" for k in keys]
+        params: builtins.list[Any] = [scope[k] for k in keys]
+        if live_after is None:
+            where.append("invalid_at IS NULL")
+        else:
+            where.append("(invalid_at IS NULL OR invalid_at > ?)")
+            params.append(sqlite_param(live_after.replace(tzinfo=None)))
+        where.append("(expires_at IS NULL OR expires_at > ?)")
+        params += [sqlite_param(_expiry.utc_now()), limit]
+        sql = f"SELECT id, vector FROM memories WHERE {' AND '.join(where)} LIMIT ?"
+        with self._read.connect() as conn:
+            cursor = conn.connection.dbapi_connection
+            assert cursor is not None
+            rows = cursor.execute(sql, tuple(params)).fetchall()
+        if not rows:
+            return [], None
+        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+        return [r[0] for r in rows], matrix.reshape(len(rows), -1)
+
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
@@ -430,9 +460,10 @@ class RecordStore:
 
     # --- pending work (DESIGN invariant 4) ---------------------------------------------
 
-    def add_pending(self, row: dict[str, Any]) -> None:
+    def add_pending(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Record ``rows`` of pending work in one transaction."""
         with self._write.begin() as conn:
-            conn.execute(P.insert(), [row])
+            conn.execute(P.insert(), list(rows))
 
     def update_pending(self, pending_id: str, *, error: str | None, attempts: int) -> None:
         with self._write.begin() as conn:
@@ -440,13 +471,18 @@ class RecordStore:
                 P.update().where(P.c.id == pending_id).values(error=error, attempts=attempts)
             )
 
-    def delete_pending(self, pending_id: str) -> None:
+    def delete_pending(self, pending_ids: Sequence[str]) -> None:
+        """Clear the pending records ``pending_ids`` in one transaction."""
         with self._write.begin() as conn:
-            conn.execute(P.delete().where(P.c.id == pending_id))
+            for chunk in _chunks(list(pending_ids)):
+                conn.execute(P.delete().where(P.c.id.in_(chunk)))
 
     def list_pending(self) -> builtins.list[dict[str, Any]]:
         with self._read.connect() as conn:
             return [r._asdict() for r in conn.execute(sa.select(P).order_by(P.c.created_at))]
+
+
+_SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
 
 
 def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:

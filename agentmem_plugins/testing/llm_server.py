@@ -38,9 +38,10 @@ over the answer. They are reported in each answer's ``usage`` and summed in ``/s
 for every request that got a completion (``ok`` and ``malformed``).
 
 ``/stats`` counts answered requests by task in ``by_task``: ``extract_facts``, ``decide``
-and ``other`` always, plus ``mem0_extract`` / ``mem0_facts`` / ``mem0_update`` once Mem0's
-prompts were seen (:func:`agentmem_plugins.testing.mem0_rules.mem0_task`; Mem0 pointed at this
-server gets rule-based answers in its own formats).
+and ``other`` always, plus ``extract_and_decide`` (the one-call prompt) once seen, and
+``mem0_extract`` / ``mem0_facts`` / ``mem0_update`` once Mem0's prompts were seen
+(:func:`agentmem_plugins.testing.mem0_rules.mem0_task`; Mem0 pointed at this server gets
+rule-based answers in its own formats).
 """
 
 from __future__ import annotations
@@ -405,7 +406,8 @@ class LLMServer:
             draw -= cfg.timeout_rate
             payload = parse_input_block(messages)  # type: ignore[arg-type]
             task = payload.get("task") if payload else None
-            task = task if task in TASKS else (mem0_rules.mem0_task(messages) or "other")  # type: ignore[arg-type]
+            if task not in (*TASKS, "extract_and_decide"):
+                task = mem0_rules.mem0_task(messages) or "other"  # type: ignore[arg-type]
             content = rules.answer(messages, json_mode=json_mode)  # type: ignore[arg-type]
             outcome = "ok"
             if draw < cfg.malformed_rate:

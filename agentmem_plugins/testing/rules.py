@@ -26,6 +26,9 @@ Decision, for each fact against the numbered memories:
 
 The facts of one prompt are compared with each other the same way (``target_fact``).
 
+The one-call prompt (``extract_and_decide``) gets both: the facts as extraction gives
+them, then each decided as above against the memories shown, at its message's time.
+
 Mem0's prompts get the same rules in Mem0's own JSON formats:
 :mod:`agentmem_plugins.testing.mem0_rules`.
 """
@@ -46,6 +49,7 @@ from ..llms._protocol import ChatMessage
 __all__ = [
     "answer",
     "decide",
+    "extract_and_decide",
     "extract_facts",
     "fact_from_sentence",
     "normalise",
@@ -316,6 +320,19 @@ def decide(payload: dict[str, Any]) -> dict[str, Any]:
     return {"decisions": decisions}
 
 
+def extract_and_decide(payload: dict[str, Any]) -> dict[str, Any]:
+    """``{"facts": [...], "decisions": [...]}`` for a one-call input block: the facts as
+    :func:`extract_facts` gives them, each decided (:func:`decide`) against the memories
+    shown and the facts listed before it, at its message's ``observed_at``."""
+    facts = extract_facts(payload)["facts"]
+    rows = [
+        {"index": i, "text": f["text"], "observed_at": f.get("observed_at")}
+        for i, f in enumerate(facts)
+    ]
+    memories = payload.get("memories") or []
+    return {"facts": facts, **decide({"facts": rows, "memories": memories})}
+
+
 def answer(messages: Sequence[ChatMessage], *, json_mode: bool = False) -> str:
     """The rule-based model's reply to a chat conversation, as text.
 
@@ -331,6 +348,8 @@ def answer(messages: Sequence[ChatMessage], *, json_mode: bool = False) -> str:
         result: dict[str, Any] = extract_facts(payload)  # type: ignore[arg-type]
     elif task == "decide":
         result = decide(payload)  # type: ignore[arg-type]
+    elif task == "extract_and_decide":
+        result = extract_and_decide(payload)  # type: ignore[arg-type]
     elif (mem0 := mem0_task(messages)) == "mem0_extract":
         result = mem0_additive(messages)
     elif mem0 == "mem0_facts":

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import pytest
 
 from agentmem_plugins import AsyncMemory, ConfigError, LLMError
+from agentmem_plugins.infer.prompts import parse_input_block
 from agentmem_plugins.llms import RuleBasedChatModel, ScriptedChatModel
 
 MAY_2 = datetime(2024, 5, 2, 9, 0, tzinfo=timezone.utc)
@@ -37,9 +38,8 @@ async def test_facts_are_extracted_and_infer_defaults_on_with_an_llm(rules_mem) 
     )
     assert sorted(e.text for e in result.results) == ["Lives in Paris", "Name is Bob"]
     assert {e.event for e in result.results} == {"ADD"}
-    # extraction, then one decision: nothing is stored yet, but two new facts of one
-    # call may contradict each other
-    assert rules_mem.llm.call_count == 2
+    # one call extracts both facts and relates them to each other (they may contradict)
+    assert rules_mem.llm.call_count == 1
     assert await rules_mem.count(user_id="bob") == 2
     verbatim = await rules_mem.add("stored as is", user_id="bob", infer=False)
     assert verbatim.results[0].text == "stored as is"
@@ -51,7 +51,7 @@ async def test_contradiction_invalidates_old_fact_and_history_shows_both(rules_m
     second = await rules_mem.add("I live in Berlin.", user_id="u")
     events = {e.event: e for e in second.results}
     assert events["INVALIDATE"].id == old_id and events["ADD"].text == "Lives in Berlin"
-    assert rules_mem.llm.call_count == 3  # extract; extract + decide
+    assert rules_mem.llm.call_count == 2  # one call per add: extract and decide at once
     assert [h.text for h in await rules_mem.search("lives", user_id="u")] == ["Lives in Berlin"]
     everything = await rules_mem.search("lives", user_id="u", include_invalidated=True)
     assert {h.text for h in everything} == {"Lives in Paris", "Lives in Berlin"}
@@ -99,14 +99,14 @@ async def test_point_in_time_queries_show_the_past(rules_mem) -> None:
 async def test_unknown_ids_from_the_llm_are_ignored_and_logged(tmp_path, caplog) -> None:
     script = ScriptedChatModel(
         [
-            json.dumps({"facts": [{"text": "Likes jazz"}]}),
-            json.dumps({"facts": [{"text": "Likes bebop jazz"}]}),
+            json.dumps({"facts": [{"text": "Likes jazz"}], "decisions": []}),
             json.dumps(
                 {
+                    "facts": [{"text": "Likes bebop jazz"}],
                     "decisions": [
                         {"fact": 0, "action": "update", "target": 7, "text": "Likes bebop jazz"},
                         {"fact": 0, "action": "invalidate", "target": "abc"},
-                    ]
+                    ],
                 }
             ),
         ]
@@ -284,3 +284,63 @@ async def test_neighbours_of_many_facts_match_one_search_each(amem) -> None:
         single = await amem._searcher.vector(vector, {"user_id": "u"}, None, 5)
         assert [h.id for h in hits] == [h.id for h in single]
         assert [round(h.score, 5) for h in hits] == [round(h.score, 5) for h in single]
+
+
+async def test_a_fact_whose_neighbours_were_not_shown_gets_a_second_decision(tmp_path) -> None:
+    # the message shares no word with the stored "Lives in Paris", so the one call does not
+    # show it; the extracted fact's own nearest memory is that one: the decision is asked
+    # again, fact against it, and the contradiction is applied
+    answer = {"facts": [{"text": "Lives in Berlin"}], "decisions": [{"fact": 0, "action": "add"}]}
+    decide = {"decisions": [{"fact": 0, "action": "invalidate", "target": 2}]}
+    script = ScriptedChatModel([json.dumps(answer), json.dumps(decide)])
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm=script, neighbours_per_fact=1
+    ) as memory:
+        paris = await memory.add("Lives in Paris", user_id="u", infer=False)
+        await memory.add("Moved: xyzzy qwerty zork", user_id="u", infer=False)
+        await memory.add("Likes xyzzy qwerty zork", user_id="u", infer=False)
+        result = await memory.add("xyzzy qwerty zork!", user_id="u")
+        assert script.remaining == 0  # the one call, then the decision alone
+        assert memory._infer is not None and memory._infer.decision_calls == 1
+        decision_prompt = parse_input_block(script.calls[1].messages)
+        assert decision_prompt is not None and decision_prompt["task"] == "decide"
+        assert decision_prompt["memories"][2]["text"] == "Lives in Paris"
+        shown = parse_input_block(script.calls[0].messages)
+        assert shown is not None and "Lives in Paris" not in str(shown["memories"])
+        assert sorted(e.event for e in result.results) == ["ADD", "INVALIDATE"]
+        assert (await memory.get(paris.results[0].id)).invalid_at is not None
+
+
+async def test_one_call_relates_facts_to_the_neighbours_of_the_message(tmp_path) -> None:
+    llm = RuleBasedChatModel(record=True)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await memory.add("I live in Paris.", user_id="u")
+        await memory.add("I live in Berlin.", user_id="u")
+        assert llm.call_count == 2  # one call per add, none asked again
+        assert memory._infer is not None and memory._infer.decision_calls == 0
+        prompt = parse_input_block(llm.calls[1].messages)
+        assert prompt is not None and prompt["task"] == "extract_and_decide"
+        assert [m["text"] for m in prompt["memories"]] == ["Lives in Paris"]
+        assert "observed_at" in prompt["memories"][0] and "valid_to" in prompt["memories"][0]
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Berlin"]
+
+
+async def test_handed_over_messages_are_recorded_in_group_commits(tmp_path) -> None:
+    llm = RuleBasedChatModel(latency_s=0.5)  # still in flight when pending() reads
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        records = memory._stores.records
+        written: list[int] = []
+        cleared: list[int] = []
+        add, delete = records.add_pending, records.delete_pending
+        records.add_pending = lambda rows: (written.append(len(rows)), add(rows))[1]  # type: ignore[method-assign]
+        records.delete_pending = lambda ids: (cleared.append(len(ids)), delete(ids))[1]  # type: ignore[method-assign]
+        handed = await asyncio.gather(
+            *(memory.add(f"I live in Town{u}.", user_id=f"user{u}", wait=False) for u in range(12))
+        )
+        # durable before the calls returned, in fewer transactions than calls
+        assert sum(written) == 12 and len(written) < 12
+        assert {p.id for p in await memory.pending()} == {h.pending_id for h in handed}
+        await memory.flush()
+        assert sum(cleared) == 12 and len(cleared) < 12
+        assert await memory.pending() == []
+        assert [m.text for m in await memory.get_all(user_id="user3")] == ["Lives in Town3"]

@@ -119,7 +119,7 @@ async def test_each_caller_of_a_coalesced_extraction_gets_only_its_own_events(tm
             *(memory.add([said(text, month(2 + i))], user_id="u") for i, text in enumerate(texts))
         )
         await first
-        extractions = [c for c in llm.calls if "extract_facts" in c.messages[-1]["content"]]
+        extractions = [c for c in llm.calls if "extract_and_decide" in c.messages[-1]["content"]]
         assert len(extractions) == 2  # the four later calls shared one extraction
         rome, tea, oslo, hello = ([(e.event, e.text) for e in r.results] for r in results)
         assert rome == [("ADD", "Lives in Rome")]
@@ -211,7 +211,7 @@ def test_any_delivery_order_gives_the_time_ordered_timeline(store_loop, statemen
 
 
 async def test_facts_are_placed_by_message_index_time_or_last_message(tmp_path) -> None:
-    decide = {"decisions": [{"fact": 1, "action": "invalidate", "target_fact": 0}]}
+    decisions = [{"fact": 1, "action": "invalidate", "target_fact": 0}]
     llm = ScriptedChatModel(
         [
             json.dumps(
@@ -219,10 +219,10 @@ async def test_facts_are_placed_by_message_index_time_or_last_message(tmp_path) 
                     "facts": [
                         {"text": "Lives in Rome", "observed_at": "2024-01-01T00:00"},  # by time
                         {"text": "Lives in Oslo"},  # nothing given: the last message
-                    ]
+                    ],
+                    "decisions": decisions,
                 }
             ),
-            json.dumps(decide),
         ]
     )
     async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
@@ -240,9 +240,7 @@ async def test_valid_from_given_by_the_model_counts_when_not_after_the_message(t
         {"text": "Lives in Porto", "message": 0, "valid_from": "2024-03-01"},
         {"text": "Plays chess", "message": 0, "valid_from": "2024-09-01"},  # after: ignored
     ]
-    llm = ScriptedChatModel(
-        [json.dumps({"facts": facts}), json.dumps({"decisions": []})]  # no decision: adds
-    )
+    llm = ScriptedChatModel([json.dumps({"facts": facts, "decisions": []})])  # no decision: adds
     async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
         await memory.add([said("I've lived in Porto since March. I play chess.", month(5))],
                          user_id="u")  # fmt: skip

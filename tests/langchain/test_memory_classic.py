@@ -93,10 +93,11 @@ def test_infer_with_an_llm_configured(tmp_path):
     pytest.importorskip("agentmem_plugins.infer.pipeline", reason="intelligent mode not built yet")
     from agentmem_plugins import Memory
 
-    def answer(messages) -> str:  # extraction first, then the add/update decision
-        if "decisions" in " ".join(str(m.content) for m in messages):
-            return '{"decisions": [{"fact": 0, "action": "add", "text": "Lives in Lyon"}]}'
-        return '{"facts": [{"text": "Lives in Lyon"}]}'
+    def answer(messages) -> str:  # the facts and the add/update decision in one answer
+        return (
+            '{"facts": [{"text": "Lives in Lyon"}], '
+            '"decisions": [{"fact": 0, "action": "add", "text": "Lives in Lyon"}]}'
+        )
 
     llm = LangChainChatModel(ScriptedChatModel(steps=[answer] * 4))
     with Memory(path=tmp_path / "m", embedder="hash", llm=llm) as core:

@@ -20,6 +20,8 @@ from agentmem_plugins.llms import ChatModel, OpenAIChatModel, call_json, parse_j
 from agentmem_plugins.llms._openai import parse_retry_after
 
 MSG = [{"role": "user", "content": "hello"}]
+# the tests against a real socket run with both HTTP clients: same requests, same errors
+HTTP_CLIENTS = pytest.mark.parametrize("http", ["httpx", "aiohttp"])
 
 
 def _completion(content, usage=None):
@@ -115,11 +117,13 @@ async def test_transport_failures_are_transient(exc):
     await llm.aclose()
 
 
-async def test_connection_refused_on_loopback_is_transient(llm_server_factory):
+@HTTP_CLIENTS
+async def test_connection_refused_on_loopback_is_transient(llm_server_factory, http):
     server = llm_server_factory()
     port = server.port
     server.close()  # nothing listens on that port any more
-    async with OpenAIChatModel(f"http://127.0.0.1:{port}/v1", "m", timeout_s=2) as llm:
+    url = f"http://127.0.0.1:{port}/v1"
+    async with OpenAIChatModel(url, "m", timeout_s=2, http_client=http) as llm:
         with pytest.raises(LLMTransientError, match="connection"):
             await llm.complete(MSG)
 
@@ -150,13 +154,18 @@ def test_from_config():
     assert len(OpenAIChatModel("http://127.0.0.1:1", "m", max_connections=20)._clients) == 3
     with pytest.raises(ConfigError, match="llm_base_url"):
         OpenAIChatModel.from_config(MemoryConfig(llm_base_url=None, llm_model=None))
+    fast = OpenAIChatModel.from_config(cfg.model_copy(update={"llm_http_client": "aiohttp"}))
+    assert fast._aiohttp is not None
+    with pytest.raises(ConfigError, match="http_client"):
+        OpenAIChatModel("http://127.0.0.1:1", "m", http_client="urllib")  # type: ignore[arg-type]
 
 
 # --- against the loopback server, one fault kind at a time ---------------------------------
 
 
-async def test_ok_against_the_loopback_server(llm_server):
-    async with OpenAIChatModel(llm_server.base_url, "agentmem-rules") as llm:
+@HTTP_CLIENTS
+async def test_ok_against_the_loopback_server(llm_server, http):
+    async with OpenAIChatModel(llm_server.base_url, "agentmem-rules", http_client=http) as llm:
         messages = build_extraction_messages(["My name is Bob. I work at Acme."])
         answer = await call_json(llm, messages, schema=ExtractionAnswer)
     assert [f.text for f in answer.facts] == ["Name is Bob", "Works at Acme"]
@@ -166,35 +175,39 @@ async def test_ok_against_the_loopback_server(llm_server):
     assert stats["completion_tokens"] == llm.completion_tokens > 0
 
 
-async def test_429_with_retry_after(llm_server_factory):
+@HTTP_CLIENTS
+async def test_429_with_retry_after(llm_server_factory, http):
     server = llm_server_factory(error_rate=1.0, rate_limit_share=1.0, retry_after_s=2)
-    async with OpenAIChatModel(server.base_url, "m") as llm:
+    async with OpenAIChatModel(server.base_url, "m", http_client=http) as llm:
         with pytest.raises(LLMTransientError, match="429") as info:
             await llm.complete(MSG)
     assert info.value.retry_after == 2.0
     assert server.stats()["by_outcome"]["rate_limited"] == 1
 
 
-async def test_500(llm_server_factory):
+@HTTP_CLIENTS
+async def test_500(llm_server_factory, http):
     server = llm_server_factory(error_rate=1.0, rate_limit_share=0.0)
-    async with OpenAIChatModel(server.base_url, "m") as llm:
+    async with OpenAIChatModel(server.base_url, "m", http_client=http) as llm:
         with pytest.raises(LLMTransientError, match="500") as info:
             await llm.complete(MSG)
     assert info.value.retry_after is None
     assert server.stats()["by_outcome"]["server_error"] == 1
 
 
-async def test_timeout(llm_server_factory):
+@HTTP_CLIENTS
+async def test_timeout(llm_server_factory, http):
     server = llm_server_factory(timeout_rate=1.0, hang_s=20)
-    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.3) as llm:
+    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.3, http_client=http) as llm:
         with pytest.raises(LLMTransientError, match="timed out"):
             await llm.complete(MSG)
     assert server.stats()["by_outcome"]["timeout"] == 1
 
 
-async def test_malformed_is_reasked_then_gives_up(llm_server_factory):
+@HTTP_CLIENTS
+async def test_malformed_is_reasked_then_gives_up(llm_server_factory, http):
     server = llm_server_factory(malformed_rate=1.0)
-    async with OpenAIChatModel(server.base_url, "m") as llm:
+    async with OpenAIChatModel(server.base_url, "m", http_client=http) as llm:
         text = await llm.complete(build_extraction_messages(["I like tea"]), json_mode=True)
         with pytest.raises(LLMResponseError):  # the HTTP call succeeded; the content is bad
             parse_json_answer(text, ExtractionAnswer)
@@ -208,18 +221,20 @@ async def test_malformed_is_reasked_then_gives_up(llm_server_factory):
     assert server.stats()["by_outcome"]["malformed"] == 4
 
 
-async def test_bad_request_is_not_retried(llm_server):
-    async with OpenAIChatModel(llm_server.base_url, "m") as llm:
+@HTTP_CLIENTS
+async def test_bad_request_is_not_retried(llm_server, http):
+    async with OpenAIChatModel(llm_server.base_url, "m", http_client=http) as llm:
         with pytest.raises(LLMRequestError, match="400"):
             await call_json(llm, [], schema=ExtractionAnswer, max_retries=3)
     assert llm_server.stats()["by_outcome"]["bad_request"] == 1
 
 
-async def test_every_fault_kind_mixed_still_yields_answers(llm_server_factory):
+@HTTP_CLIENTS
+async def test_every_fault_kind_mixed_still_yields_answers(llm_server_factory, http):
     server = llm_server_factory(
         error_rate=0.3, timeout_rate=0.1, malformed_rate=0.2, retry_after_s=0.01, hang_s=5, seed=3
     )
-    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.5) as llm:
+    async with OpenAIChatModel(server.base_url, "m", timeout_s=0.5, http_client=http) as llm:
         for i in range(25):
             answer = await call_json(
                 llm,

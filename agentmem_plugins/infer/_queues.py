@@ -1,0 +1,277 @@
+"""Per-scope queues of intelligent mode: serialise, coalesce, park and replay.
+
+Work of one scope runs one group at a time (two updates of the same user's memories never
+race); messages queued for a scope while its previous group is in flight are coalesced
+into the next group (same metadata, at most ``MAX_MESSAGES_PER_CALL`` messages), so a
+chatty user costs a handful of LLM calls, not one per message. Different scopes run
+concurrently. A group whose processing fails (the LLM after its retries, or a store) is
+recorded as pending work with its error (DESIGN invariant 4);
+:meth:`ScopeQueues.retry_pending` replays it. Input handed over with ``wait=False`` is
+durable as a pending record before ``add`` returns, and that record is cleared once its
+group is applied. Pending records written or cleared while an earlier write is in flight
+share the next transaction (a group commit: one per loop turn, not one per message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from .. import _expiry
+from .._io import IO
+from .._store import Stores
+from .._types import AddResult, Message, PendingWork
+from .._validation import SCOPE_FIELDS
+from ..storage import utc
+
+__all__ = ["MAX_MESSAGES_PER_CALL", "Process", "ScopeQueues"]
+
+log = logging.getLogger("agentmem_plugins")
+ScopeKey = tuple[tuple[str, str], ...]
+MAX_MESSAGES_PER_CALL = 40
+T = TypeVar("T")
+
+
+@dataclass
+class Job:
+    messages: list[Message]
+    metadata: dict[str, Any]
+    future: asyncio.Future[AddResult]
+    pending_id: str | None = None  # set when the input is already recorded as pending
+    attempts: int = 0
+    recorded: asyncio.Task[str] | None = None  # the write of that pending record
+
+
+@dataclass
+class _ScopeQueue:
+    jobs: list[Job] = field(default_factory=list)
+    worker: asyncio.Task[None] | None = None
+    context: deque[Message] = field(default_factory=deque)
+
+
+class _GroupCommit(Generic[T]):
+    """Items for one blocking store call (``write(items)``), collected from concurrent
+    callers: the items that arrive while a call is in flight go together in the next."""
+
+    def __init__(self, io: IO, write: Callable[[Sequence[T]], None]) -> None:
+        self._io = io
+        self._write = write
+        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def __call__(self, item: T) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(0)  # callers of this loop turn join the first call too
+        while self._waiting:
+            batch, self._waiting = self._waiting, []
+            try:
+                await self._io(self._write, [item for item, _ in batch])
+            except Exception as exc:  # every caller of that call learns it failed
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in batch:
+                if not future.done():
+                    future.set_result(None)
+
+
+# (scope, the group's jobs, the scope's recent messages) -> one result per job
+Process = Callable[[dict[str, str], list[Job], deque[Message]], Awaitable[list[AddResult]]]
+
+
+class ScopeQueues:
+    """The queues of one :class:`~agentmem_plugins.infer.pipeline.InferPipeline`.
+
+    ``process`` runs one group (an extraction and what follows); ``stores`` and ``io``
+    hold and write the pending records; ``context_messages`` recent messages of each
+    scope are kept for the next group's prompt.
+    """
+
+    def __init__(
+        self, *, process: Process, stores: Stores, io: IO, context_messages: int
+    ) -> None:
+        self._process = process
+        self._stores = stores
+        self._io = io
+        self._context_messages = context_messages
+        self._queues: dict[ScopeKey, _ScopeQueue] = {}
+        self._detached: set[asyncio.Future[AddResult]] = set()
+        self._add_pending = _GroupCommit[dict[str, Any]](io, stores.records.add_pending)
+        self._delete_pending = _GroupCommit[str](io, stores.records.delete_pending)
+
+    async def add(
+        self,
+        messages: list[Message],
+        scope: dict[str, str],
+        metadata: dict[str, Any],
+        *,
+        wait: bool,
+    ) -> AddResult:
+        job = Job(messages, metadata, asyncio.get_running_loop().create_future())
+        if not wait:
+            # Acknowledged before the LLM runs, so the input must be durable before we
+            # return; but the job joins its scope's queue now, in call order, while the
+            # record is written (the worker waits for that write before clearing it).
+            job.pending_id = uuid.uuid4().hex
+            job.recorded = asyncio.create_task(
+                self._record_pending(job, scope, error=None, pending_id=job.pending_id)
+            )
+        self._enqueue(scope, job)
+        if wait:
+            return await job.future
+        assert job.recorded is not None
+        await job.recorded
+        self._detached.add(job.future)
+        job.future.add_done_callback(self._detached.discard)
+        return AddResult(pending_id=job.pending_id)
+
+    async def pending(self) -> list[PendingWork]:
+        rows = await self._io(self._stores.records.list_pending)
+        return [
+            PendingWork(
+                id=r["id"],
+                user_id=r["user_id"],
+                agent_id=r["agent_id"],
+                run_id=r["run_id"],
+                messages=[Message.model_validate(m) for m in r["messages"]],
+                metadata=r["metadata"] or {},
+                error=r["error"],
+                attempts=r["attempts"],
+                created_at=utc(r["created_at"]),
+            )
+            for r in rows
+        ]
+
+    async def retry_pending(self) -> list[AddResult]:
+        """Replay every pending item that is not queued right now."""
+        queued = {j.pending_id for q in self._queues.values() for j in q.jobs}
+        loop = asyncio.get_running_loop()
+        futures = []
+        for work in await self.pending():
+            if work.id in queued:
+                continue
+            scope = {k: v for k in SCOPE_FIELDS if (v := getattr(work, k))}
+            job = Job(
+                work.messages,
+                work.metadata,
+                loop.create_future(),
+                pending_id=work.id,
+                attempts=work.attempts,
+            )
+            self._enqueue(scope, job)
+            futures.append(job.future)
+        return list(await asyncio.gather(*futures))
+
+    async def drain(self) -> None:
+        while True:
+            workers = [q.worker for q in self._queues.values() if q.worker and not q.worker.done()]
+            if not workers and not self._detached:
+                return
+            await asyncio.gather(*workers, *list(self._detached), return_exceptions=True)
+
+    # --- per-scope serialisation and coalescing ----------------------------------------
+
+    def _enqueue(self, scope: dict[str, str], job: Job) -> None:
+        key: ScopeKey = tuple(sorted(scope.items()))
+        queue = self._queues.get(key)
+        if queue is None:
+            queue = self._queues[key] = _ScopeQueue(
+                context=deque(maxlen=max(self._context_messages, 0) or None)
+            )
+        queue.jobs.append(job)
+        if queue.worker is None or queue.worker.done():
+            queue.worker = asyncio.create_task(self._work(key, queue, scope))
+
+    async def _work(self, key: ScopeKey, queue: _ScopeQueue, scope: dict[str, str]) -> None:
+        while queue.jobs:
+            group = self._take_group(queue)
+            try:
+                results = await self._process(scope, group, queue.context)
+            except Exception as exc:  # LLM or store failure: the input is parked, not lost
+                await self._park(scope, group, exc)
+                continue
+            cleared = await asyncio.gather(
+                *(self._clear_pending(job) for job in group), return_exceptions=True
+            )
+            for job, result, outcome in zip(group, results, cleared, strict=True):
+                if isinstance(outcome, Exception):  # applied, but its record stays: replay dedups
+                    log.error("could not clear pending record %s: %s", job.pending_id, outcome)
+                if not job.future.done():
+                    job.future.set_result(result)
+        if not queue.jobs and self._queues.get(key) is queue and not queue.context:
+            del self._queues[key]
+
+    async def _clear_pending(self, job: Job) -> None:
+        if job.recorded is not None:
+            await job.recorded
+        if job.pending_id is not None:
+            await self._delete_pending(job.pending_id)
+
+    def _take_group(self, queue: _ScopeQueue) -> list[Job]:
+        """The next jobs to share one extraction call: same metadata, bounded size."""
+        first = queue.jobs.pop(0)
+        group, count = [first], len(first.messages)
+        marker = json.dumps(first.metadata, sort_keys=True)
+        rest = []
+        for job in queue.jobs:
+            fits = count + len(job.messages) <= MAX_MESSAGES_PER_CALL
+            if fits and json.dumps(job.metadata, sort_keys=True) == marker:
+                group.append(job)
+                count += len(job.messages)
+            else:
+                rest.append(job)
+        queue.jobs[:] = rest
+        return group
+
+    async def _park(self, scope: dict[str, str], group: list[Job], exc: Exception) -> None:
+        """Record the group's input as pending work with its error (invariant 4)."""
+        log.warning("intelligent mode failed for %s; input kept as pending work: %s", scope, exc)
+        for job in group:
+            job.attempts += 1
+            try:
+                if job.recorded is not None:
+                    await job.recorded
+                if job.pending_id is None:
+                    job.pending_id = await self._record_pending(job, scope, error=str(exc))
+                else:
+                    await self._io(
+                        self._stores.records.update_pending,
+                        job.pending_id,
+                        error=str(exc),
+                        attempts=job.attempts,
+                    )
+            except Exception as store_exc:  # cannot even park it: the caller must know
+                if not job.future.done():
+                    job.future.set_exception(store_exc)
+                continue
+            if not job.future.done():
+                job.future.set_result(AddResult(pending_id=job.pending_id))
+
+    async def _record_pending(
+        self, job: Job, scope: dict[str, str], *, error: str | None, pending_id: str | None = None
+    ) -> str:
+        pending_id = pending_id or uuid.uuid4().hex
+        row = {
+            "id": pending_id,
+            **{k: scope.get(k) for k in SCOPE_FIELDS},
+            "messages": [m.model_dump(mode="json", exclude_none=True) for m in job.messages],
+            "metadata": job.metadata,
+            "error": error,
+            "attempts": job.attempts,
+            "created_at": _expiry.utc_now(),
+        }
+        await self._add_pending(row)
+        return pending_id
