@@ -261,11 +261,12 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
                                         "one_more": round(time.perf_counter() - t0, 1)}
         stats = memory._stores.vectors._table
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
-        from agentmem_plugins.storage._upkeep import PROBE_SHARE, ann_partitions, trained_rows
+        from agentmem_plugins.storage._upkeep import ann_partitions, ann_probes, trained_rows
 
-        parts = ann_partitions(max((trained_rows(ix.name) for ix in vec), default=0))
-        out["ann_index"] = {"names": [ix.name for ix in vec], "partitions": parts,
-                            "probes": max(1, math.ceil(parts * PROBE_SHARE)), **(
+        trained = max((trained_rows(ix.name) for ix in vec), default=0)
+        out["ann_index"] = {"names": [ix.name for ix in vec],
+                            "partitions": ann_partitions(trained),
+                            "probes": ann_probes(trained), **(
             vars(stats.index_stats(vec[0].name)) if vec else {})}
         log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
             f"{out['ingest']['probe_adds']}, full GCs {out['ingest']['full_gc']}, "
@@ -280,15 +281,17 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         if probe_shares:  # latency and recall of other probe counts, same index and store
             from agentmem_plugins.storage import _upkeep
 
-            default, out["probe_sweep"] = _upkeep.PROBE_SHARE, {}
+            default, out["probe_sweep"] = _upkeep.PROBES_PER_ROOT, {}
+            parts = out["ann_index"]["partitions"]
             try:
-                for share in probe_shares:
-                    _upkeep.PROBE_SHARE = share
+                for share in probe_shares:  # as a share of the partitions
+                    probes = max(1, math.ceil(share * parts))
+                    _upkeep.PROBES_PER_ROOT = probes / math.sqrt(parts)
                     found = await search_scope(memory, DOCS, kept, n_queries, seed=3, mats=mats)
-                    out["probe_sweep"][share] = found
-                    log(f"large_scope: probe share {share}: {found}")
+                    out["probe_sweep"][f"{share} ({probes} probes)"] = found
+                    log(f"large_scope: {probes} probes ({share} of {parts}): {found}")
             finally:
-                _upkeep.PROBE_SHARE = default
+                _upkeep.PROBES_PER_ROOT = default
         mats.clear()
         out["search_user_scopes"] = await search_scope(
             memory, users(n_users), kept, n_queries, seed=4)
@@ -312,8 +315,8 @@ def main() -> None:
     p.add_argument("--gc-freeze", action="store_true",
                    help="gc.freeze() once the store is open (an application-side setting)")
     p.add_argument("--probe-shares", default="",
-                   help="also search the large scope with these shares of IVF partitions "
-                        "probed, e.g. 0.05,0.1 (the default share is _upkeep.PROBE_SHARE)")
+                   help="also search the large scope probing these shares of its IVF "
+                        "partitions, e.g. 0.05,0.1 (default: _upkeep.ann_probes)")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
