@@ -36,6 +36,7 @@ import asyncio
 import gc
 import json
 import logging
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -158,15 +159,18 @@ def _truth(matrix: np.ndarray, qv: np.ndarray) -> tuple[np.ndarray, float]:
 
 
 async def search_scope(memory: Any, uid: str | list[str], ids_texts: Any, n_queries: int,
-                       seed: int) -> dict[str, Any]:
-    """p50/p95 and recall@10 of ``search`` in one scope (or round-robin over several)."""
+                       seed: int, mats: dict[str, Any] | None = None) -> dict[str, Any]:
+    """p50/p95 and recall@10 of ``search`` in one scope (or round-robin over several);
+    ``mats`` keeps the re-embedded scopes between calls."""
     from agentmem_plugins.embeddings import HashEmbedder
 
     emb = HashEmbedder()
     qs = questions(n_queries, seed=seed)
     uids = [uid] if isinstance(uid, str) else uid
-    mats: dict[str, tuple[dict[str, int], np.ndarray]] = {}
+    mats = {} if mats is None else mats
     for u in uids:
+        if u in mats:
+            continue
         ids, texts = ids_texts[u]
         vecs = np.vstack([emb.embed_documents(texts[i:i + 50_000])
                           for i in range(0, len(texts), 50_000)]).astype(np.float32)
@@ -224,7 +228,8 @@ def _upkeep_in_process(memory: Any) -> None:
 
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
               probe_ms: float, n_queries: int, in_process: bool = False,
-              gc_freeze: bool = False) -> dict[str, Any]:
+              gc_freeze: bool = False, probe_shares: list[float] | None = None
+              ) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
     builds = _Builds()
@@ -256,7 +261,12 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
                                         "one_more": round(time.perf_counter() - t0, 1)}
         stats = memory._stores.vectors._table
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
-        out["ann_index"] = {"names": [ix.name for ix in vec], **(
+        from agentmem_plugins.storage._upkeep import ann_partitions, ann_probes, trained_rows
+
+        trained = max((trained_rows(ix.name) for ix in vec), default=0)
+        out["ann_index"] = {"names": [ix.name for ix in vec],
+                            "partitions": ann_partitions(trained),
+                            "probes": ann_probes(trained), **(
             vars(stats.index_stats(vec[0].name)) if vec else {})}
         log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
             f"{out['ingest']['probe_adds']}, full GCs {out['ingest']['full_gc']}, "
@@ -264,8 +274,25 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         ids = await memory._io(memory._stores.records.ids, {"user_id": DOCS}, None)
         texts_by_id = {m.id: m.text for m in await memory.get_all(user_id=DOCS, limit=None)}
         kept[DOCS] = (ids, [texts_by_id[i] for i in ids])
-        out["search_large_scope"] = await search_scope(memory, DOCS, kept, n_queries, seed=3)
+        mats: dict[str, Any] = {}
+        out["search_large_scope"] = await search_scope(memory, DOCS, kept, n_queries, seed=3,
+                                                        mats=mats)
         log(f"large_scope: search in the {size:,}-row scope {out['search_large_scope']}")
+        if probe_shares:  # latency and recall of other probe counts, same index and store
+            from agentmem_plugins.storage import _upkeep
+
+            default, out["probe_sweep"] = _upkeep.PROBES_PER_ROOT, {}
+            parts = out["ann_index"]["partitions"]
+            try:
+                for share in probe_shares:  # as a share of the partitions
+                    probes = max(1, math.ceil(share * parts))
+                    _upkeep.PROBES_PER_ROOT = probes / math.sqrt(parts)
+                    found = await search_scope(memory, DOCS, kept, n_queries, seed=3, mats=mats)
+                    out["probe_sweep"][f"{share} ({probes} probes)"] = found
+                    log(f"large_scope: {probes} probes ({share} of {parts}): {found}")
+            finally:
+                _upkeep.PROBES_PER_ROOT = default
+        mats.clear()
         out["search_user_scopes"] = await search_scope(
             memory, users(n_users), kept, n_queries, seed=4)
         log(f"large_scope: search in {user_rows:,}-row user scopes {out['search_user_scopes']}")
@@ -287,11 +314,15 @@ def main() -> None:
                    help="diagnostic: index upkeep in this process, as before issue 14")
     p.add_argument("--gc-freeze", action="store_true",
                    help="gc.freeze() once the store is open (an application-side setting)")
+    p.add_argument("--probe-shares", default="",
+                   help="also search the large scope probing these shares of its IVF "
+                        "partitions, e.g. 0.05,0.1 (default: _upkeep.ann_probes)")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
                                  args.probe_ms, args.queries, args.in_process_upkeep,
-                                 args.gc_freeze))
+                                 args.gc_freeze,
+                                 [float(x) for x in args.probe_shares.split(",") if x]))
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.json:

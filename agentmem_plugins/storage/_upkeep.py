@@ -26,7 +26,7 @@ from typing import Any
 
 from .._validation import SCOPE_FIELDS
 
-__all__ = ["ANN_PREFIX", "ann_partitions", "search_params", "trained_rows", "upkeep"]
+__all__ = ["ANN_PREFIX", "ann_partitions", "ann_probes", "search_params", "trained_rows", "upkeep"]
 
 log = logging.getLogger("agentmem_plugins")
 
@@ -34,16 +34,18 @@ SCOPE_COLUMNS = SCOPE_FIELDS
 ANN_PREFIX = "vector_ann_"
 #: rebuild the ANN index once the table holds this many times the rows it was trained on
 RETRAIN_GROWTH = 2.0
-#: IVF_SQ partition size; a search probes this share of the partitions, and the
-#: candidates are re-scored exactly on their full vectors (``VectorIndex._search_ann``,
-#: no LanceDB ``refine_factor``). Measured on 100k hash-embedded sentences (one scope,
-#: 200 questions, recall@10 vs exact): 64 partitions, 8 probes 0.913, 16 probes 0.974,
-#: 32 probes 0.997; 75 partitions, 8 / 12 / 16 / 24 probes: 0.855 / 0.918 / 0.952 /
-#: 0.982 (the same with refine 2 or with the exact re-score: recall is set by the
-#: probes). IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where
-#: IVF_SQ took 11 s.
+#: IVF_SQ partition size. A search probes ``PROBES_PER_ROOT * sqrt(partitions)`` of them
+#: and re-scores the candidates exactly on their full vectors (``VectorIndex._search_ann``,
+#: no LanceDB ``refine_factor``: same recall, measured). The share of partitions a given
+#: recall needs falls as the index grows, so a fixed share over-probes large tables.
+#: Measured on hash-embedded sentences (one scope, 200 questions, recall@10 vs exact):
+#: 100k rows, 75 partitions: 8 / 12 / 16 / 24 probes 0.855 / 0.918 / 0.952 / 0.982;
+#: 1M rows, 602 partitions: 31 / 61 / 151 probes 0.965 / 0.990 / 1.000 at p50 21 / 32 /
+#: 51 ms (BENCHMARKS.md, issue 14). 2 * sqrt gives 17 probes at 72 partitions and 50 at
+#: 602. IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where IVF_SQ
+#: took 11 s.
 ROWS_PER_PARTITION = 1_600
-PROBE_SHARE = 0.25
+PROBES_PER_ROOT = 2.0
 _ANN_NAME = re.compile(re.escape(ANN_PREFIX) + r"(\d+)$")
 
 
@@ -52,14 +54,19 @@ def ann_partitions(rows: int) -> int:
     return max(1, min(round(rows / ROWS_PER_PARTITION), 4096))
 
 
+def ann_probes(trained: int) -> int:
+    """IVF partitions a search probes in the index trained on ``trained`` rows."""
+    partitions = ann_partitions(trained)
+    return min(partitions, math.ceil(PROBES_PER_ROOT * math.sqrt(partitions)))
+
+
 def search_params(query: Any, k: int, *, trained: int, ef: int) -> Any:
     """ANN search parameters for ``k`` results from the index trained on ``trained`` rows
     (0: an index of unknown origin, i.e. the IVF_HNSW_SQ of older versions, until the
     next upkeep retrains it)."""
     if trained == 0:  # LanceDB's HNSW needs ef >= k * refine_factor
         return query.ef(max(ef, 2 * k)).refine_factor(2)
-    probes = max(1, math.ceil(ann_partitions(trained) * PROBE_SHARE))
-    return query.nprobes(probes)
+    return query.nprobes(ann_probes(trained))
 
 
 def trained_rows(name: str) -> int:
