@@ -5,7 +5,12 @@ Runs workload 1 (fast mode: 100 concurrent callers of ``add``) and workload 2 (o
 ``git archive HEAD~1 | tar -x -C /tmp/base``) and from this tree, alternating
 base/this per repetition so both see the same machine load; medians reported.
 
-    python -m benchmarks.before_after --base /tmp/base [--reps 5]
+    python -m benchmarks.before_after --base /tmp/base [--reps 5] [--gc-freeze]
+
+Each run also counts Python's garbage collections (``gc.callbacks``) and their time, per
+generation; ``--gc-freeze`` runs ``gc.collect(); gc.freeze()`` after the imports in both
+trees, taking the import-time objects out of every full collection's walk (see the
+README, "Latency in a long-running service").
 """
 
 from __future__ import annotations
@@ -28,30 +33,58 @@ SNIPPETS = {
 }
 
 
-def one(tree: Path, snippet: str) -> float:
-    code = f"import asyncio, json\n{snippet}\nprint(json.dumps(r['throughput']))"
+GC_COUNTER = """
+import gc, time
+gcs = {{0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}}
+_t0 = [0.0]
+def _gc(phase, info):
+    if phase == "start":
+        _t0[0] = time.perf_counter()
+    else:
+        gcs[info["generation"]][0] += 1
+        gcs[info["generation"]][1] += time.perf_counter() - _t0[0]
+{freeze}
+gc.callbacks.append(_gc)
+"""
+FREEZE = "import agentmem_plugins, lancedb, sqlalchemy\ngc.collect(); gc.freeze()"
+
+
+def one(tree: Path, snippet: str, gc_freeze: bool) -> tuple[float, dict[str, list[float]]]:
+    counter = GC_COUNTER.format(freeze=FREEZE if gc_freeze else "")
+    code = f"import asyncio, json\n{counter}\n{snippet}\nprint(json.dumps([r['throughput'], gcs]))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, check=True
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    throughput, gcs = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(throughput), gcs
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--base", type=Path, required=True)
     p.add_argument("--reps", type=int, default=5)
+    p.add_argument("--gc-freeze", action="store_true", help="gc.freeze() after the imports")
     args = p.parse_args()
     for name, snippet in SNIPPETS.items():
         got: dict[str, list[float]] = {"before": [], "after": []}
+        full: dict[str, list[tuple[int, float]]] = {"before": [], "after": []}
         for rep in range(args.reps):
             for label, tree in (("before", args.base), ("after", HERE)):
-                got[label].append(one(tree, snippet.format(seed=rep)))
+                throughput, gcs = one(tree, snippet.format(seed=rep), args.gc_freeze)
+                got[label].append(throughput)
+                full[label].append((int(gcs["2"][0]), gcs["2"][1]))
         before, after = (statistics.median(got[k]) for k in ("before", "after"))
         print(
             f"{name}: before {before:,.0f}  after {after:,.0f}  ({after / before - 1:+.1%})  "
             f"runs {json.dumps({k: [round(v) for v in vs] for k, vs in got.items()})}",
             flush=True,
         )
+        for label, runs in full.items():
+            print(
+                f"  {label}: full collections per run {[n for n, _ in runs]}, "
+                f"their time {[round(1000 * t) for _, t in runs]} ms",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":
