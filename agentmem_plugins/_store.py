@@ -105,9 +105,12 @@ class Stores:
         self.recover()
 
     def _check_embedder(self, meta: dict[str, str]) -> None:
+        unrecorded = "embedder_name" not in meta or (
+            self.dim is not None and "embedder_dim" not in meta
+        )
+        if unrecorded and meta.get("embedder_name", self.embedder_name) == self.embedder_name:
+            meta = self._record_embedder()  # a process opening beside us may have been first
         stored_name, stored_dim = meta.get("embedder_name"), meta.get("embedder_dim")
-        if stored_name is None:
-            return self._record_embedder()
         if stored_name != self.embedder_name or (
             self.dim is not None and stored_dim and int(stored_dim) != self.dim
         ):
@@ -130,17 +133,22 @@ class Stores:
                 "or at a new (empty) place"
             )
 
-    def _record_embedder(self) -> None:
+    def _record_embedder(self) -> dict[str, str]:
+        """Record this embedder where nothing is recorded yet; returns what is recorded."""
         values = {"embedder_name": self.embedder_name}
         if self.dim is not None:
             values["embedder_dim"] = str(self.dim)
-        self.records.set_meta(values)
+        return self.records.claim_meta(values)
 
     def check_dim(self, dim: int) -> None:
         """Called for every vector written; the first one fixes an unknown dimension."""
         if self.dim is None:
             self.dim = dim
-            self._record_embedder()
+            try:
+                self._check_embedder(self._record_embedder())
+            except EmbedderMismatchError:
+                self.dim = None
+                raise
         elif dim != self.dim:
             raise InvalidInputError(
                 f"vector has {dim} dimensions but this store's embedding space has {self.dim}"

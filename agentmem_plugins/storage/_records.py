@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
 from .. import _expiry
@@ -115,10 +117,20 @@ class RecordStore:
         with self._read.connect() as conn:
             return {k: v for k, v in conn.execute(sa.select(META.c.key, META.c.value))}
 
-    def set_meta(self, values: dict[str, str]) -> None:
+    def claim_meta(self, values: dict[str, str]) -> dict[str, str]:
+        """Store each of ``values`` whose key is not stored yet, and return what is stored
+        for those keys afterwards. Two processes opening one new store both claim; the
+        first commit wins and the other reads the winner's values back to check them."""
+        insert = (sqlite_insert if self.dialect == "sqlite" else pg_insert)(META)
         with self._write.begin() as conn:
-            conn.execute(META.delete().where(META.c.key.in_(list(values))))
-            conn.execute(META.insert(), [{"key": k, "value": v} for k, v in values.items()])
+            conn.execute(
+                insert.on_conflict_do_nothing(index_elements=[META.c.key]),
+                [{"key": k, "value": v} for k, v in values.items()],
+            )
+            rows = conn.execute(
+                sa.select(META.c.key, META.c.value).where(META.c.key.in_(list(values)))
+            )
+            return {k: v for k, v in rows}
 
     def delete_meta(self, key: str) -> None:
         with self._write.begin() as conn:
@@ -232,9 +244,7 @@ class RecordStore:
     def expired_ids(self, limit: int = 4096) -> list[str]:
         """Ids of memories expired by now (for the sweep), oldest expiry first."""
         now = _expiry.utc_now()
-        query = (
-            sa.select(M.c.id).where(M.c.expires_at <= now).order_by(M.c.expires_at).limit(limit)
-        )
+        query = sa.select(M.c.id).where(M.c.expires_at <= now).order_by(M.c.expires_at).limit(limit)
         with self._read.connect() as conn:
             return list(conn.execute(query).scalars())
 

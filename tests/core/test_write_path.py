@@ -4,15 +4,17 @@ invariant 5 (one embedding space per store) and the reconcile step."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import Sequence
 
 import numpy as np
 import pytest
 
-from agentmem_plugins import AsyncMemory, EmbedderMismatchError, InvalidInputError
+from agentmem_plugins import AsyncMemory, EmbedderMismatchError, InvalidInputError, Memory
+from agentmem_plugins.storage._records import RecordStore
 
-from ..conftest import CountingEmbedder
+from ..conftest import BACKENDS, CountingEmbedder, postgres_schema
 
 
 async def test_concurrent_adds_share_embed_calls(tmp_path, counting_embedder) -> None:
@@ -67,6 +69,34 @@ async def test_a_store_refuses_another_embedder(tmp_path) -> None:
         AsyncMemory(path=tmp_path, embedder="hash:128")
     async with AsyncMemory(path=tmp_path, embedder="hash") as memory:  # still fine
         assert await memory.count(user_id="u") == 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_first_opener_records_the_embedder_and_the_second_checks_it(
+    tmp_path, backend, monkeypatch
+) -> None:
+    # Two processes open one new store: both read no embedder, both record theirs. The first
+    # commit wins; the second reads it back and refuses a different embedder (CI once saw
+    # the second fail on the meta table's primary key instead).
+    with contextlib.ExitStack() as stack:
+        url = stack.enter_context(postgres_schema()) if backend == "postgres" else None
+        config = {"path": tmp_path, "sql_url": url} if url else {"path": tmp_path}
+        stack.enter_context(Memory(**config, embedder="hash"))
+        monkeypatch.setattr(RecordStore, "get_meta", lambda self: {})  # read before that commit
+        with pytest.raises(EmbedderMismatchError, match="hash-v1-256"):
+            Memory(**config, embedder="hash:128")
+        with Memory(**config, embedder="hash") as memory:  # the same embedder is welcome
+            memory.add("x", user_id="u", infer=False)
+        monkeypatch.undo()
+        store = RecordStore(url or f"sqlite:///{tmp_path / 'memories.db'}")
+        try:
+            assert store.get_meta()["embedder_dim"] == "256"
+            assert store.claim_meta({"embedder_name": "other", "k": "v"}) == {
+                "embedder_name": "hash-v1-256",
+                "k": "v",
+            }
+        finally:
+            store.close()
 
 
 async def test_dimension_is_learned_from_the_first_precomputed_vector(tmp_path) -> None:
