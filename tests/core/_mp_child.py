@@ -1,8 +1,9 @@
 """A process sharing one store with others; run by test_multiprocess.py.
 
 Usage: python _mp_child.py CONFIG_JSON ROLE NAME SEED STEPS [GO_FILE]
-(a writer given GO_FILE imports everything, then waits for that file to exist: process
-start-up, mostly importing LanceDB, overlaps the previous writer's run)
+(a writer given GO_FILE imports everything, prints ``READY``, then waits for that file to
+exist: process start-up, mostly importing LanceDB, overlaps the previous writer's run, or
+several processes open one new store at the same moment)
 - ``writer``: STEPS seeded steps of single adds (4 at once), ``add_many`` batches,
   updates and deletes of its own memories. Prints ``TRY <id>`` before an update or
   delete and ``ACK <op> <id> <text>`` after it returned (flushed), so the parent knows
@@ -84,6 +85,7 @@ def main() -> None:
     if len(sys.argv) > 6:
         import lancedb  # noqa: F401  (the slow part of starting)
 
+        say("READY")
         while not Path(sys.argv[6]).exists():
             time.sleep(0.01)
     if role == "writer":

@@ -192,3 +192,41 @@ async def test_postgres_and_s3_many_processes_and_kill9(tmp_path: Path, pg_url, 
         "storage_options": s3_store,
     }
     await run_and_verify(config, tmp_path)
+
+
+def open_at_once(config: dict[str, Any], tmp_path: Path, n: int = 4) -> None:
+    """``n`` processes open one new store at the same moment and write to it: each creates
+    the schema, records the embedder and creates the vector table, or finds them made."""
+    go = tmp_path / "go-together"
+    procs = [spawn(config, "writer", f"w{k}", SEED + k, 3, go) for k in range(n)]
+    for proc in procs:
+        assert proc.stdout is not None and proc.stdout.readline() == "READY\n", stderr_of(config)
+    go.touch()
+    ledger = Ledger()
+    assert [ledger.follow(proc, None) for proc in procs] == [0] * n, stderr_of(config)
+    assert ledger.state
+
+
+async def verify_opened_at_once(config: dict[str, Any], tmp_path: Path) -> None:
+    open_at_once(config, tmp_path)
+    async with AsyncMemory(**config) as memory:
+        report = await memory.check()
+        assert report.ok and report.in_flight == 0, report.summary()
+
+
+async def test_local_folder_opened_by_many_processes_at_once(tmp_path: Path) -> None:
+    await verify_opened_at_once({"path": str(tmp_path / "store"), "embedder": "hash"}, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_postgres_and_s3_opened_by_many_processes_at_once(
+    tmp_path: Path, pg_url, s3_store
+) -> None:
+    config = {
+        "path": str(tmp_path / "unused"),
+        "embedder": "hash",
+        "sql_url": pg_url,
+        "vector_uri": "s3://agentmem/store",
+        "storage_options": s3_store,
+    }
+    await verify_opened_at_once(config, tmp_path)
