@@ -24,7 +24,6 @@ the LLM fails after its retries, the input is parked as pending work (invariant 
 from __future__ import annotations
 
 import logging
-import uuid
 from collections import deque
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -254,18 +253,19 @@ class InferPipeline:
         by_id = {m.id: m for m in neighbours}
         vector_of = {f.text: vectors[i] for i, f in enumerate(facts)}
         request = WriteRequest()
-        route: dict[tuple[str, str], int] = {}
+        # the writer returns each upsert's events first, in order (its ADD or UPDATE, then
+        # an INVALIDATE when it is stored already ended), then those of the invalidations
+        upsert_jobs: list[int] = []
+        ended_by: dict[str, int] = {}
         expiry = default_expiry(self._cfg.default_ttl)
         for added in plan.added:
-            memory_id = uuid.uuid4().hex
             request.upserts.append(
                 Upsert(
                     text=added.text,
                     scope=scope,
                     metadata=dict(group[job_of[added.fact]].metadata),
                     vector=vector_of.get(added.text),
-                    id=memory_id,
-                    observed_at=_naive(added.start),
+                    observed_at=_naive(added.start),  # id: a new one from the writer
                     reason=added.reason,
                     role="user",
                     invalid_at=_naive(added.end),
@@ -273,8 +273,9 @@ class InferPipeline:
                     expires_at=expiry,
                 )
             )
-            route[memory_id, "ADD"] = job_of[added.fact]
-            route[memory_id, "INVALIDATE"] = job_of[_first(added.ended_by, added.fact)]
+            upsert_jobs.append(job_of[added.fact])
+            if added.end is not None:
+                upsert_jobs.append(job_of[_first(added.ended_by, added.fact)])
         for updated in plan.updated:
             old = by_id[updated.memory_id]
             request.upserts.append(
@@ -293,15 +294,19 @@ class InferPipeline:
                     expires_at=_naive(old.expires_at),  # an update keeps the expiry
                 )
             )
-            route[old.id, "UPDATE"] = job_of[updated.fact]
-            route[old.id, "INVALIDATE"] = job_of[_first(updated.ended_by, updated.fact)]
+            upsert_jobs.append(job_of[updated.fact])
+            if updated.end is not None:
+                upsert_jobs.append(job_of[_first(updated.ended_by, updated.fact)])
         for ended in plan.ended:
             request.invalidations.append((ended.memory_id, ended.reason, _naive(ended.end)))
-            route[ended.memory_id, "INVALIDATE"] = job_of[ended.fact]
+            ended_by[ended.memory_id] = job_of[ended.fact]
         results: list[list[MemoryEvent]] = [[] for _ in group]
         if request.upserts or request.invalidations:
-            for event in await self._writer.submit(request):
-                results[route.get((event.id, event.event), 0)].append(event)
+            events = await self._writer.submit(request)
+            for job, event in zip(upsert_jobs, events, strict=False):
+                results[job].append(event)
+            for event in events[len(upsert_jobs) :]:  # invalidations (skipped ones: none)
+                results[ended_by.get(event.id, 0)].append(event)
         for same in plan.unchanged:
             results[job_of[same.fact]].append(
                 MemoryEvent(
