@@ -22,8 +22,8 @@ from pydantic import ConfigDict, Field, PrivateAttr, model_validator
 from agentmem_plugins import AsyncMemory, Memory, MemoryItem
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
+from ._documents import make_scope, to_document
 from ._filters import to_core_filter
-from .vectorstores import make_scope, to_document
 
 __all__ = ["AgentMemMemory"]
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from agentmem_plugins import AsyncMemory, Memory, NotFoundError, SearchMode
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
-from .vectorstores import make_scope
+from ._documents import make_scope
 
 __all__ = ["ForgetMemoryInput", "SaveMemoryInput", "SearchMemoryInput", "create_memory_tools"]
 

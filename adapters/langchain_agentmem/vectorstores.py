@@ -27,13 +27,13 @@ import numpy as np
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from agentmem_plugins import AsyncMemory, Memory, MemoryItem
+from agentmem_plugins import AsyncMemory, Memory
 from agentmem_plugins.embeddings import Embedder, embed_query_async
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
-from ._filters import to_core_filter
+from ._documents import make_scope, to_document
+from ._vectorstore_calls import add_call, delete_call, get_call, mmr_call, search_call
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder, to_core_embedder
 
 if TYPE_CHECKING:
@@ -43,34 +43,11 @@ __all__ = ["DEFAULT_SCOPE", "AgentMemVectorStore"]
 
 #: The scope of a vector store given no ``user_id``/``agent_id``/``run_id``.
 DEFAULT_SCOPE = {"agent_id": "langchain"}
-_MODES = ("vector", "fulltext", "hybrid")
-
-
-def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, Any]) -> dict[str, Any]:
-    """The scope fields given (each a non-empty str), else ``default``."""
-    scope = {}
-    for name, value in (("user_id", user_id), ("agent_id", agent_id), ("run_id", run_id)):
-        if value is None:
-            continue
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{name} must be a non-empty str, got {value!r}")
-        scope[name] = value
-    return scope or dict(default)
-
-
-def to_document(item: MemoryItem) -> Document:
-    return Document(id=item.id, page_content=item.text, metadata=dict(item.metadata))
 
 
 def _check_kwargs(method: str, kwargs: dict[str, Any]) -> None:
     if kwargs:
         raise TypeError(f"{method}() got unexpected keyword arguments: {', '.join(sorted(kwargs))}")
-
-
-def _check_mode(mode: Any) -> str:
-    if mode not in _MODES:
-        raise ValueError(f"mode must be one of {', '.join(_MODES)}, got {mode!r}")
-    return mode
 
 
 class AgentMemVectorStore(VectorStore):
@@ -150,71 +127,6 @@ class AgentMemVectorStore(VectorStore):
     def __exit__(self, *exc: Any) -> None:
         self.close()
 
-    # --- requests (pure: built once, run sync or async) ----------------------------------
-
-    def _add_call(
-        self, texts: Iterable[str], metadatas: list[dict] | None, ids: Sequence[str | None] | None
-    ) -> Callable[[AsyncMemory], Any]:
-        if isinstance(texts, (str, bytes)):
-            raise TypeError("texts must be a list of str, not a single str")
-        texts = list(texts)
-        if metadatas is not None and len(metadatas) != len(texts):
-            raise ValueError(f"got {len(metadatas)} metadatas for {len(texts)} texts")
-        if ids is not None and len(ids) != len(texts):
-            raise ValueError(f"got {len(ids)} ids for {len(texts)} texts")
-        items = [
-            {
-                "text": text,
-                "metadata": metadatas[i] if metadatas is not None else None,
-                **({"id": ids[i]} if ids is not None and ids[i] is not None else {}),
-                **self.scope,
-            }
-            for i, text in enumerate(texts)
-        ]
-        return lambda m: m.add_many(items)
-
-    def _search_call(
-        self,
-        *,
-        query: str | None = None,
-        vector: Sequence[float] | None = None,
-        k: int,
-        filter: Any = None,
-        mode: str = "vector",
-    ) -> Callable[[AsyncMemory], Any]:
-        if query is not None and not isinstance(query, str):
-            raise TypeError(f"query must be a str, got {type(query).__name__}")
-        kwargs: dict[str, Any] = {
-            "limit": k,
-            "filters": to_core_filter(filter),
-            "mode": _check_mode(mode),
-            **self.scope,
-        }
-        if vector is not None:
-            kwargs["vector"] = [float(x) for x in vector]
-        return lambda m: m.search(query, **kwargs)
-
-    def _delete_call(self, ids: list[str] | None, filter: Any) -> Callable[[AsyncMemory], Any]:
-        if ids is None:
-            flt = to_core_filter(filter)
-            return lambda m: m.delete_all(**self.scope, filters=flt)
-        if isinstance(ids, str):
-            raise TypeError("ids must be a list of str, not a single str")
-        wanted = list(ids)
-
-        # only this store's documents, never another scope's with the same id
-        return lambda m: m.delete_many(wanted, **self.scope)
-
-    def _get_call(self, ids: Sequence[str]) -> Callable[[AsyncMemory], Any]:
-        if isinstance(ids, str):
-            raise TypeError("ids must be a list of str, not a single str")
-        wanted = list(ids)
-
-        async def get(m: AsyncMemory) -> list[Document]:
-            return [to_document(i) for i in await m.get_many(wanted, **self.scope)]
-
-        return get
-
     def _embedder(self) -> Any:
         embedder = self._runner.core.embedder
         if embedder is None:
@@ -222,20 +134,6 @@ class AgentMemVectorStore(VectorStore):
                 "max marginal relevance search needs an embedder; this memory has none"
             )
         return embedder
-
-    @staticmethod
-    def _mmr(
-        embedding: Sequence[float], hits: list[MemoryItem], vectors: Any, k: int, lambda_mult: float
-    ) -> list[Document]:
-        if not hits:
-            return []
-        chosen = maximal_marginal_relevance(
-            np.asarray(embedding, dtype=np.float32),
-            np.asarray(vectors).tolist(),
-            lambda_mult=lambda_mult,
-            k=min(k, len(hits)),
-        )
-        return [to_document(hits[i]) for i in chosen]
 
     # --- writes ------------------------------------------------------------------------
 
@@ -249,7 +147,7 @@ class AgentMemVectorStore(VectorStore):
     ) -> list[str]:
         """Store ``texts`` (one batch, one embedding call); an existing id is replaced."""
         _check_kwargs("add_texts", kwargs)
-        return self._runner.run(self._add_call(texts, metadatas, ids))
+        return self._runner.run(add_call(self.scope, texts, metadatas, ids))
 
     async def aadd_texts(
         self,
@@ -260,43 +158,43 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[str]:
         _check_kwargs("aadd_texts", kwargs)
-        return await self._runner.arun(self._add_call(texts, metadatas, ids))
+        return await self._runner.arun(add_call(self.scope, texts, metadatas, ids))
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         """Delete these ids (unknown ones are skipped); ``ids=None`` deletes the whole
         scope, or only the documents matching ``filter=``."""
         flt = kwargs.pop("filter", None)
         _check_kwargs("delete", kwargs)
-        self._runner.run(self._delete_call(ids, flt))
+        self._runner.run(delete_call(self.scope, ids, flt))
         return True
 
     async def adelete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
         flt = kwargs.pop("filter", None)
         _check_kwargs("adelete", kwargs)
-        await self._runner.arun(self._delete_call(ids, flt))
+        await self._runner.arun(delete_call(self.scope, ids, flt))
         return True
 
     # --- reads -------------------------------------------------------------------------
 
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return self._runner.run(self._get_call(ids))
+        return self._runner.run(get_call(self.scope, ids))
 
     async def aget_by_ids(self, ids: Sequence[str], /) -> list[Document]:
-        return await self._runner.arun(self._get_call(ids))
+        return await self._runner.arun(get_call(self.scope, ids))
 
     def similarity_search_with_score(
         self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
     ) -> list[tuple[Document, float]]:
         """``(document, score)`` best first; see the module doc for what the score is."""
         _check_kwargs("similarity_search_with_score", kwargs)
-        hits = self._runner.run(self._search_call(query=query, k=k, filter=filter, mode=mode))
+        hits = self._runner.run(search_call(self.scope, query=query, k=k, filter=filter, mode=mode))
         return [(to_document(h), float(h.score or 0.0)) for h in hits]
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
     ) -> list[tuple[Document, float]]:
         _check_kwargs("asimilarity_search_with_score", kwargs)
-        call = self._search_call(query=query, k=k, filter=filter, mode=mode)
+        call = search_call(self.scope, query=query, k=k, filter=filter, mode=mode)
         return [(to_document(h), float(h.score or 0.0)) for h in await self._runner.arun(call)]
 
     def similarity_search(
@@ -329,13 +227,14 @@ class AgentMemVectorStore(VectorStore):
     def similarity_search_with_score_by_vector(
         self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
     ) -> list[tuple[Document, float]]:
-        hits = self._runner.run(self._search_call(vector=embedding, k=k, filter=filter))
+        hits = self._runner.run(search_call(self.scope, vector=embedding, k=k, filter=filter))
         return [(to_document(h), float(h.score or 0.0)) for h in hits]
 
     async def asimilarity_search_with_score_by_vector(
         self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
     ) -> list[tuple[Document, float]]:
-        hits = await self._runner.arun(self._search_call(vector=embedding, k=k, filter=filter))
+        call = search_call(self.scope, vector=embedding, k=k, filter=filter)
+        hits = await self._runner.arun(call)
         return [(to_document(h), float(h.score or 0.0)) for h in hits]
 
     def similarity_search_by_vector(
@@ -353,21 +252,6 @@ class AgentMemVectorStore(VectorStore):
         pairs = await self.asimilarity_search_with_score_by_vector(embedding, k, filter=filter)
         return [d for d, _ in pairs]
 
-    # Max marginal relevance: the ``fetch_k`` candidates' stored vectors come from the core
-    # (``get_vectors``), so nothing is re-embedded.
-
-    def _mmr_call(
-        self, embedding: list[float], k: int, fetch_k: int, lambda_mult: float, filter: Any
-    ) -> Callable[[AsyncMemory], Any]:
-        search = self._search_call(vector=embedding, k=fetch_k, filter=filter)
-
-        async def mmr(m: AsyncMemory) -> list[Document]:
-            hits = await search(m)
-            stored = await m.get_vectors([h.id for h in hits], **self.scope)
-            return self._mmr(embedding, hits, [stored[h.id] for h in hits], k, lambda_mult)
-
-        return mmr
-
     def max_marginal_relevance_search_by_vector(
         self,
         embedding: list[float],
@@ -379,7 +263,7 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         _check_kwargs("max_marginal_relevance_search_by_vector", kwargs)
-        return self._runner.run(self._mmr_call(embedding, k, fetch_k, lambda_mult, filter))
+        return self._runner.run(mmr_call(self.scope, embedding, k, fetch_k, lambda_mult, filter))
 
     async def amax_marginal_relevance_search_by_vector(
         self,
@@ -392,7 +276,8 @@ class AgentMemVectorStore(VectorStore):
         **kwargs: Any,
     ) -> list[Document]:
         _check_kwargs("amax_marginal_relevance_search_by_vector", kwargs)
-        return await self._runner.arun(self._mmr_call(embedding, k, fetch_k, lambda_mult, filter))
+        call = mmr_call(self.scope, embedding, k, fetch_k, lambda_mult, filter)
+        return await self._runner.arun(call)
 
     def max_marginal_relevance_search(
         self,
