@@ -150,7 +150,8 @@ async def test_local_folder_many_processes_and_kill9(tmp_path: Path) -> None:
 
 @pytest.fixture
 def s3_store():
-    """A loopback S3 server (moto), one bucket; yields LanceDB storage options."""
+    """A loopback S3 server (moto) and a new bucket: yields the ``uri`` of a store in it
+    and the LanceDB ``options`` to reach it."""
     boto3 = pytest.importorskip("boto3")
     server_mod = pytest.importorskip("moto.server")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -160,10 +161,21 @@ def s3_store():
         _, port = server.get_host_and_port()
         endpoint = f"http://127.0.0.1:{port}"
         creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        # moto keeps its buckets in process-wide state, across server restarts: a bucket of
+        # its own per test, or the next test would open the previous test's vectors
+        bucket = f"agentmem-{uuid.uuid4().hex[:12]}"
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **creds).create_bucket(
-            Bucket="agentmem"
+            Bucket=bucket
         )
-        yield {**creds, "aws_endpoint": endpoint, "allow_http": "true", "region": "us-east-1"}
+        yield {
+            "uri": f"s3://{bucket}/store",
+            "options": {
+                **creds,
+                "aws_endpoint": endpoint,
+                "allow_http": "true",
+                "region": "us-east-1",
+            },
+        }
     finally:
         server.stop()
 
@@ -188,8 +200,8 @@ async def test_postgres_and_s3_many_processes_and_kill9(tmp_path: Path, pg_url, 
         "path": str(tmp_path / "unused"),
         "embedder": "hash",
         "sql_url": pg_url,
-        "vector_uri": "s3://agentmem/store",
-        "storage_options": s3_store,
+        "vector_uri": s3_store["uri"],
+        "storage_options": s3_store["options"],
     }
     await run_and_verify(config, tmp_path)
 
@@ -226,7 +238,7 @@ async def test_postgres_and_s3_opened_by_many_processes_at_once(
         "path": str(tmp_path / "unused"),
         "embedder": "hash",
         "sql_url": pg_url,
-        "vector_uri": "s3://agentmem/store",
-        "storage_options": s3_store,
+        "vector_uri": s3_store["uri"],
+        "storage_options": s3_store["options"],
     }
     await verify_opened_at_once(config, tmp_path)

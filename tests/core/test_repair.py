@@ -239,7 +239,7 @@ def test_vector_uri_schemes_and_storage_options(tmp_path: Path, monkeypatch) -> 
 
 async def test_vectors_on_s3_with_storage_options(tmp_path: Path, s3_store) -> None:  # noqa: F811
     """LanceDB on a loopback S3 server, credentials and endpoint from storage_options only."""
-    config = {"vector_uri": "s3://agentmem/one", "storage_options": s3_store}
+    config = {"vector_uri": s3_store["uri"], "storage_options": s3_store["options"]}
     async with AsyncMemory(path=tmp_path, embedder="hash", exact_search_max_rows=0, **config) as m:
         ids = await m.add_many({"text": f"fact {i}", "user_id": "u"} for i in range(30))
         await m.update(ids[0], text="changed fact")
