@@ -74,6 +74,10 @@ class Stores:
             self.dim: int | None = embedder.dim if embedder is not None else None
             self._check_embedder(meta)
             self._check_vector_dim()
+            store_id = meta.get("store_id") or self.records.claim_meta(
+                {"store_id": uuid.uuid4().hex}
+            )["store_id"]
+            self.vectors.bind(store_id)  # refuses another store's vectors
         except BaseException:
             self.records.close()
             self.vectors.close()

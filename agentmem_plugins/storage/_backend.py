@@ -53,6 +53,8 @@ class VectorBackend(Protocol):
 
     def close(self) -> None: ...
 
+    def bind(self, store_id: str) -> None: ...
+
 
 def open_vector_backend(config: MemoryConfig) -> VectorBackend:
     """pgvector for a PostgreSQL ``vector_uri``; LanceDB (a folder or object storage) else."""

@@ -38,6 +38,7 @@ from .._config import is_postgres_url
 from .._errors import ConfigError, EmbedderMismatchError
 from .._validation import SCOPE_FIELDS
 from ._changes import Changes
+from ._owner import check_owner
 from ._schema import connection_error
 
 __all__ = ["PgVectorIndex", "is_postgres_url"]
@@ -107,6 +108,8 @@ class PgVectorIndex:
         self._lang = language
         self._lock = threading.Lock()
         self._dim: int | None = None
+        self._owner: str | None = None  # the store id in the table's layout comment
+        self._store_id: str | None = None  # this store's, stamped on a table made here
         self._oid: int | None = None
         self._has_ann = False
         self._engine = sa.create_engine(url, pool_pre_ping=True)
@@ -201,6 +204,7 @@ class PgVectorIndex:
                 "(the vectors are rebuilt from the records)"
             )
         self._dim = dim
+        self._owner = layout.get("store")
         self._has_ann = self._valid_ann(conn)
 
     def _valid_ann(self, conn: Connection) -> bool:
@@ -209,6 +213,12 @@ class PgVectorIndex:
             {"i": HNSW_INDEX},
         ).scalar()
         return bool(valid)
+
+    def bind(self, store_id: str) -> None:
+        """This index serves the store ``store_id``: a table made by another store is
+        refused (:func:`~._backend.check_owner`); one made from now on is stamped."""
+        self._store_id = store_id
+        check_owner(self._owner, store_id, f"table {TABLE} in {self._where()}")
 
     @property
     def dim(self) -> int | None:
@@ -242,6 +252,7 @@ class PgVectorIndex:
             conn.exec_driver_sql(f"CREATE INDEX ix_{TABLE}_tsv ON {TABLE} USING gin (tsv)")
             layout = json.dumps(
                 {"layout": LAYOUT, "dim": dim, "type": self._type, "language": lang}
+                | ({"store": self._store_id} if self._store_id else {})
             )
             conn.exec_driver_sql(f"COMMENT ON TABLE {TABLE} IS '{layout}'")
         self._dim = dim

@@ -20,6 +20,7 @@ import numpy as np
 
 from ._changes import Changes
 from ._index_worker import IndexWorker
+from ._owner import OWNER_KEY, check_owner
 from ._upkeep import search_params, trained_rows, upkeep
 
 __all__ = ["VectorIndex", "sql_literal"]
@@ -114,6 +115,8 @@ class VectorIndex:
         self._has_ann = False
         self._ann_trained = 0
         self._has_fts = False
+        self._store_id: str | None = None  # stamped on a table made here (bind)
+        self._uri = uri
         if self._exists():
             self._open()
 
@@ -143,6 +146,16 @@ class VectorIndex:
         self._needs_prefilter = set()
         self._table = table
 
+    def bind(self, store_id: str) -> None:
+        """This index serves the store ``store_id``: a table made by another store is
+        refused (:func:`check_owner`); one made from now on is stamped."""
+        self._store_id = store_id
+        table = self._handle()
+        if table is not None:
+            owner = (table.schema.metadata or {}).get(OWNER_KEY.encode())
+            where = f"the LanceDB table at {self._uri}"
+            check_owner(owner.decode() if owner else None, store_id, where)
+
     @property
     def dim(self) -> int | None:
         if self._table is None:
@@ -168,7 +181,8 @@ class VectorIndex:
                     pa.field("run_id", pa.string()),
                     pa.field("rev", pa.string()),
                     pa.field("vector", pa.list_(pa.float32(), dim)),
-                ]
+                ],
+                metadata={OWNER_KEY: self._store_id} if self._store_id else None,
             )
             self._table = self._db.create_table(TABLE, schema=schema, exist_ok=True)
 

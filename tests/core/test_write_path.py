@@ -11,7 +11,13 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from agentmem_plugins import AsyncMemory, EmbedderMismatchError, InvalidInputError, Memory
+from agentmem_plugins import (
+    AsyncMemory,
+    ConfigError,
+    EmbedderMismatchError,
+    InvalidInputError,
+    Memory,
+)
 from agentmem_plugins.storage._records import RecordStore
 
 from ..conftest import BACKENDS, CountingEmbedder, postgres_schema
@@ -252,3 +258,24 @@ async def test_a_single_add_does_not_wait_for_a_bulk_batch(tmp_path) -> None:
         assert len(set(await bulk)) == 500
         assert await memory.count(user_id="docs") == 500
         assert (await memory.check()).ok
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_store_refuses_the_vectors_of_another_store(tmp_path, backend) -> None:
+    # a new records database pointed at a vector_uri that holds another store's vectors
+    with contextlib.ExitStack() as stack:
+        if backend == "postgres":
+            first = {"sql_url": stack.enter_context(postgres_schema())}
+            first["vector_uri"] = first["sql_url"]
+            second = {"sql_url": stack.enter_context(postgres_schema())}
+            second["vector_uri"] = first["vector_uri"]
+        else:
+            first = {"path": tmp_path / "a"}
+            second = {"path": tmp_path / "b", "vector_uri": str(tmp_path / "a" / "lancedb")}
+        with Memory(**first, embedder="hash") as memory:
+            kept = memory.add("kept", user_id="u", infer=False).results[0].id
+        with pytest.raises(ConfigError, match="holds the vectors of another store"):
+            Memory(**second, embedder="hash")
+        with Memory(**first, embedder="hash") as memory:  # its owner still opens it
+            assert [m.id for m in memory.get_all(user_id="u")] == [kept]
+            assert memory.check().ok
