@@ -50,6 +50,38 @@ class _Lane:
         self.input: asyncio.Queue[WriteRequest] = asyncio.Queue()
         self.ready: asyncio.Queue[list[WriteRequest] | None] = asyncio.Queue(maxsize=1)
         self.carry: WriteRequest | None = None
+        # the batch in ``ready`` that the persist stage has not taken yet: later requests
+        # join it rather than queue behind it (its rows and the ids it names)
+        self.waiting: list[WriteRequest] | None = None
+        self.waiting_rows = 0
+        self.waiting_ids: set[str] = set()
+
+    def join_waiting(self, batch: list[WriteRequest], max_rows: int) -> bool:
+        """Add ``batch`` (collected and embedded) to the batch waiting in ``ready``, if
+        it fits and names none of its ids (a later request on the same id must see the
+        earlier one's result: it goes in a later batch)."""
+        if self.waiting is None:
+            return False
+        rows = sum(len(r.upserts) for r in batch)
+        ids = set().union(*(r.explicit_ids() for r in batch))
+        if self.waiting_rows + rows > max_rows or ids & self.waiting_ids:
+            return False
+        self.waiting.extend(batch)
+        self.waiting_rows += rows
+        self.waiting_ids |= ids
+        return True
+
+    async def hand_over(self, batch: list[WriteRequest]) -> None:
+        await self.ready.put(batch)
+        self.waiting = batch
+        self.waiting_rows = sum(len(r.upserts) for r in batch)
+        self.waiting_ids = set().union(*(r.explicit_ids() for r in batch))
+
+    async def take(self) -> list[WriteRequest] | None:
+        batch = await self.ready.get()
+        if batch is self.waiting:  # nothing joins it from here on
+            self.waiting = None
+        return batch
 
 
 class _AllLanes:
@@ -158,7 +190,8 @@ class Writer:
             except Exception as exc:  # the whole batch shares one embed call
                 self._settle(batch, exc)
                 continue
-            await lane.ready.put(batch)
+            if not lane.join_waiting(batch, self._max_rows):
+                await lane.hand_over(batch)
 
     async def _collect(self, lane: _Lane) -> list[WriteRequest]:
         first = lane.carry or await lane.input.get()
@@ -193,7 +226,7 @@ class Writer:
 
     async def _persist_loop(self, lane: _Lane) -> None:
         while True:
-            batch = await lane.ready.get()
+            batch = await lane.take()
             if batch is None:
                 return
             try:
