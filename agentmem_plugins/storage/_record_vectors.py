@@ -59,10 +59,7 @@ class RecordVectors:
                 rows = cursor.fetchall()
             else:
                 rows = [tuple(r) for r in conn.execute(query)]
-        if not rows:
-            return [], None
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return [r[0] for r in rows], matrix.reshape(len(rows), -1)
+        return _stacked(rows)
 
     def live_vectors(
         self, scope: dict[str, str], live_after: datetime | None, limit: int
@@ -89,10 +86,7 @@ class RecordVectors:
             cursor = conn.connection.dbapi_connection
             assert cursor is not None
             rows = cursor.execute(sql, tuple(params)).fetchall()
-        if not rows:
-            return [], None
-        matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
-        return [r[0] for r in rows], matrix.reshape(len(rows), -1)
+        return _stacked(rows)
 
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -107,3 +101,11 @@ class RecordVectors:
 
 
 _SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
+
+
+def _stacked(rows: Sequence[Any]) -> tuple[builtins.list[str], np.ndarray | None]:
+    """``(id, vector bytes)`` rows as their ids and one ``(len(rows), dim)`` matrix."""
+    if not rows:
+        return [], None
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+    return [r[0] for r in rows], matrix.reshape(len(rows), -1)
