@@ -7,7 +7,6 @@ that every caller of the embedder gets it, not only the write path.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,7 +14,7 @@ import numpy as np
 
 from ._errors import EmbedderError, InvalidInputError
 from .embeddings import Embedder, embed_documents_async, embed_query_async
-from .rerankers import Reranker
+from .rerankers import Reranker, rerank_async
 
 __all__ = ["EmbeddingRunner"]
 
@@ -60,13 +59,7 @@ class EmbeddingRunner:
     async def rerank(self, reranker: Reranker, query: str, documents: Sequence[str]) -> list[float]:
         """One relevance score per document, from ``reranker`` (off the event loop)."""
         try:
-            if hasattr(reranker, "arerank"):
-                out = await reranker.arerank(query, list(documents))
-            else:
-                loop = asyncio.get_running_loop()
-                out = await loop.run_in_executor(
-                    self._executor, reranker.rerank, query, list(documents)
-                )
+            out = await rerank_async(reranker, query, documents, self._executor)
         except (EmbedderError, InvalidInputError):
             raise
         except Exception as exc:

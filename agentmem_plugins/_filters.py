@@ -168,13 +168,8 @@ def _sqlite_type(el, compiler, **kw):  # type: ignore[no-untyped-def]
 
 
 @compiles(_JsonText, "sqlite")
-def _sqlite_text(el, compiler, **kw):  # type: ignore[no-untyped-def]
-    col, key = el.clauses
-    return f"json_extract({compiler.process(col, **kw)}, {compiler.process(key, **kw)})"
-
-
-@compiles(_JsonNumber, "sqlite")
-def _sqlite_num(el, compiler, **kw):  # type: ignore[no-untyped-def]
+@compiles(_JsonNumber, "sqlite")  # json_extract returns strings as text, numbers as numbers
+def _sqlite_extract(el, compiler, **kw):  # type: ignore[no-untyped-def]
     col, key = el.clauses
     return f"json_extract({compiler.process(col, **kw)}, {compiler.process(key, **kw)})"
 

@@ -4,13 +4,14 @@ a core ``MemoryItem`` as a LangChain ``Document``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from langchain_core.documents import Document
 
 from agentmem_plugins import MemoryItem
 
-__all__ = ["make_scope", "to_document"]
+__all__ = ["make_scope", "scored_documents", "to_document"]
 
 
 def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, Any]) -> dict[str, Any]:
@@ -27,3 +28,8 @@ def make_scope(user_id: Any, agent_id: Any, run_id: Any, default: dict[str, Any]
 
 def to_document(item: MemoryItem) -> Document:
     return Document(id=item.id, page_content=item.text, metadata=dict(item.metadata))
+
+
+def scored_documents(hits: Iterable[MemoryItem]) -> list[tuple[Document, float]]:
+    """Search hits as LangChain's ``(document, score)`` pairs (an unscored hit: 0.0)."""
+    return [(to_document(h), float(h.score or 0.0)) for h in hits]

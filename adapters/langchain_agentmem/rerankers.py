@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,12 @@ from langchain_core.documents import Document
 from langchain_core.documents.compressor import BaseDocumentCompressor
 from pydantic import ConfigDict
 
-from agentmem_plugins.rerankers import Reranker, make_reranker, scores_in_input_order
+from agentmem_plugins.rerankers import (
+    Reranker,
+    as_reranker,
+    rerank_async,
+    scores_in_input_order,
+)
 
 __all__ = ["AgentMemReranker", "LangChainReranker"]
 
@@ -98,13 +102,7 @@ class AgentMemReranker(BaseDocumentCompressor):
     top_n: int | None = None
 
     def __init__(self, reranker: Reranker | str, top_n: int | None = None, **kwargs: Any) -> None:
-        core = make_reranker(reranker) if isinstance(reranker, str) else reranker
-        if not isinstance(core, Reranker):
-            raise TypeError(
-                "reranker must be a core Reranker (name, rerank(query, documents)) or a spec "
-                f"string, got {type(reranker).__name__}"
-            )
-        super().__init__(reranker=core, top_n=top_n, **kwargs)  # type: ignore[call-arg]
+        super().__init__(reranker=as_reranker(reranker), top_n=top_n, **kwargs)  # type: ignore[call-arg]
 
     def _ordered(self, documents: Sequence[Document], scores: list[float]) -> list[Document]:
         order = sorted(range(len(documents)), key=lambda i: scores[i], reverse=True)
@@ -131,9 +129,4 @@ class AgentMemReranker(BaseDocumentCompressor):
         if not documents:
             return []
         texts = [d.page_content for d in documents]
-        native = getattr(self.reranker, "arerank", None)
-        if native is not None:
-            scores = await native(query, texts)
-        else:
-            scores = await asyncio.to_thread(self.reranker.rerank, query, texts)
-        return self._ordered(documents, scores)
+        return self._ordered(documents, await rerank_async(self.reranker, query, texts))

@@ -32,7 +32,7 @@ from agentmem_plugins import AsyncMemory, Memory
 from agentmem_plugins.embeddings import Embedder, embed_query_async
 from agentmem_plugins.loop_bridge import CoreRunner, as_runner
 
-from ._documents import make_scope, to_document
+from ._documents import make_scope, scored_documents
 from ._vectorstore_calls import add_call, delete_call, get_call, mmr_call, search_call
 from .embeddings import AgentMemEmbeddings, LangChainEmbedder, to_core_embedder
 
@@ -188,14 +188,14 @@ class AgentMemVectorStore(VectorStore):
         """``(document, score)`` best first; see the module doc for what the score is."""
         _check_kwargs("similarity_search_with_score", kwargs)
         hits = self._runner.run(search_call(self.scope, query=query, k=k, filter=filter, mode=mode))
-        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+        return scored_documents(hits)
 
     async def asimilarity_search_with_score(
         self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
     ) -> list[tuple[Document, float]]:
         _check_kwargs("asimilarity_search_with_score", kwargs)
         call = search_call(self.scope, query=query, k=k, filter=filter, mode=mode)
-        return [(to_document(h), float(h.score or 0.0)) for h in await self._runner.arun(call)]
+        return scored_documents(await self._runner.arun(call))
 
     def similarity_search(
         self, query: str, k: int = 4, *, filter: Any = None, mode: str = "vector", **kwargs: Any
@@ -228,14 +228,14 @@ class AgentMemVectorStore(VectorStore):
         self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
     ) -> list[tuple[Document, float]]:
         hits = self._runner.run(search_call(self.scope, vector=embedding, k=k, filter=filter))
-        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+        return scored_documents(hits)
 
     async def asimilarity_search_with_score_by_vector(
         self, embedding: Sequence[float], k: int = 4, *, filter: Any = None
     ) -> list[tuple[Document, float]]:
         call = search_call(self.scope, vector=embedding, k=k, filter=filter)
         hits = await self._runner.arun(call)
-        return [(to_document(h), float(h.score or 0.0)) for h in hits]
+        return scored_documents(hits)
 
     def similarity_search_by_vector(
         self, embedding: list[float], k: int = 4, *, filter: Any = None, **kwargs: Any

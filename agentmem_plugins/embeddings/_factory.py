@@ -8,7 +8,7 @@ from .._errors import ConfigError
 from ._hash import HashEmbedder
 from ._protocol import Embedder
 
-__all__ = ["make_embedder"]
+__all__ = ["make_embedder", "model_folder"]
 
 _FORMS = (
     "'hash' or 'hash:<dim>' (offline, no weights), "
@@ -71,15 +71,24 @@ def make_embedder(spec: str | Embedder | None) -> Embedder | None:
             return FastEmbedEmbedder(DEFAULT_MODEL)
         if not arg:
             raise ConfigError(f"embedder: {spec!r} names no model; use {_FORMS}")
-        path = Path(arg).expanduser()
-        # "org/name" is a model name; an existing folder, or anything written like a
-        # path (absolute, ./, ../, ~), is a local model folder (and a clear error if absent)
-        if path.is_dir() or path.is_absolute() or arg.startswith((".", "~")):
-            return FastEmbedEmbedder(model_path=path)
-        return FastEmbedEmbedder(arg)
+        folder = model_folder(arg)
+        return FastEmbedEmbedder(arg) if folder is None else FastEmbedEmbedder(model_path=folder)
     if kind == "offline" and not sep:
         from ..models.offline import offline_model_dir
         from ._fastembed import FastEmbedEmbedder
 
         return FastEmbedEmbedder(model_path=offline_model_dir())
     raise ConfigError(f"embedder: unknown value {spec!r}; use {_FORMS}")
+
+
+def model_folder(arg: str) -> Path | None:
+    """The local model folder ``arg`` of a ``"fastembed:<arg>"`` spec names, or ``None``
+    when it is a model name (the embedder's and the reranker's specs alike).
+
+    "org/name" is a model name; an existing folder, or anything written like a path
+    (absolute, ./, ../, ~), is a local model folder (and a clear error if absent).
+    """
+    path = Path(arg).expanduser()
+    if path.is_dir() or path.is_absolute() or arg.startswith((".", "~")):
+        return path
+    return None

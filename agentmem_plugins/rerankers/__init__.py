@@ -3,9 +3,16 @@
 ``fastembed`` is imported only when a :class:`FastEmbedReranker` is built.
 """
 
-from ._factory import make_reranker
+from ._factory import as_reranker, make_reranker
 from ._fastembed import FastEmbedReranker
-from ._protocol import Reranker
+from ._protocol import Reranker, rerank_async
 from ._scores import scores_in_input_order
 
-__all__ = ["FastEmbedReranker", "Reranker", "make_reranker", "scores_in_input_order"]
+__all__ = [
+    "FastEmbedReranker",
+    "Reranker",
+    "as_reranker",
+    "make_reranker",
+    "rerank_async",
+    "scores_in_input_order",
+]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from .._errors import ConfigError
+from ..embeddings._factory import model_folder
 from ._protocol import Reranker
 
-__all__ = ["make_reranker"]
+__all__ = ["as_reranker", "make_reranker"]
 
 _FORMS = (
     "'fastembed' or 'fastembed:<cross-encoder name or local model folder>', "
@@ -45,7 +44,22 @@ def make_reranker(spec: str | Reranker | None) -> Reranker | None:
         return FastEmbedReranker(DEFAULT_RERANKER)
     if not arg:
         raise ConfigError(f"reranker: {spec!r} names no model; use {_FORMS}")
-    path = Path(arg).expanduser()
-    if path.is_dir() or path.is_absolute() or arg.startswith((".", "~")):
-        return FastEmbedReranker(model_path=path)
-    return FastEmbedReranker(arg)
+    folder = model_folder(arg)
+    return FastEmbedReranker(arg) if folder is None else FastEmbedReranker(model_path=folder)
+
+
+def as_reranker(value: Reranker | str) -> Reranker:
+    """``value`` if it is a :class:`Reranker`, else the reranker its spec string names:
+    what the framework bridges (LangChain, LlamaIndex) take.
+
+    Raises:
+        TypeError: ``value`` is neither a reranker nor a string.
+        ConfigError: the string is none of :func:`make_reranker`'s forms.
+    """
+    core = make_reranker(value) if isinstance(value, str) else value
+    if not isinstance(core, Reranker):
+        raise TypeError(
+            "reranker must be a core Reranker (name, rerank(query, documents)) or a spec "
+            f"string, got {type(value).__name__}"
+        )
+    return core

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Reranker"]
+__all__ = ["Reranker", "rerank_async"]
 
 
 @runtime_checkable
@@ -25,3 +27,22 @@ class Reranker(Protocol):
     def name(self) -> str: ...
 
     def rerank(self, query: str, documents: Sequence[str]) -> list[float]: ...
+
+
+async def rerank_async(
+    reranker: Reranker, query: str, documents: Sequence[str], executor: Executor | None = None
+) -> list[float]:
+    """``reranker``'s scores for ``documents``, awaited without blocking the event loop.
+
+    The one dispatch for the optional ``arerank``: awaited when the reranker has it;
+    otherwise ``rerank`` runs in ``executor``, or with ``asyncio.to_thread`` when it is
+    ``None``. The scores are returned as the reranker gave them; callers check them.
+    """
+    native = getattr(reranker, "arerank", None)
+    if native is not None:
+        out: list[float] = await native(query, list(documents))
+        return out
+    if executor is None:
+        return await asyncio.to_thread(reranker.rerank, query, list(documents))
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(executor, reranker.rerank, query, list(documents))

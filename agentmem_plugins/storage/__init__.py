@@ -3,7 +3,8 @@
 from ._backend import VectorBackend, open_vector_backend
 from ._changes import Changes, utc
 from ._pgvector import PgVectorIndex, is_postgres_url
-from ._records import RecordStore, to_item
+from ._record_reads import to_item
+from ._records import RecordStore
 from ._vectors import VectorIndex, scope_where, sql_literal
 
 __all__ = [

@@ -32,23 +32,25 @@ from pathlib import Path
 
 import numpy as np
 
-from .tiny_model import MAX_LENGTH, SPECIAL_TOKENS, _vocabulary, _write_json, _write_tokenizer
+from .tiny_model import (
+    MAX_LENGTH,
+    _require_onnx,
+    _save_onnx,
+    _start,
+    _word_embeddings,
+    _write_json,
+)
 
 __all__ = ["build_tiny_cross_encoder"]
 
 
 def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
-    try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            'building the tiny cross-encoder needs onnx: pip install "agentmem-plugins[model]"'
-        ) from exc
+    _require_onnx("tiny cross-encoder")
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
-    word = rng.standard_normal((vocab_size, dim)).astype(np.float32)
-    word[: len(SPECIAL_TOKENS)] = 0.0
+    word = _word_embeddings(rng, vocab_size, dim)
 
     def init(name: str, arr: np.ndarray) -> onnx.TensorProto:
         return numpy_helper.from_array(arr, name=name)
@@ -77,16 +79,12 @@ def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
         n("ReduceSum", ["prod", "last_axis"], ["cos"], keepdims=1),  # [b, 1]
         n("Mul", ["cos", "scale"], ["logits"]),
     ]
-    inputs = [
-        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
-        for name in ("input_ids", "attention_mask", "token_type_ids")
-    ]
     output = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 1])
-    graph = helper.make_graph(
+    _save_onnx(
+        out,
         nodes,
         "agentmem_tiny_cross_encoder",
-        inputs,
-        [output],
+        output,
         initializer=[
             init("word_embeddings", word),
             init("last_axis", np.array([-1], dtype=np.int64)),
@@ -95,25 +93,13 @@ def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
             init("scale", np.array(10.0, dtype=np.float32)),
         ],
     )
-    model = helper.make_model(
-        graph, producer_name="agentmem-plugins", opset_imports=[helper.make_opsetid("", 17)]
-    )
-    model.ir_version = 8  # readable by onnxruntime >= 1.14
-    onnx.checker.check_model(model)
-    (out / "model.onnx").write_bytes(model.SerializeToString())
 
 
 def build_tiny_cross_encoder(
     out_dir: str | Path, *, vocab_size: int = 6000, dim: int = 64, seed: int = 0
 ) -> Path:
     """Write the tiny cross-encoder's files into ``out_dir`` (created if needed)."""
-    if vocab_size < 500:
-        raise ValueError(f"vocab_size must be >= 500, got {vocab_size}")
-    if dim < 4:
-        raise ValueError(f"dim must be >= 4, got {dim}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    _write_tokenizer(out, _vocabulary(vocab_size))
+    out = _start(out_dir, vocab_size, dim)
     _write_onnx(out, vocab_size, dim, seed)
     _write_json(
         out / "config.json",

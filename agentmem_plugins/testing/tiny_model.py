@@ -41,6 +41,7 @@ import string
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -174,18 +175,63 @@ def _write_tokenizer(out: Path, vocab: list[str]) -> None:
     )
 
 
-def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
+def _require_onnx(model: str) -> None:
+    """An ImportError naming the extra when ``onnx`` is missing (``model``: what is built)."""
     try:
-        import onnx
-        from onnx import TensorProto, helper, numpy_helper
+        import onnx  # noqa: F401
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            'building the tiny model needs onnx: pip install "agentmem-plugins[model]"'
+            f'building the {model} needs onnx: pip install "agentmem-plugins[model]"'
         ) from exc
 
-    rng = np.random.default_rng(seed)
+
+def _word_embeddings(rng: np.random.Generator, vocab_size: int, dim: int) -> np.ndarray:
+    """Seeded random token embeddings; the special tokens' rows are zero."""
     word = rng.standard_normal((vocab_size, dim)).astype(np.float32)
     word[: len(SPECIAL_TOKENS)] = 0.0  # [PAD], [CLS], ... carry no meaning
+    return word
+
+
+def _save_onnx(out: Path, nodes: list[Any], name: str, output: Any, initializer: list[Any]) -> None:
+    """Check the graph of ``nodes`` over the BERT inputs (``input_ids``, ``attention_mask``,
+    ``token_type_ids``: int64 ``[batch, sequence]``) and write it as ``out/model.onnx``."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    inputs = [
+        helper.make_tensor_value_info(column, TensorProto.INT64, ["batch", "sequence"])
+        for column in ("input_ids", "attention_mask", "token_type_ids")
+    ]
+    graph = helper.make_graph(nodes, name, inputs, [output], initializer=initializer)
+    model = helper.make_model(
+        graph,
+        producer_name="agentmem-plugins",
+        opset_imports=[helper.make_opsetid("", 17)],
+    )
+    model.ir_version = 8  # readable by onnxruntime >= 1.14
+    onnx.checker.check_model(model)
+    (out / "model.onnx").write_bytes(model.SerializeToString())
+
+
+def _start(out_dir: str | Path, vocab_size: int, dim: int) -> Path:
+    """Check the sizes, create ``out_dir`` and write the tokenizer files into it."""
+    if vocab_size < 500:
+        raise ValueError(f"vocab_size must be >= 500, got {vocab_size}")
+    if dim < 4:
+        raise ValueError(f"dim must be >= 4, got {dim}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    _write_tokenizer(out, _vocabulary(vocab_size))
+    return out
+
+
+def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
+    _require_onnx("tiny model")
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    word = _word_embeddings(rng, vocab_size, dim)
     token_type = np.zeros((2, dim), dtype=np.float32)
     token_type[1] = 0.1 * rng.standard_normal(dim).astype(np.float32)
     weight = (0.5 / np.sqrt(dim) * rng.standard_normal((dim, dim))).astype(np.float32)
@@ -211,18 +257,14 @@ def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
         helper.make_node("Unsqueeze", ["mask_f", "last_axis"], ["mask_3d"]),
         helper.make_node("Mul", ["ln", "mask_3d"], ["last_hidden_state"]),
     ]
-    inputs = [
-        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "sequence"])
-        for name in ("input_ids", "attention_mask", "token_type_ids")
-    ]
     output = helper.make_tensor_value_info(
         "last_hidden_state", TensorProto.FLOAT, ["batch", "sequence", dim]
     )
-    graph = helper.make_graph(
+    _save_onnx(
+        out,
         nodes,
         "agentmem_tiny_embedder",
-        inputs,
-        [output],
+        output,
         initializer=[
             init("word_embeddings", word),
             init("token_type_embeddings", token_type),
@@ -233,14 +275,6 @@ def _write_onnx(out: Path, vocab_size: int, dim: int, seed: int) -> None:
             init("last_axis", np.array([-1], dtype=np.int64)),
         ],
     )
-    model = helper.make_model(
-        graph,
-        producer_name="agentmem-plugins",
-        opset_imports=[helper.make_opsetid("", 17)],
-    )
-    model.ir_version = 8  # readable by onnxruntime >= 1.14
-    onnx.checker.check_model(model)
-    (out / "model.onnx").write_bytes(model.SerializeToString())
 
 
 def _write_json(path: Path, data: Mapping[str, object]) -> None:
@@ -254,14 +288,7 @@ def build_tiny_model(
 
     Load it with ``FastEmbedEmbedder(model_path=out_dir)`` (mean pooling, normalised).
     """
-    if vocab_size < 500:
-        raise ValueError(f"vocab_size must be >= 500, got {vocab_size}")
-    if dim < 4:
-        raise ValueError(f"dim must be >= 4, got {dim}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    vocab = _vocabulary(vocab_size)
-    _write_tokenizer(out, vocab)
+    out = _start(out_dir, vocab_size, dim)
     _write_onnx(out, vocab_size, dim, seed)
     _write_json(
         out / "config.json",

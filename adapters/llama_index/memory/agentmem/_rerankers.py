@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,7 +16,12 @@ from llama_index.core.bridge.pydantic import Field, PrivateAttr
 from llama_index.core.postprocessor.types import BaseNodePostprocessor
 from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle, TextNode
 
-from agentmem_plugins.rerankers import Reranker, make_reranker, scores_in_input_order
+from agentmem_plugins.rerankers import (
+    Reranker,
+    as_reranker,
+    rerank_async,
+    scores_in_input_order,
+)
 
 __all__ = ["AgentMemRerank", "LlamaIndexReranker"]
 
@@ -89,12 +93,7 @@ class AgentMemRerank(BaseNodePostprocessor):
     _reranker: Reranker = PrivateAttr()
 
     def __init__(self, reranker: Reranker | str, top_n: int | None = None, **kwargs: Any) -> None:
-        core = make_reranker(reranker) if isinstance(reranker, str) else reranker
-        if not isinstance(core, Reranker):
-            raise TypeError(
-                "reranker must be a core Reranker (name, rerank(query, documents)) or a spec "
-                f"string, got {type(reranker).__name__}"
-            )
+        core = as_reranker(reranker)
         super().__init__(top_n=top_n, **kwargs)  # type: ignore[call-arg]
         self._reranker = core
 
@@ -131,9 +130,4 @@ class AgentMemRerank(BaseNodePostprocessor):
             return []
         query = self._query(query_bundle)
         texts = [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        native = getattr(self._reranker, "arerank", None)
-        if native is not None:
-            scores = await native(query, texts)
-        else:
-            scores = await asyncio.to_thread(self._reranker.rerank, query, texts)
-        return self._ordered(nodes, scores)
+        return self._ordered(nodes, await rerank_async(self._reranker, query, texts))

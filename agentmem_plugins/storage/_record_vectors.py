@@ -1,0 +1,111 @@
+"""The vector reads of :class:`~agentmem_plugins.storage._records.RecordStore`: the ids
+and stacked vectors of a scope (exact search on small sets, intelligent mode's
+neighbours) and the vectors of given ids.
+
+A mixin like :mod:`._record_reads`, whose where clause it uses; it holds no state of its
+own and relies on the attributes ``RecordStore.__init__`` sets.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .. import _expiry
+from .._filters import Filter
+from ._bulk import sqlite_param
+from ._record_columns import M, _chunks
+
+__all__ = ["RecordVectors"]
+
+
+class RecordVectors:
+    dialect: str
+    _read: Engine
+    _where: Callable[..., builtins.list[sa.ColumnElement[bool]]]  # RecordReads'
+
+    def vectors(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        live_after: datetime | None = None,
+    ) -> tuple[builtins.list[str], np.ndarray | None]:
+        """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
+        where = self._where(
+            scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
+        )
+        query = sa.select(M.c.id, M.c.vector).where(*where).limit(limit)
+        with self._read.connect() as conn:
+            if self.dialect == "sqlite":
+                # the hot read of every small-scope search: skip the Row machinery
+                # (5.7 -> 3 ms for 1,000 vectors)
+                compiled = query.compile(
+                    dialect=self._read.dialect, compile_kwargs={"render_postcompile": True}
+                )
+                params = tuple(
+                    sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()
+                )
+                cursor = conn.connection.dbapi_connection.execute(compiled.string, params)  # type: ignore[union-attr]
+                rows = cursor.fetchall()
+            else:
+                rows = [tuple(r) for r in conn.execute(query)]
+        return _stacked(rows)
+
+    def live_vectors(
+        self, scope: dict[str, str], live_after: datetime | None, limit: int
+    ) -> tuple[builtins.list[str], np.ndarray | None]:
+        """:meth:`vectors` of ``scope``'s valid memories, and with ``live_after`` also of
+        those that stopped holding after it, at most ``limit`` rows: intelligent mode's
+        neighbour read, once per group of messages. On SQLite one statement straight
+        through the DBAPI (13 rows: 1.8 -> 0.1 ms; the count query, the expiry probe and
+        statement building were all of it); expired memories are left out by the clause."""
+        if self.dialect != "sqlite" or not set(scope) <= _SCOPE_COLUMNS:
+            return self.vectors(scope, None, live_after=live_after, limit=limit)
+        keys = sorted(scope)  # column names from that fixed set, never from input
+        where = [f"{k} = ?" for k in keys]
+        params: builtins.list[Any] = [scope[k] for k in keys]
+        if live_after is None:
+            where.append("invalid_at IS NULL")
+        else:
+            where.append("(invalid_at IS NULL OR invalid_at > ?)")
+            params.append(sqlite_param(live_after.replace(tzinfo=None)))
+        where.append("(expires_at IS NULL OR expires_at > ?)")
+        params += [sqlite_param(_expiry.utc_now()), limit]
+        sql = f"SELECT id, vector FROM memories WHERE {' AND '.join(where)} LIMIT ?"
+        with self._read.connect() as conn:
+            cursor = conn.connection.dbapi_connection
+            assert cursor is not None
+            rows = cursor.execute(sql, tuple(params)).fetchall()
+        return _stacked(rows)
+
+    def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = {}
+        cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
+        where = self._where({}, None, include_invalidated=True)
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk), *where)):
+                    if all(getattr(row, k) == v for k, v in scope.items()):
+                        out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
+        return out
+
+
+_SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
+
+
+def _stacked(rows: Sequence[Any]) -> tuple[builtins.list[str], np.ndarray | None]:
+    """``(id, vector bytes)`` rows as their ids and one ``(len(rows), dim)`` matrix."""
+    if not rows:
+        return [], None
+    matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
+    return [r[0] for r in rows], matrix.reshape(len(rows), -1)
