@@ -52,7 +52,11 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
     def _engine(self, url: str, synchronous: str, *, immediate: bool) -> Engine:
         if self.dialect != "sqlite":
             return sa.create_engine(url, pool_pre_ping=True)
-        engine = sa.create_engine(url, connect_args={"timeout": 30})
+        # One writing connection per process: SQLite lets one writer in at a time, and a
+        # second connection of this process waiting for that lock polls it in sleeps of
+        # up to 100 ms (its busy handler). The pool's queue wakes the next writer at once.
+        one = {"pool_size": 1, "max_overflow": 0, "pool_timeout": 300} if immediate else {}
+        engine = sa.create_engine(url, connect_args={"timeout": 30}, **one)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
