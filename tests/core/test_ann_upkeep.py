@@ -85,3 +85,32 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     later = _run(table)
     assert later["built"] is None
     assert later["partitions_found"] < _upkeep.COLLAPSED_SHARE * 5
+
+
+async def test_index_search_in_a_small_scope_of_a_large_table(tmp_path: Path) -> None:
+    """The index search first looks at the nearest rows of the whole table and keeps those
+    in scope; a scope that holds few of them is searched again with a prefilter, and gets
+    its full ``limit`` of hits, all its own."""
+    from agentmem_plugins import AsyncMemory
+
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", ann_min_rows=256, exact_search_max_rows=0
+    ) as memory:
+        await memory.add_many(
+            {"text": f"note {i} on subject {i % 50} and item{i}", "user_id": "big"}
+            for i in range(1140)
+        )
+        await memory.add_many(
+            {"text": f"note {i} on subject {i % 50} and item{i}", "user_id": "small"}
+            for i in range(60)
+        )
+        await memory._io(memory._stores.maintain)
+        vectors = memory._stores.vectors
+        assert vectors._has_ann
+        for user, limit in (("big", 10), ("small", 10), ("small", 60), ("big", 100)):
+            hits = await memory.search("subject 7 item7", user_id=user, limit=limit)
+            assert len(hits) == limit and all(h.user_id == user for h in hits)
+        assert "user_id = 'small'" in vectors._needs_prefilter
+        assert "user_id = 'big'" not in vectors._needs_prefilter
+        hits = await memory.search("subject 7 item7", user_id="small", limit=1)
+        assert hits[0].text == "note 7 on subject 7 and item7"
