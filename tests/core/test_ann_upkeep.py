@@ -74,7 +74,7 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     table.add(_rows(50, 2))
     report = _run(table)
     assert report["partitions_found"] < _upkeep.COLLAPSED_SHARE * 5  # what LanceDB did
-    assert report["built"]["reason"] == "collapsed"
+    assert report["built"]["reason"] == "worn"
     assert index_partitions(table) == ann_partitions(8050)
     hits = table.search(_rows(1, 2).column("vector")[0].values.to_numpy()).limit(1).to_arrow()
     assert hits.num_rows == 1
