@@ -86,6 +86,13 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     assert later["built"] is None
     assert later["partitions_found"] < _upkeep.COLLAPSED_SHARE * 5
 
+    # a bulk load (the table grew since the last upkeep): no rebuild while it grows; once
+    # quiet, the index missing over 5% of the rows it was trained on is rebuilt at once
+    table.add(_rows(500, 4))
+    assert _run(table)["built"] is None
+    assert _run(table)["built"]["reason"] == "worn"
+    assert index_partitions(table) == ann_partitions(8600)
+
 
 async def test_index_search_in_a_small_scope_of_a_large_table(tmp_path: Path) -> None:
     """The index search first looks at the nearest rows of the whole table and keeps those
