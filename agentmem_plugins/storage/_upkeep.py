@@ -70,12 +70,14 @@ RETRAIN_GROWTH = 2.0
 #: and re-scores the candidates exactly on their full vectors (``VectorIndex._search_ann``,
 #: no LanceDB ``refine_factor``: same recall, measured). The share of partitions a given
 #: recall needs falls as the index grows, so a fixed share over-probes large tables.
-#: Measured on hash-embedded sentences (one scope, 200 questions, recall@10 vs exact):
-#: 100k rows, 75 partitions: 8 / 12 / 16 / 24 probes 0.855 / 0.918 / 0.952 / 0.982;
-#: 1M rows, 602 partitions: 31 / 61 / 151 probes 0.965 / 0.990 / 1.000 at p50 21 / 32 /
-#: 51 ms (BENCHMARKS.md, issue 14). 2 * sqrt gives 17 probes at 72 partitions and 50 at
-#: 602. IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where IVF_SQ
-#: took 11 s.
+#: Measured on hash-embedded sentences (one scope, 200 questions, recall@10 vs exact) on
+#: freshly trained indexes (BENCHMARKS.md, issue 14 round 4): 120k rows, 75 partitions:
+#: 8 / 12 / 15 / 18 probes 0.877 / 0.940 / 0.964 / 0.977, p50 7.2-8.7 ms whatever the
+#: count; 1M rows, 639 partitions: 20 / 32 / 51 probes 0.879 / 0.934 / 0.967 at p50
+#: 11.3 / 12.6 / 14.5 ms. 2 * sqrt gives 18 probes at 75 partitions and 51 at 639.
+#: (Round 3's figures were taken on indexes ``optimize()`` had collapsed, see above.)
+#: IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where IVF_SQ took
+#: 11 s.
 ROWS_PER_PARTITION = 1_600
 PROBES_PER_ROOT = 2.0
 _ANN_NAME = re.compile(re.escape(ANN_PREFIX) + r"(\d+)$")
