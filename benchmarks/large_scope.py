@@ -261,12 +261,18 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
                                         "one_more": round(time.perf_counter() - t0, 1)}
         stats = memory._stores.vectors._table
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
-        from agentmem_plugins.storage._upkeep import ann_partitions, ann_probes, trained_rows
+        from agentmem_plugins.storage._upkeep import (
+            ann_partitions,
+            ann_probes,
+            index_partitions,
+            trained_rows,
+        )
 
         trained = max((trained_rows(ix.name) for ix in vec), default=0)
         out["ann_index"] = {"names": [ix.name for ix in vec],
                             "partitions": ann_partitions(trained),
-                            "probes": ann_probes(trained), **(
+                            "probes": ann_probes(trained),
+                            "partitions_found": index_partitions(stats) if vec else None, **(
             vars(stats.index_stats(vec[0].name)) if vec else {})}
         log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
             f"{out['ingest']['probe_adds']}, full GCs {out['ingest']['full_gc']}, "

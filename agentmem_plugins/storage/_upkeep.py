@@ -13,6 +13,28 @@ query, and partitions sized for 50k rows are far too big at 1M. So the index is 
 the index's name (``vector_ann_<rows>``), so any process (and a reopen) sees it. The new
 index is committed beside the old one and the old one is dropped afterwards: a search
 always has a complete index, and uses the new one as soon as it is committed.
+
+What ``optimize()`` does to an IVF index (LanceDB 0.40, measured on 120k hash-embedded
+sentences, issue 14 round 4): any optimize that has work to do (new rows to fold in, or
+only fragments to compact) leaves the index with far fewer partitions than it was
+trained with (75 -> 19-26, 50 -> 13-18, 225 or 400 -> 4, whatever
+``target_partition_size``; even an optimize with nothing to fold, right after the
+build, so upkeep skips ``optimize()`` when it has nothing to do), each one
+correspondingly larger, so every probe scans 3x or more rows: a search at the same
+recall costs ~2x (12 of 23 probes 0.969 at 6.4 ms vs 16 of 75 probes 0.957 at 4.8 ms,
+fresh). The partition count is read back from a query
+plan (:func:`index_partitions`). On a larger table ``optimize()`` may instead add the
+new rows as another index segment (a 1M-row run ended with 4 segments, 548 partitions
+in all, trained on 533k rows: every segment is searched). An index that is *worn*,
+collapsed to under ``COLLAPSED_SHARE`` of its trained partitions or in more than one
+segment, is retrained as soon as the table is quiet (it grew by less than
+``QUIET_GROWTH`` since the end of the previous upkeep: retraining during a bulk ingest
+would be undone by the next fold), and then at most once per ``REBUILD_COOLDOWN`` times
+the previous such rebuild's duration, so a store under a steady trickle of writes spends
+at most a quarter of one (niced) worker core on it; unless the index is missing
+``REBUILD_GROWTH`` of the rows it was trained on (a bulk load just ended: rebuilt at once,
+measured in the 1M run, where the cooldown of a rebuild during the ingest had left the
+final index collapsed, 190 of 585 partitions).
 """
 
 from __future__ import annotations
@@ -24,9 +46,19 @@ import time
 from datetime import timedelta
 from typing import Any
 
+import numpy as np
+
 from .._validation import SCOPE_FIELDS
 
-__all__ = ["ANN_PREFIX", "ann_partitions", "ann_probes", "search_params", "trained_rows", "upkeep"]
+__all__ = [
+    "ANN_PREFIX",
+    "ann_partitions",
+    "ann_probes",
+    "index_partitions",
+    "search_params",
+    "trained_rows",
+    "upkeep",
+]
 
 log = logging.getLogger("agentmem_plugins")
 
@@ -38,15 +70,26 @@ RETRAIN_GROWTH = 2.0
 #: and re-scores the candidates exactly on their full vectors (``VectorIndex._search_ann``,
 #: no LanceDB ``refine_factor``: same recall, measured). The share of partitions a given
 #: recall needs falls as the index grows, so a fixed share over-probes large tables.
-#: Measured on hash-embedded sentences (one scope, 200 questions, recall@10 vs exact):
-#: 100k rows, 75 partitions: 8 / 12 / 16 / 24 probes 0.855 / 0.918 / 0.952 / 0.982;
-#: 1M rows, 602 partitions: 31 / 61 / 151 probes 0.965 / 0.990 / 1.000 at p50 21 / 32 /
-#: 51 ms (BENCHMARKS.md, issue 14). 2 * sqrt gives 17 probes at 72 partitions and 50 at
-#: 602. IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where IVF_SQ
-#: took 11 s.
+#: Measured on hash-embedded sentences (one scope, 200 questions, recall@10 vs exact) on
+#: freshly trained indexes (BENCHMARKS.md, issue 14 round 4): 120k rows, 75 partitions:
+#: 8 / 12 / 15 / 18 probes 0.877 / 0.940 / 0.964 / 0.977, p50 7.2-8.7 ms whatever the
+#: count; 1M rows, 639 partitions: 20 / 32 / 51 probes 0.879 / 0.934 / 0.967 at p50
+#: 11.3 / 12.6 / 14.5 ms. 2 * sqrt gives 18 probes at 75 partitions and 51 at 639.
+#: (Round 3's figures were taken on indexes ``optimize()`` had collapsed, see above.)
+#: IVF_HNSW_SQ topped out at 0.895 (ef 512) and took 548 s to build where IVF_SQ took
+#: 11 s.
 ROWS_PER_PARTITION = 1_600
 PROBES_PER_ROOT = 2.0
 _ANN_NAME = re.compile(re.escape(ANN_PREFIX) + r"(\d+)$")
+COLLAPSED_SHARE = 0.6
+QUIET_GROWTH = 0.01
+REBUILD_COOLDOWN = 3.0
+REBUILD_GROWTH = 0.05
+#: per table (uri): rows at the end of the previous upkeep in this process
+_last_seen: dict[str, int] = {}
+#: per table (uri): when the next collapse rebuild may start (this process's clock)
+_next_rebuild: dict[str, float] = {}
+_RANKED = re.compile(r"partitions_ranked=([\d.]+)\s*([KM]?)")
 
 
 def ann_partitions(rows: int) -> int:
@@ -76,6 +119,42 @@ def trained_rows(name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
+def index_partitions(table: Any) -> int | None:
+    """IVF partitions the table's ANN index really has (summed over its delta segments),
+    from the metrics of a one-probe query plan; ``None`` when the plan does not say (no
+    index, or a LanceDB release that words its metrics differently: then only the growth
+    rule retrains)."""
+    from lancedb.background_loop import LOOP
+
+    dim = table.schema.field("vector").type.list_size
+    query = (
+        table._table.query()  # the AsyncTable behind the sync handle
+        .nearest_to(np.ones(dim, dtype=np.float32))
+        .column("vector")
+        .distance_type("cosine")
+        .limit(1)
+        .select(["id", "_distance"])
+        .nprobes(1)
+    )
+    plan = str(LOOP.run(query.analyze_plan()))  # type: ignore[no-untyped-call]
+    found = _RANKED.findall(plan)
+    if not found:
+        return None
+    scale = {"": 1, "K": 1_000, "M": 1_000_000}
+    return round(sum(float(n) * scale[unit] for n, unit in found))
+
+
+def _has_work(table: Any) -> bool:
+    """Whether ``optimize()`` is due: always before there is an ANN index; with one, when
+    some index does not cover every row yet (new rows; compaction of their fragments and
+    old-version cleanup ride along). An optimize with nothing to fold still rewrites the
+    ANN index and collapses it (see above), so an idle store's upkeep would otherwise
+    retrain it over and over. Deleted rows alone wait for the next fold to be compacted."""
+    if not _vector_indexes(table):
+        return True
+    return any(table.index_stats(ix.name).num_unindexed_rows for ix in table.list_indices())
+
+
 def _vector_indexes(table: Any) -> list[str]:
     return [ix.name for ix in table.list_indices() if list(ix.columns) == ["vector"]]
 
@@ -100,14 +179,44 @@ def upkeep(
     once the table has ``ann_min_rows`` rows and retrain it per the policy above.
     Returns what it did (for logs and benchmarks)."""
     started = time.perf_counter()
-    report: dict[str, Any] = {"rows": table.count_rows(), "built": None}
-    _with_retry(lambda: table.optimize(cleanup_older_than=cleanup_older_than))
+    report: dict[str, Any] = {
+        "rows": table.count_rows(),
+        "built": None,
+        "table": str(getattr(table, "uri", table.name)),
+    }
+    if _has_work(table):  # else leave a fresh ANN index fresh (see above)
+        _with_retry(lambda: table.optimize(cleanup_older_than=cleanup_older_than))
     rows = table.count_rows()
     current = _vector_indexes(table)
     trained = max((trained_rows(n) for n in current), default=0)
+    reason, key = None, report["table"]
     if rows >= ann_min_rows and (not current or rows >= RETRAIN_GROWTH * trained):
+        reason = "growth"
+    elif current and trained and ann_partitions(trained) > 1:
+        found = index_partitions(table)
+        segments = table.index_stats(max(current, key=trained_rows)).num_indices
+        report["partitions_found"], report["index_segments"] = found, segments
+        worn = segments > 1 or (
+            found is not None and found < COLLAPSED_SHARE * ann_partitions(trained)
+        )
+        seen = _last_seen.get(key)
+        quiet = seen is not None and rows - seen < QUIET_GROWTH * rows
+        due = time.monotonic() >= _next_rebuild.get(key, 0.0)
+        if worn and quiet and (due or rows - trained >= REBUILD_GROWTH * trained):
+            reason = "worn"
+    if reason is not None:
+        build_started = time.monotonic()
         _build_ann(table, rows, replacing=current)
-        report["built"] = {"rows": rows, "partitions": ann_partitions(rows), "replaced": current}
+        if reason == "worn":
+            took = time.monotonic() - build_started
+            _next_rebuild[key] = time.monotonic() + REBUILD_COOLDOWN * took
+        report["built"] = {
+            "rows": rows,
+            "partitions": ann_partitions(rows),
+            "replaced": current,
+            "reason": reason,
+        }
+    _last_seen[key] = table.count_rows()
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report
 
