@@ -99,7 +99,8 @@ def thread_cpu() -> dict[int, tuple[str, float]]:
     out = {}
     for tid in os.listdir("/proc/self/task"):
         try:
-            stat = open(f"/proc/self/task/{tid}/stat").read()
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
         except FileNotFoundError:
             continue
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
