@@ -7,10 +7,12 @@ base/this per repetition so both see the same machine load; medians reported.
 
     python -m benchmarks.before_after --base /tmp/base [--reps 5] [--gc-freeze]
 
-Each run also counts Python's garbage collections (``gc.callbacks``) and their time, per
-generation; ``--gc-freeze`` runs ``gc.collect(); gc.freeze()`` after the imports in both
-trees, taking the import-time objects out of every full collection's walk (see the
-README, "Latency in a long-running service").
+Each run also reports the process's CPU time per 1,000 memories (all threads; less
+sensitive to a shared machine's load than the rate) and counts Python's garbage
+collections (``gc.callbacks``) and their time, per generation; ``--gc-freeze`` runs
+``gc.collect(); gc.freeze()`` after the imports in both trees, taking the import-time
+objects out of every full collection's walk (see the README, "Latency in a long-running
+service").
 """
 
 from __future__ import annotations
@@ -49,14 +51,15 @@ gc.callbacks.append(_gc)
 FREEZE = "import agentmem_plugins, lancedb, sqlalchemy\ngc.collect(); gc.freeze()"
 
 
-def one(tree: Path, snippet: str, gc_freeze: bool) -> tuple[float, dict[str, list[float]]]:
+def one(tree: Path, snippet: str, gc_freeze: bool) -> tuple[float, float, dict[str, list[float]]]:
     counter = GC_COUNTER.format(freeze=FREEZE if gc_freeze else "")
-    code = f"import asyncio, json\n{counter}\n{snippet}\nprint(json.dumps([r['throughput'], gcs]))"
+    result = "[r['throughput'], r['cpu_ms_per_1k'], gcs]"
+    code = f"import asyncio, json\n{counter}\n{snippet}\nprint(json.dumps({result}))"
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=tree, capture_output=True, text=True, check=True
     )
-    throughput, gcs = json.loads(out.stdout.strip().splitlines()[-1])
-    return float(throughput), gcs
+    throughput, cpu, gcs = json.loads(out.stdout.strip().splitlines()[-1])
+    return float(throughput), float(cpu), gcs
 
 
 def main() -> None:
@@ -67,16 +70,25 @@ def main() -> None:
     args = p.parse_args()
     for name, snippet in SNIPPETS.items():
         got: dict[str, list[float]] = {"before": [], "after": []}
+        cpu: dict[str, list[float]] = {"before": [], "after": []}
         full: dict[str, list[tuple[int, float]]] = {"before": [], "after": []}
         for rep in range(args.reps):
             for label, tree in (("before", args.base), ("after", HERE)):
-                throughput, gcs = one(tree, snippet.format(seed=rep), args.gc_freeze)
+                throughput, cpu_1k, gcs = one(tree, snippet.format(seed=rep), args.gc_freeze)
                 got[label].append(throughput)
+                cpu[label].append(cpu_1k)
                 full[label].append((int(gcs["2"][0]), gcs["2"][1]))
         before, after = (statistics.median(got[k]) for k in ("before", "after"))
         print(
             f"{name}: before {before:,.0f}  after {after:,.0f}  ({after / before - 1:+.1%})  "
             f"runs {json.dumps({k: [round(v) for v in vs] for k, vs in got.items()})}",
+            flush=True,
+        )
+        print(
+            "  CPU ms per 1,000 memories: "
+            + ", ".join(
+                f"{k} {statistics.median(v):.0f} {[round(x) for x in v]}" for k, v in cpu.items()
+            ),
             flush=True,
         )
         for label, runs in full.items():
