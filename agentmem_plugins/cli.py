@@ -35,9 +35,7 @@ def _open(args: argparse.Namespace, **extra: Any) -> Memory:
 
 def _print_item(item: Any) -> None:
     score = f"{item.score:7.3f}  " if item.score is not None else ""
-    scope = ",".join(
-        f"{k}={v}" for k in SCOPE_FIELDS if (v := getattr(item, k))
-    )
+    scope = ",".join(f"{k}={v}" for k in SCOPE_FIELDS if (v := getattr(item, k)))
     flag = "  [invalid]" if item.invalid_at else ""
     print(f"{score}{item.id}  ({scope})  {item.text}{flag}")
 
@@ -245,22 +243,27 @@ def build_parser() -> argparse.ArgumentParser:
         "  agentmem export memories.jsonl && agentmem import memories.jsonl --path ./copy",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--path",
-        type=Path,
-        default=None,
-        help=f"store folder (default: $AGENTMEM_PATH or {default_path()})",
-    )
-    parser.add_argument(
-        "--embedder",
-        default=None,
-        help=f"'hash', 'fastembed:<model or dir>' (default: $AGENTMEM_EMBEDDER "
-        f"or {DEFAULT_EMBEDDER})",
-    )
+    # --path and --embedder go before or after the command (`agentmem --path X check`,
+    # `agentmem check --path X`): the command's copy has no default, so it only
+    # overrides what was given before it
+    common = argparse.ArgumentParser(add_help=False)
+    for where, default in ((parser, None), (common, argparse.SUPPRESS)):
+        where.add_argument(
+            "--path",
+            type=Path,
+            default=default,
+            help=f"store folder (default: $AGENTMEM_PATH or {default_path()})",
+        )
+        where.add_argument(
+            "--embedder",
+            default=default,
+            help=f"'hash', 'fastembed:<model or dir>' (default: $AGENTMEM_EMBEDDER "
+            f"or {DEFAULT_EMBEDDER})",
+        )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, fn: Any, help: str, scoped: bool = True) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(name, help=help, description=help, parents=[common])
         p.set_defaults(fn=fn)
         if scoped:
             p.add_argument("--user-id", dest="user_id")

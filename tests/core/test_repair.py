@@ -215,6 +215,11 @@ def test_check_reports_and_repairs_every_kind_of_difference(tmp_path: Path, caps
     assert cli([*args, "--repair"]) == 1
     assert cli(args) == 0
     assert "clean: 10 rows in SQL, 10 in the vector index" in capsys.readouterr().out
+    # the store options also go after the command, as the README writes them
+    assert cli(["check", "--path", str(tmp_path), "--embedder", "hash"]) == 0
+    elsewhere = ["--path", str(tmp_path / "elsewhere"), "--embedder", "hash"]
+    assert cli([*elsewhere, "check", "--path", str(tmp_path)]) == 0  # the later one wins
+    assert "clean: 10 rows in SQL" in capsys.readouterr().out
 
 
 def test_vector_uri_schemes_and_storage_options(tmp_path: Path, monkeypatch) -> None:
