@@ -194,16 +194,21 @@ def pg_url():
     admin.dispose()
 
 
-@pytest.mark.postgres
-async def test_postgres_and_s3_many_processes_and_kill9(tmp_path: Path, pg_url, s3_store) -> None:
-    config = {
+@pytest.fixture
+def pg_s3(tmp_path: Path, pg_url, s3_store) -> dict[str, Any]:
+    """A store config: records in a new PostgreSQL database, vectors in a new S3 bucket."""
+    return {
         "path": str(tmp_path / "unused"),
         "embedder": "hash",
         "sql_url": pg_url,
         "vector_uri": s3_store["uri"],
         "storage_options": s3_store["options"],
     }
-    await run_and_verify(config, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_postgres_and_s3_many_processes_and_kill9(tmp_path: Path, pg_s3) -> None:
+    await run_and_verify(pg_s3, tmp_path)
 
 
 def open_at_once(config: dict[str, Any], tmp_path: Path, n: int = 4) -> None:
@@ -231,14 +236,5 @@ async def test_local_folder_opened_by_many_processes_at_once(tmp_path: Path) -> 
 
 
 @pytest.mark.postgres
-async def test_postgres_and_s3_opened_by_many_processes_at_once(
-    tmp_path: Path, pg_url, s3_store
-) -> None:
-    config = {
-        "path": str(tmp_path / "unused"),
-        "embedder": "hash",
-        "sql_url": pg_url,
-        "vector_uri": s3_store["uri"],
-        "storage_options": s3_store["options"],
-    }
-    await verify_opened_at_once(config, tmp_path)
+async def test_postgres_and_s3_opened_by_many_processes_at_once(tmp_path: Path, pg_s3) -> None:
+    await verify_opened_at_once(pg_s3, tmp_path)
