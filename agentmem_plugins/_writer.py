@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -41,6 +42,21 @@ __all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
 
+
+@dataclass
+class _Batch:
+    """Requests persisted together, the rows they add and the ids they name."""
+
+    requests: list[WriteRequest]
+    rows: int = 0
+    ids: set[str] = field(default_factory=set)
+
+    def add(self, request: WriteRequest, ids: set[str]) -> None:
+        self.requests.append(request)
+        self.rows += len(request.upserts)
+        self.ids |= ids
+
+
 class _Lane:
     """One collect -> embed -> persist pipeline; its lock is held while it persists."""
 
@@ -48,36 +64,29 @@ class _Lane:
         self.name = name
         self.lock = asyncio.Lock()
         self.input: asyncio.Queue[WriteRequest] = asyncio.Queue()
-        self.ready: asyncio.Queue[list[WriteRequest] | None] = asyncio.Queue(maxsize=1)
+        self.ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
         self.carry: WriteRequest | None = None
         # the batch in ``ready`` that the persist stage has not taken yet: later requests
-        # join it rather than queue behind it (its rows and the ids it names)
-        self.waiting: list[WriteRequest] | None = None
-        self.waiting_rows = 0
-        self.waiting_ids: set[str] = set()
+        # join it rather than queue behind it
+        self.waiting: _Batch | None = None
 
-    def join_waiting(self, batch: list[WriteRequest], max_rows: int) -> bool:
+    def join_waiting(self, batch: _Batch, max_rows: int) -> bool:
         """Add ``batch`` (collected and embedded) to the batch waiting in ``ready``, if
         it fits and names none of its ids (a later request on the same id must see the
         earlier one's result: it goes in a later batch)."""
-        if self.waiting is None:
+        waiting = self.waiting
+        if waiting is None or waiting.rows + batch.rows > max_rows or batch.ids & waiting.ids:
             return False
-        rows = sum(len(r.upserts) for r in batch)
-        ids = set().union(*(r.explicit_ids() for r in batch))
-        if self.waiting_rows + rows > max_rows or ids & self.waiting_ids:
-            return False
-        self.waiting.extend(batch)
-        self.waiting_rows += rows
-        self.waiting_ids |= ids
+        waiting.requests += batch.requests
+        waiting.rows += batch.rows
+        waiting.ids |= batch.ids
         return True
 
-    async def hand_over(self, batch: list[WriteRequest]) -> None:
+    async def hand_over(self, batch: _Batch) -> None:
         await self.ready.put(batch)
         self.waiting = batch
-        self.waiting_rows = sum(len(r.upserts) for r in batch)
-        self.waiting_ids = set().union(*(r.explicit_ids() for r in batch))
 
-    async def take(self) -> list[WriteRequest] | None:
+    async def take(self) -> _Batch:
         batch = await self.ready.get()
         if batch is self.waiting:  # nothing joins it from here on
             self.waiting = None
@@ -186,34 +195,33 @@ class Writer:
         while True:
             batch = await self._collect(lane)
             try:
-                await self._embed(batch)
+                await self._embed(batch.requests)
             except Exception as exc:  # the whole batch shares one embed call
-                self._settle(batch, exc)
+                self._settle(batch.requests, exc)
                 continue
             if not lane.join_waiting(batch, self._max_rows):
                 await lane.hand_over(batch)
 
-    async def _collect(self, lane: _Lane) -> list[WriteRequest]:
+    async def _collect(self, lane: _Lane) -> _Batch:
         first = lane.carry or await lane.input.get()
         lane.carry = None
-        batch, rows, touched = [first], len(first.upserts), first.explicit_ids()
+        batch = _Batch([])
+        batch.add(first, first.explicit_ids())
         waited = False
-        while rows < self._max_rows:
+        while batch.rows < self._max_rows:
             try:
                 request = lane.input.get_nowait()
             except asyncio.QueueEmpty:
-                if waited or len(batch) == 1 or self._max_wait_s <= 0:
+                if waited or len(batch.requests) == 1 or self._max_wait_s <= 0:
                     break
                 waited = True  # callers are arriving together: give the rest a moment
                 await asyncio.sleep(self._max_wait_s)
                 continue
             ids = request.explicit_ids()
-            if ids & touched:  # same id twice in one batch: keep their order across batches
+            if ids & batch.ids:  # same id twice in one batch: keep their order across batches
                 lane.carry = request
                 break
-            batch.append(request)
-            rows += len(request.upserts)
-            touched |= ids
+            batch.add(request, ids)
         return batch
 
     async def _embed(self, batch: list[WriteRequest]) -> None:
@@ -227,13 +235,11 @@ class Writer:
     async def _persist_loop(self, lane: _Lane) -> None:
         while True:
             batch = await lane.take()
-            if batch is None:
-                return
             try:
                 async with lane.lock:
-                    await self._persist(batch)
+                    await self._persist(batch.requests)
             except Exception as exc:
-                self._settle(batch, exc)
+                self._settle(batch.requests, exc)
 
     def _start_maintenance(self) -> None:
         """Compaction and index upkeep run beside the write path, one run at a time."""
@@ -310,7 +316,14 @@ class Writer:
         for request in batch:
             try:
                 events = plan(
-                    request, existing, changes, vectors, now, rev, fresh, self._store.check_dim
+                    request,
+                    existing,
+                    changes,
+                    vectors,
+                    now,
+                    rev,
+                    fresh,
+                    self._store.space.check_dim,
                 )
             except AgentMemError as exc:
                 assert request.future is not None
