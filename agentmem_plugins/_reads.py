@@ -93,7 +93,7 @@ class ReadMethods:
             hits = await self._searcher.fulltext(query, scope, flt, limit, **post)
         else:
             if vector is not None:
-                qvec = check_vector(vector, dim=self._stores.dim)
+                qvec = check_vector(vector, dim=self._stores.space.dim)
             else:
                 assert query is not None
                 qvec = await self._runner.query(query)

@@ -35,7 +35,7 @@ from datetime import timedelta
 
 from ._check import CheckReport, compare
 from ._config import MemoryConfig
-from ._errors import EmbedderMismatchError, InvalidInputError
+from ._embedding_space import EmbeddingSpace
 from ._io import IO
 from .embeddings import Embedder
 from .storage import Changes, PgVectorIndex, RecordStore, open_vector_backend
@@ -70,14 +70,13 @@ class Stores:
             self.atomic = self.vectors
         try:
             meta = self.records.get_meta()
-            self.embedder_name = embedder.name if embedder is not None else PRECOMPUTED
-            self.dim: int | None = embedder.dim if embedder is not None else None
-            self._check_embedder(meta)
-            self._check_vector_dim()
-            store_id = meta.get("store_id") or self.records.claim_meta(
-                {"store_id": uuid.uuid4().hex}
-            )["store_id"]
-            self.vectors.bind(store_id)  # refuses another store's vectors
+            self.space = EmbeddingSpace(
+                self.records,
+                self.vectors,
+                embedder.name if embedder is not None else PRECOMPUTED,
+                embedder.dim if embedder is not None else None,
+            )
+            self.space.open(meta)
         except BaseException:
             self.records.close()
             self.vectors.close()
@@ -108,55 +107,8 @@ class Stores:
             self.check(repair=True)
         self.recover()
 
-    def _check_embedder(self, meta: dict[str, str]) -> None:
-        unrecorded = "embedder_name" not in meta or (
-            self.dim is not None and "embedder_dim" not in meta
-        )
-        if unrecorded and meta.get("embedder_name", self.embedder_name) == self.embedder_name:
-            meta = self._record_embedder()  # a process opening beside us may have been first
-        stored_name, stored_dim = meta.get("embedder_name"), meta.get("embedder_dim")
-        if stored_name != self.embedder_name or (
-            self.dim is not None and stored_dim and int(stored_dim) != self.dim
-        ):
-            raise EmbedderMismatchError(
-                f"this store holds vectors of embedder {stored_name!r} (dim {stored_dim}); it "
-                f"was opened with {self.embedder_name!r} (dim {self.dim}). Open it with the "
-                "same embedder, or use a new path for the new embedder"
-            )
-        if stored_dim:
-            self.dim = int(stored_dim)
-
     def _holds_records(self) -> bool:
         return self.records.count({}, None, include_invalidated=True) > 0
-
-    def _check_vector_dim(self) -> None:
-        if self.dim is not None and self.vectors.dim is not None and self.vectors.dim != self.dim:
-            raise EmbedderMismatchError(
-                f"vector_uri holds {self.vectors.dim}-dimensional vectors, but this store's "
-                f"embedding space has {self.dim}. Point vector_uri at this store's vectors, "
-                "or at a new (empty) place"
-            )
-
-    def _record_embedder(self) -> dict[str, str]:
-        """Record this embedder where nothing is recorded yet; returns what is recorded."""
-        values = {"embedder_name": self.embedder_name}
-        if self.dim is not None:
-            values["embedder_dim"] = str(self.dim)
-        return self.records.claim_meta(values)
-
-    def check_dim(self, dim: int) -> None:
-        """Called for every vector written; the first one fixes an unknown dimension."""
-        if self.dim is None:
-            self.dim = dim
-            try:
-                self._check_embedder(self._record_embedder())
-            except EmbedderMismatchError:
-                self.dim = None
-                raise
-        elif dim != self.dim:
-            raise InvalidInputError(
-                f"vector has {dim} dimensions but this store's embedding space has {self.dim}"
-            )
 
     # --- the write path ----------------------------------------------------------------
 

@@ -160,7 +160,7 @@ class WriteMethods:
         text = check_text(item.text, max_chars=self.config.max_text_chars, field=f"{where}.text")
         vector = None
         if item.vector is not None:
-            vector = check_vector(item.vector, dim=self._stores.dim, field=f"{where}.vector")
+            vector = check_vector(item.vector, dim=self._stores.space.dim, field=f"{where}.vector")
         elif self.embedder is None:
             raise InvalidInputError(
                 f"{where}.vector is required: this store has no embedder (embedder='none')"
@@ -212,7 +212,7 @@ class WriteMethods:
             old["text"] if text is None else check_text(text, max_chars=self.config.max_text_chars)
         )
         if vector is not None:
-            new_vector = check_vector(vector, dim=self._stores.dim)
+            new_vector = check_vector(vector, dim=self._stores.space.dim)
         elif new_text == old["text"]:
             new_vector = np.frombuffer(old["vector"], dtype=np.float32)
         else:
