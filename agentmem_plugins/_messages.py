@@ -34,11 +34,11 @@ def normalize_messages(
     out: list[Message] = []
     for i, item in enumerate(items):
         field = "messages" if len(items) == 1 and isinstance(messages, str) else f"messages[{i}]"
-        if isinstance(item, str):
-            message = Message(
-                role="user", content=check_text(item, max_chars=max_chars, field=field)
-            )
-        elif isinstance(item, (Message, Mapping)):
+        if isinstance(item, str):  # fast mode's common case: built valid, no copy
+            text = check_text(item, max_chars=max_chars, field=field)
+            out.append(Message(content=text, observed_at=naive_utc(observed_at)))
+            continue
+        if isinstance(item, (Message, Mapping)):
             try:
                 message = item if isinstance(item, Message) else Message.model_validate(dict(item))
             except ValidationError as exc:

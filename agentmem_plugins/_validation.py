@@ -73,6 +73,24 @@ def check_scope(
     return scope
 
 
+# values stored as they are: immutable, and JSON as they are (float is not: NaN, inf)
+_FLAT = (str, int, bool, type(None))
+
+
+def _flat_copy(metadata: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``metadata`` copied as its JSON round trip would give it, when every value is a
+    str, int, bool, None or a list/tuple of those; ``None`` for anything else."""
+    out: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if type(value) in _FLAT:
+            out[key] = value
+        elif type(value) in (list, tuple) and all(type(v) in _FLAT for v in value):
+            out[key] = list(value)
+        else:
+            return None
+    return out
+
+
 def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
     """A JSON-serialisable dict with str keys (copied, so later caller edits don't leak in)."""
     if metadata is None:
@@ -82,6 +100,9 @@ def check_metadata(metadata: Any, *, field: str = "metadata") -> dict[str, Any]:
     for key in metadata:
         if not isinstance(key, str) or not key:
             raise InvalidInputError(f"{field} keys must be non-empty str, got {key!r}")
+    flat = _flat_copy(metadata)  # the common case, without a JSON round trip
+    if flat is not None:
+        return flat
     try:
         checked: dict[str, Any] = json.loads(json.dumps(dict(metadata), allow_nan=False))
         return checked
