@@ -31,7 +31,7 @@ log = logging.getLogger("agentmem_plugins")
 SMALL_REQUEST_ROWS = 64
 
 
-@dataclass
+@dataclass(slots=True)
 class Upsert:
     text: str
     scope: dict[str, str]
@@ -50,7 +50,7 @@ class Upsert:
     expires_at: datetime | None = None  # naive UTC; None: never
 
 
-@dataclass
+@dataclass(slots=True)
 class WriteRequest:
     upserts: list[Upsert] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)

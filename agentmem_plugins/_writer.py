@@ -43,7 +43,7 @@ __all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 log = logging.getLogger("agentmem_plugins")
 
 
-@dataclass
+@dataclass(slots=True)
 class _Batch:
     """Requests persisted together, the rows they add and the ids they name."""
 
