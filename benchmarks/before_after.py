@@ -3,7 +3,8 @@
 Runs workload 1 (fast mode: 100 concurrent callers of ``add``) and workload 2 (one
 ``add_many`` of 10,000) from ``--base`` (e.g. an export of the previous commit:
 ``git archive HEAD~1 | tar -x -C /tmp/base``) and from this tree, alternating
-base/this per repetition so both see the same machine load; medians reported.
+base/this per repetition (the order swapped every other one) so both see the same machine
+load; medians reported, and the median of the ratios of the pairs run back to back.
 
     python -m benchmarks.before_after --base /tmp/base [--reps 5] [--gc-freeze]
 
@@ -73,7 +74,8 @@ def main() -> None:
         cpu: dict[str, list[float]] = {"before": [], "after": []}
         full: dict[str, list[tuple[int, float]]] = {"before": [], "after": []}
         for rep in range(args.reps):
-            for label, tree in (("before", args.base), ("after", HERE)):
+            pair = [("before", args.base), ("after", HERE)]
+            for label, tree in pair if rep % 2 == 0 else pair[::-1]:  # no position bias
                 throughput, cpu_1k, gcs = one(tree, snippet.format(seed=rep), args.gc_freeze)
                 got[label].append(throughput)
                 cpu[label].append(cpu_1k)
@@ -82,6 +84,14 @@ def main() -> None:
         print(
             f"{name}: before {before:,.0f}  after {after:,.0f}  ({after / before - 1:+.1%})  "
             f"runs {json.dumps({k: [round(v) for v in vs] for k, vs in got.items()})}",
+            flush=True,
+        )
+        # a pair ran back to back: its ratio is less exposed to the machine's drift
+        rate = statistics.median(a / b for a, b in zip(got["after"], got["before"], strict=True))
+        per_1k = statistics.median(a / b for a, b in zip(cpu["after"], cpu["before"], strict=True))
+        print(
+            f"  median of the paired ratios after/before: rate {rate - 1:+.1%}, "
+            f"CPU per 1,000 {per_1k - 1:+.1%}",
             flush=True,
         )
         print(

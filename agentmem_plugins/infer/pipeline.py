@@ -45,9 +45,10 @@ from .._types import AddResult, MemoryEvent, MemoryItem, Message, PendingWork
 from .._validation import SCOPE_FIELDS
 from .._writer import Upsert, Writer, WriteRequest
 from ..llms import ChatModel, ConcurrencyLimit, LatencyHedge, call_json
+from ._facts import holds, place, renumber, same_text
 from ._queues import Job, ScopeQueues
 from .prompts import build_decision_messages, build_extract_decide_messages, map_relations
-from .schema import Decision, DecisionAnswer, ExtractDecideAnswer, ExtractedFact
+from .schema import DecisionAnswer, ExtractDecideAnswer, ExtractedFact
 from .timeline import NewFact, Plan, Relation, StoredFact, reconcile
 
 __all__ = ["InferPipeline"]
@@ -56,10 +57,6 @@ log = logging.getLogger("agentmem_plugins")
 # step 1 shows each message's nearest 2 x neighbours_per_fact memories: a message often
 # states more than one fact, and step 3 asks again when a fact's nearest were not shown
 SHOWN_PER_MESSAGE = 2
-
-
-def _norm(text: str) -> str:
-    return " ".join(text.casefold().split()).rstrip(".!")
 
 
 class InferPipeline:
@@ -174,7 +171,7 @@ class InferPipeline:
         )
         answer = await self._ask(prompt.messages, ExtractDecideAnswer)
         context.extend(messages)
-        placed, at = _place(answer.facts, messages, now)
+        placed, at = place(answer.facts, messages, now)
         if not placed:
             return [AddResult() for _ in group]
         facts = [fact for fact, _, _ in placed]
@@ -193,9 +190,9 @@ class InferPipeline:
             StoredFact(m.id, m.text, m.observed_at or m.created_at, m.invalid_at)
             for m in neighbours
         ]
-        relations = _same_text(new, stored)
+        relations = same_text(new, stored)
         if not unseen:
-            decisions = _renumber(answer.decisions, at)
+            decisions = renumber(answer.decisions, at)
             relations += map_relations(decisions, prompt.id_map, facts)
         else:
             relations += await self._decide(facts, new, stored, neighbours, relations, now)
@@ -222,7 +219,7 @@ class InferPipeline:
         known = {
             r.fact
             for r in relations
-            if r.memory_id and _holds(stored_by[r.memory_id], new[r.fact].start)
+            if r.memory_id and holds(stored_by[r.memory_id], new[r.fact].start)
         }
         if len(known) == len(new):
             return []
@@ -346,86 +343,8 @@ def _newest(messages: Sequence[Message]) -> datetime:
     return newest.replace(tzinfo=timezone.utc)
 
 
-
 def _first(*values: int | None) -> int:
     return next(v for v in values if v is not None)
-
-
-def _place(
-    facts: Sequence[ExtractedFact], messages: Sequence[Message], now: datetime
-) -> tuple[list[tuple[ExtractedFact, int, datetime]], list[int]]:
-    """Each fact with the index of its message and its valid-from (naive UTC); and for
-    each of ``facts``, the index of its entry in that list.
-
-    The message is the one the model names, else the last one observed at the fact's
-    ``observed_at``, else the last one. Valid-from is the fact's ``valid_from`` when the
-    model gives one no later than the message, else the message's time. A fact repeated
-    within one message is kept once (its repeats point at that entry).
-    """
-    fallback = now.astimezone(timezone.utc).replace(tzinfo=None)
-    times = [_naive(m.observed_at) or fallback for m in messages]
-    placed: list[tuple[ExtractedFact, int, datetime]] = []
-    at: list[int] = []
-    seen: dict[tuple[str, int], int] = {}
-    for fact in facts:
-        index = fact.message
-        if index is None or not 0 <= index < len(messages):
-            when = _naive(fact.observed_at)
-            matches = [i for i, t in enumerate(times) if when is not None and t == when]
-            index = matches[-1] if matches else len(messages) - 1
-        key = (_norm(fact.text), index)
-        if key in seen:
-            at.append(seen[key])
-            continue
-        seen[key] = len(placed)
-        at.append(len(placed))
-        start = times[index]
-        valid_from = _naive(fact.valid_from)
-        if valid_from is not None and valid_from <= start:
-            start = valid_from
-        placed.append((fact, index, start))
-    return placed, at
-
-
-def _renumber(decisions: Sequence[Decision], at: Sequence[int]) -> list[Decision]:
-    """The model's decisions on the placed facts' indexes (``at`` from :func:`_place`).
-    A decision about a repeat is dropped (the fact kept has its own); a ``target_fact``
-    naming a repeat names the fact kept. Unknown positions are left for
-    :func:`~agentmem_plugins.infer.prompts.map_relations` to drop and log."""
-    first = {i: p for p, i in reversed(list(enumerate(at)))}  # entry -> its first position
-    out = []
-    for d in decisions:
-        if 0 <= d.fact < len(at) and first[at[d.fact]] != d.fact:
-            continue
-        fact = at[d.fact] if 0 <= d.fact < len(at) else -1
-        target = d.target_fact
-        if target is not None:
-            target = at[target] if 0 <= target < len(at) else -1
-        out.append(d.model_copy(update={"fact": fact, "target_fact": target}))
-    return out
-
-
-def _holds(memory: StoredFact, when: datetime) -> bool:
-    start, end = _naive(memory.start), _naive(memory.end)
-    assert start is not None
-    return start <= when and (end is None or when < end)
-
-
-def _same_text(facts: Sequence[NewFact], stored: Sequence[StoredFact]) -> list[Relation]:
-    """Restatements, which code sees without a model: identical normalised texts."""
-    relations = [
-        Relation(f.index, "restates", memory_id=m.id, reason="same text")
-        for f in facts
-        for m in stored
-        if _norm(f.text) == _norm(m.text)
-    ]
-    relations += [
-        Relation(f.index, "restates", other_fact=g.index, reason="same text")
-        for f in facts
-        for g in facts
-        if g.index < f.index and _norm(f.text) == _norm(g.text)
-    ]
-    return relations
 
 
 def _scope_of(item: MemoryItem) -> dict[str, str]:
