@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -53,14 +53,16 @@ class Upsert:
 @dataclass(slots=True)
 class WriteRequest:
     upserts: list[Upsert] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)
+    # empty tuples by default, not lists: fast mode builds one request per add, and
+    # every list is one more object for the garbage collector to count and walk
+    deletes: Sequence[str] = ()
     delete_missing_ok: bool = False
     # (memory id, reason, when it stopped holding; None: now)
     invalidations: list[tuple[str, str | None, datetime | None]] = field(default_factory=list)
     # (memory id, new expiry or None): the memory must exist and not have expired
-    expiries: list[tuple[str, datetime | None]] = field(default_factory=list)
+    expiries: Sequence[tuple[str, datetime | None]] = ()
     # the expiry sweep: delete these if they have expired by then (EXPIRE events)
-    expirations: list[str] = field(default_factory=list)
+    expirations: Sequence[str] = ()
     future: asyncio.Future[list[MemoryEvent]] | None = None
 
     def explicit_ids(self) -> set[str]:

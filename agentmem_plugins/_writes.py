@@ -101,18 +101,19 @@ class WriteMethods:
                 )
             result = await self._pipeline().add(msgs, scope, meta, wait=True)
             return await self._expire_written(result, expiry)
-        upserts = [
-            Upsert(
-                text=m.content,
-                scope=scope,
-                metadata=meta,
-                observed_at=m.observed_at,
-                role=m.role,
-                actor=m.name,
-                expires_at=expiry,
+        upserts: list[Upsert] = []
+        for m in msgs:  # a loop, not a comprehension: no closure cells on the hot path
+            upserts.append(
+                Upsert(
+                    text=m.content,
+                    scope=scope,
+                    metadata=meta,
+                    observed_at=m.observed_at,
+                    role=m.role,
+                    actor=m.name,
+                    expires_at=expiry,
+                )
             )
-            for m in msgs
-        ]
         return AddResult(results=await self._writer.submit(WriteRequest(upserts=upserts)))
 
     async def add_many(self, items: Iterable[MemoryInput | Mapping[str, Any]]) -> list[str]:
