@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -21,7 +21,14 @@ from ._changes import Changes
 from ._journal import Intent, Journal
 from ._record_columns import _ITEM_COLS, H, M, P, _chunks
 
-__all__ = ["RecordWrites"]
+__all__ = ["RecordWrites", "WriteMark"]
+
+
+class WriteMark(NamedTuple):
+    """Where the writing connection stood inside one write transaction."""
+
+    connection: int  # id() of the DBAPI connection
+    version: int  # its PRAGMA data_version
 
 
 class RecordWrites:
@@ -45,11 +52,12 @@ class RecordWrites:
         intents: Sequence[Intent] = (),
         finished: Sequence[str] = (),
         also: Callable[[Any, Changes], None] | None = None,
-    ) -> None:
+    ) -> WriteMark | None:
         """Apply one batch in one transaction, with write ``intents`` (and dropping the
         ``finished`` intents of earlier batches) when given; ``also(connection, changes)``
         runs inside it (the pgvector backend writes its side there when it lives in the
-        same database)."""
+        same database). Returns the transaction's :class:`WriteMark` (SQLite) for
+        :meth:`alone_since`."""
         with self._write.begin() as conn:
             if intents or finished:
                 self.journal.record(conn, intents, finished)
@@ -73,6 +81,34 @@ class RecordWrites:
                 bulk_insert(conn, self.dialect, H, changes.history)
             if also is not None:
                 also(conn, changes)
+            return self._mark(conn)
+
+    def _mark(self, conn: Any) -> WriteMark | None:
+        """Inside a write transaction: no other connection can commit until it ends."""
+        if self.dialect != "sqlite":
+            return None
+        version = conn.exec_driver_sql("PRAGMA data_version").scalar()
+        return WriteMark(id(conn.connection.dbapi_connection), int(version))
+
+    def alone_since(self, mark: WriteMark | None) -> bool:
+        """``True`` when no other connection (so no other process) has committed since
+        the transaction that returned ``mark``: nobody else can have changed its rows.
+        SQLite's ``PRAGMA data_version`` on this process's one writing connection changes
+        with every commit of another connection, never with its own. ``False`` when it
+        cannot tell (PostgreSQL, or the pool replaced that connection)."""
+        if mark is None:
+            return False
+        raw = self._write.raw_connection()  # no BEGIN: the pragma runs in autocommit
+        try:
+            if id(raw.dbapi_connection) != mark.connection:
+                return False
+            cursor = raw.cursor()
+            try:
+                return int(cursor.execute("PRAGMA data_version").fetchone()[0]) == mark.version
+            finally:
+                cursor.close()
+        finally:
+            raw.close()
 
     def reset(self, also: Callable[[Any], None] | None = None) -> None:
         with self._write.begin() as conn:

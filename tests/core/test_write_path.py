@@ -18,6 +18,7 @@ from agentmem_plugins import (
     InvalidInputError,
     Memory,
 )
+from agentmem_plugins.storage import Changes
 from agentmem_plugins.storage._records import RecordStore
 
 from ..conftest import BACKENDS, CountingEmbedder, postgres_schema
@@ -279,3 +280,59 @@ def test_a_store_refuses_the_vectors_of_another_store(tmp_path, backend) -> None
         with Memory(**first, embedder="hash") as memory:  # its owner still opens it
             assert [m.id for m in memory.get_all(user_id="u")] == [kept]
             assert memory.check().ok
+
+
+def test_a_write_knows_whether_another_connection_committed_since(tmp_path) -> None:
+    """The revision check after a batch is skipped only when SQLite says no other
+    connection (no other process) has committed since the batch's transaction."""
+    url = f"sqlite:///{tmp_path / 'memories.db'}"
+    ours, theirs = RecordStore(url), RecordStore(url)
+    try:
+        mark = ours.apply(Changes())
+        assert mark is not None and ours.alone_since(mark)
+        ours.claim_meta({"ours": "1"})  # this process's own later commits change nothing
+        assert ours.alone_since(mark)
+        theirs.claim_meta({"theirs": "1"})  # another connection committed
+        assert not ours.alone_since(mark)
+        assert not ours.alone_since(None)  # PostgreSQL: cannot tell, so always check
+    finally:
+        ours.close()
+        theirs.close()
+
+
+async def test_a_row_changed_by_another_process_during_a_write_converges(tmp_path) -> None:
+    """Another process updates a new memory between our SQL commit and our vector
+    write (it found the id in SQL): our revision check sees it and the vector side
+    ends with exactly their revision, once."""
+    memory = AsyncMemory(path=tmp_path, embedder="hash")
+    await memory.add("warm-up", user_id="u", infer=False)
+    other = Memory(path=tmp_path, embedder="hash")
+    stores = memory._stores
+    real_apply = stores.vectors.apply
+    raced: list[str] = []
+
+    def apply_after_their_update(changes: Changes) -> None:
+        if not raced and changes.rows:
+            memory_id = changes.rows[0]["id"]
+            for _ in range(500):  # our SQL transaction runs beside this write
+                if other.get_many([memory_id]):
+                    break
+                threading.Event().wait(0.01)
+            other.update(memory_id, text="changed by the other process")
+            raced.append(memory_id)
+        real_apply(changes)
+
+    stores.vectors.apply = apply_after_their_update  # type: ignore[method-assign]
+    try:
+        result = await memory.add("written by us", user_id="u", infer=False)
+        await memory._writer.drain()  # and the revision check after it
+    finally:
+        stores.vectors.apply = real_apply  # type: ignore[method-assign]
+    assert raced == [result.results[0].id]
+    assert (await memory.get(raced[0])).text == "changed by the other process"
+    report = await memory.check()
+    assert report.ok, report
+    assert stores.vectors.revisions() == stores.records.revisions()
+    assert [i for i, _ in stores.vectors.id_revs()].count(raced[0]) == 1  # no duplicate
+    other.close()
+    await memory.close()
