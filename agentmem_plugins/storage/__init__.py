@@ -5,7 +5,8 @@ from ._changes import Changes, utc
 from ._pgvector import PgVectorIndex, is_postgres_url
 from ._record_reads import to_item
 from ._records import RecordStore
-from ._vectors import VectorIndex, scope_where, sql_literal
+from ._vector_search import scope_where, sql_literal
+from ._vectors import VectorIndex
 
 __all__ = [
     "Changes",
