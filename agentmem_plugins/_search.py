@@ -101,9 +101,14 @@ class Searcher:
         also those that stopped holding after that time), read once for several
         :meth:`nearest` rounds; ``None`` when the scope is larger than the exact bound
         (read up to that bound plus one row: no count query first)."""
-        ids, matrix = await self._io(
-            self._stores.records.live_vectors, scope, live_after, self._exact_max + 1
-        )
+        return await self._io(self._read_scope, scope, live_after)
+
+    def _read_scope(
+        self, scope: dict[str, str], live_after: datetime | None
+    ) -> ScopeVectors | None:
+        """:meth:`scope_vectors` in a worker thread: the rows scaled there too, off the
+        event loop (intelligent mode reads a scope per turn; its loop is the busy thread)."""
+        ids, matrix = self._stores.records.live_vectors(scope, live_after, self._exact_max + 1)
         if len(ids) > self._exact_max:
             return None
         return ScopeVectors(ids, None if matrix is None else _unit(matrix))
