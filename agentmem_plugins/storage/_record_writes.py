@@ -98,6 +98,10 @@ class RecordWrites:
         cannot tell (PostgreSQL, or the pool replaced that connection)."""
         if mark is None:
             return False
+        if self._write.pool.checkedout():  # type: ignore[attr-defined]
+            # the other lane is writing: answer "can't tell" (the caller reads the
+            # revisions instead) rather than queue behind its transaction
+            return False
         raw = self._write.raw_connection()  # no BEGIN: the pragma runs in autocommit
         try:
             if id(raw.dbapi_connection) != mark.connection:
