@@ -15,7 +15,10 @@ tables they share.
 from __future__ import annotations
 
 import builtins  # RecordStore.list shadows the builtin in its annotations
+import random
+import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -33,6 +36,25 @@ from ._record_writes import RecordWrites
 from ._schema import ensure_schema
 
 __all__ = ["RecordStore"]
+
+
+def _journal_mode_wal(cursor: Any, wait_s: float = 30.0) -> None:
+    """``PRAGMA journal_mode=WAL``, retried while SQLite answers "database is locked".
+    The switch of a new database needs an exclusive lock, and SQLite reports that busy at
+    once instead of calling its busy handler when another connection holds a lock
+    that could deadlock. That happened when four processes opened one new store at the
+    same moment (1 run in ~30 of the test that does it)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.005, 0.05))
 
 
 class RecordStore(RecordReads, RecordVectors, RecordWrites):
@@ -62,9 +84,9 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
         def _pragmas(dbapi_conn: Any, _: Any) -> None:
             dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.execute("PRAGMA busy_timeout=30000")
+            _journal_mode_wal(cur)
+            cur.execute(f"PRAGMA synchronous={synchronous}")
             cur.close()
 
         @event.listens_for(engine, "begin")

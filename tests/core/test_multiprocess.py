@@ -238,3 +238,30 @@ async def test_local_folder_opened_by_many_processes_at_once(tmp_path: Path) -> 
 @pytest.mark.postgres
 async def test_postgres_and_s3_opened_by_many_processes_at_once(tmp_path: Path, pg_s3) -> None:
     await verify_opened_at_once(pg_s3, tmp_path)
+
+
+def test_the_switch_to_wal_is_retried_while_the_database_is_locked() -> None:
+    """SQLite answers a contended switch to WAL with "database is locked" at once,
+    without its busy handler (four processes opening one new store at the same moment
+    hit it); the switch is retried, and any other error still raises."""
+    import sqlite3
+
+    from agentmem_plugins.storage._records import _journal_mode_wal
+
+    class Cursor:
+        def __init__(self, errors: list[str]) -> None:
+            self.errors, self.calls = errors, 0
+
+        def execute(self, sql: str) -> None:
+            assert sql == "PRAGMA journal_mode=WAL"
+            self.calls += 1
+            if self.errors:
+                raise sqlite3.OperationalError(self.errors.pop(0))
+
+    locked = Cursor(["database is locked", "database is locked"])
+    _journal_mode_wal(locked)
+    assert locked.calls == 3
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+        _journal_mode_wal(Cursor(["disk I/O error"]))
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _journal_mode_wal(Cursor(["database is locked"] * 1000), wait_s=0.05)
