@@ -237,7 +237,7 @@ class Writer:
             batch = await lane.take()
             try:
                 async with lane.lock:
-                    await self._persist(batch.requests)
+                    await self._persist(batch)
             except Exception as exc:
                 self._settle(batch.requests, exc)
 
@@ -303,8 +303,8 @@ class Writer:
 
     # --- persistence -------------------------------------------------------------------
 
-    async def _persist(self, batch: list[WriteRequest]) -> None:
-        ids = set().union(*(r.explicit_ids() for r in batch))
+    async def _persist(self, collected: _Batch) -> None:
+        batch, ids = collected.requests, collected.ids  # the ids were gathered in _collect
         existing = await self._io(self._store.records.existing, list(ids)) if ids else {}
         now = _expiry.utc_now()  # the one clock expiry is judged by (tests move it)
         rev = uuid.uuid4().hex[:16]

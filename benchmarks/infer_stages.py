@@ -66,9 +66,9 @@ def _timed_sync(owner: Any, name: str, label: str) -> None:
 def instrument_writer() -> None:
     persist = _writer.Writer._persist
 
-    async def timed_persist(self: Any, batch: list[Any]) -> None:
-        lane = "small" if batch[0].is_small() else "bulk"
-        ROWS[lane].append(sum(len(r.upserts) for r in batch))
+    async def timed_persist(self: Any, batch: Any) -> None:
+        lane = "small" if batch.requests[0].is_small() else "bulk"
+        ROWS[lane].append(batch.rows)
         t0 = time.perf_counter()
         try:
             await persist(self, batch)

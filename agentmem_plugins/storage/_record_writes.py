@@ -27,7 +27,7 @@ __all__ = ["RecordWrites", "WriteMark"]
 class WriteMark(NamedTuple):
     """Where the writing connection stood inside one write transaction."""
 
-    connection: int  # id() of the DBAPI connection
+    connection: object  # the DBAPI connection (held, so its identity cannot be reused)
     version: int  # its PRAGMA data_version
 
 
@@ -88,7 +88,7 @@ class RecordWrites:
         if self.dialect != "sqlite":
             return None
         version = conn.exec_driver_sql("PRAGMA data_version").scalar()
-        return WriteMark(id(conn.connection.dbapi_connection), int(version))
+        return WriteMark(conn.connection.dbapi_connection, int(version))
 
     def alone_since(self, mark: WriteMark | None) -> bool:
         """``True`` when no other connection (so no other process) has committed since
@@ -104,7 +104,7 @@ class RecordWrites:
             return False
         raw = self._write.raw_connection()  # no BEGIN: the pragma runs in autocommit
         try:
-            if id(raw.dbapi_connection) != mark.connection:
+            if raw.dbapi_connection is not mark.connection:
                 return False
             cursor = raw.cursor()
             try:
