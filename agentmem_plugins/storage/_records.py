@@ -28,6 +28,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 
+from ._checkpoints import Checkpointer
 from ._journal import Journal
 from ._record_columns import META, P, _chunks
 from ._record_reads import RecordReads
@@ -63,6 +64,13 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write = self._engine(url, synchronous, immediate=True)
         self._read = self._engine(url, synchronous, immediate=False)
+        #: SQLite: the WAL checkpoints, run beside the writes (see _checkpoints)
+        self.checkpointer: Checkpointer | None = None
+        if self.dialect == "sqlite":
+            checkpointer = self.checkpointer = Checkpointer(
+                self._read.raw_connection, self._write.raw_connection
+            )
+            event.listen(self._write, "checkin", lambda *_: checkpointer.wrote())
         ensure_schema(self._write, self.dialect)  # creates, or migrates an older store
         #: called (from the reading thread) when a read finds expired rows not yet swept
         self.on_expired: Callable[[], None] | None = None
@@ -87,6 +95,8 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
             cur.execute("PRAGMA busy_timeout=30000")
             _journal_mode_wal(cur)
             cur.execute(f"PRAGMA synchronous={synchronous}")
+            if immediate:  # the writing connection: checkpoints run beside it (_checkpoints)
+                cur.execute("PRAGMA wal_autocheckpoint=0")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -115,6 +125,8 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
             return int(self._version_conn.cursor().execute("PRAGMA data_version").fetchone()[0])
 
     def close(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.close()
         with self._version_lock:
             if self._version_conn is not None:
                 self._version_conn.close()

@@ -1,0 +1,130 @@
+"""SQLite's WAL checkpoints run beside the writes (storage/_checkpoints.py): the writing
+connection never checkpoints inside a commit, the store's thread does, and a steady
+stream of writes still starts the log over."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+from agentmem_plugins import AsyncMemory
+from agentmem_plugins.storage._checkpoints import Checkpointer
+from agentmem_plugins.storage._records import RecordStore
+
+
+def _frames(db: Path) -> tuple[int, int]:
+    """(frames in the log, frames copied) as a PASSIVE checkpoint on a new connection
+    finds them."""
+    conn = sqlite3.connect(db)
+    try:
+        _busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return frames, copied
+    finally:
+        conn.close()
+
+
+def test_the_writing_connection_leaves_checkpoints_to_the_store_thread(tmp_path: Path) -> None:
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        with store._write.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+        with store._read.connect() as conn:  # readers keep SQLite's default
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 1000
+        store.claim_meta({"a": "1"})
+        checkpointer = store.checkpointer
+        assert checkpointer is not None
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints >= 1
+        assert store.get_meta()["a"] == "1"
+    finally:
+        store.close()
+    from agentmem_plugins.storage._record_columns import META
+
+    sql = f"SELECT value FROM {META.name} WHERE key = 'a'"
+    found = sqlite3.connect(tmp_path / "r.db").execute(sql)
+    assert found.fetchone() == ("1",)
+
+
+def _writing(db: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    return conn
+
+
+class _Writer:
+    """The one writing connection, lent the way the store's pool lends it."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        import threading
+
+        self.conn = conn
+        self.lock = threading.Lock()
+
+    def lend(self) -> _Lent:
+        self.lock.acquire()
+        return _Lent(self)
+
+
+class _Lent:
+    def __init__(self, owner: _Writer) -> None:
+        self._owner = owner
+
+    def cursor(self) -> sqlite3.Cursor:
+        return self._owner.conn.cursor()
+
+    def close(self) -> None:
+        self._owner.lock.release()
+
+
+def test_a_steady_stream_of_writes_still_starts_the_log_over(tmp_path: Path) -> None:
+    """A checkpoint beside a steady stream of writes never finds the log all copied when
+    a write begins (the log then grows without end: 500 MB in a 100k-row ingest). Past
+    ``restart_frames`` the thread checkpoints on the writing connection too."""
+    db = tmp_path / "w.db"
+    writer = _Writer(_writing(db))
+    writer.conn.execute("CREATE TABLE t (x BLOB)")
+    checkpointer = Checkpointer(
+        lambda: sqlite3.connect(db, check_same_thread=False),
+        writer.lend,
+        delay_s=0.005,
+        restart_frames=64,
+    )
+    blob = b"x" * 8192  # two or three pages a row
+    written = 0
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            with writer.lock:
+                writer.conn.execute("BEGIN IMMEDIATE")
+                writer.conn.executemany("INSERT INTO t VALUES (?)", [(blob,)] * 8)
+                writer.conn.execute("COMMIT")
+            written += 8 * len(blob)
+            checkpointer.wrote()
+    finally:
+        checkpointer.close()
+    log_bytes = (tmp_path / "w.db-wal").stat().st_size
+    assert checkpointer.checkpoints > 2
+    # without the restart pass the log holds every byte written (measured: 1.0x)
+    assert log_bytes < written / 4, (log_bytes, written)
+    frames, copied = _frames(db)
+    assert frames == copied  # closing checkpointed the rest
+    assert writer.conn.execute("SELECT count(*) FROM t").fetchone()[0] == written // len(blob)
+
+
+async def test_a_store_checkpoints_while_it_ingests(tmp_path: Path) -> None:
+    async with AsyncMemory(path=tmp_path / "m", embedder="hash") as memory:
+        for batch in range(8):
+            await memory.add_many(
+                [{"text": f"fact {batch}-{i} " + "word " * 50, "user_id": "u"} for i in range(300)]
+            )
+        checkpointer = memory._stores.records.checkpointer
+        assert checkpointer is not None
+        deadline = time.monotonic() + 10
+        while checkpointer.checkpoints == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert checkpointer.checkpoints >= 1
+        assert await memory.count(user_id="u") == 2400
