@@ -116,6 +116,9 @@ class MemoryConfig(BaseModel):
     batch_max_wait_ms: float = Field(2.0, ge=0, le=10_000)
     max_text_chars: int = Field(32_000, ge=1)
     sqlite_synchronous: str = "NORMAL"
+    # gc.freeze() once per process when the first store opens: full garbage collections
+    # then skip the ~170k objects of the imports, and stop stalling writes (see _gc.py)
+    gc_freeze: bool = True
     compact_every_writes: int = Field(64, ge=1)
     # memories expire this long after they are written (seconds or a timedelta), unless
     # add() says otherwise; None: never

@@ -13,6 +13,7 @@ from ._check import CheckReport
 from ._config import MemoryConfig
 from ._embedding_runner import EmbeddingRunner
 from ._errors import ConfigError, StoreClosedError
+from ._gc import freeze_once
 from ._reads import ReadMethods
 from ._search import Searcher
 from ._store import Stores
@@ -100,6 +101,8 @@ class AsyncMemory(ReadMethods, WriteMethods):
         )
         self._infer: InferPipeline | None = None  # built on first use (intelligent mode)
         self._closed = False
+        if self.config.gc_freeze:
+            freeze_once()
 
     # --- plumbing ----------------------------------------------------------------------
 
