@@ -361,16 +361,20 @@ class Stores:
 
     # --- maintenance and lifecycle -----------------------------------------------------
 
-    def maintain(self) -> None:
+    def maintain(self) -> float | None:
         """Repair crashed sessions, then compact and update indexes if this process holds
-        the store's maintenance lease (other processes skip that part)."""
+        the store's maintenance lease (other processes skip that part). Returns the
+        seconds after which the indexes have more upkeep due with nothing written
+        (``None``: none)."""
         self.recover()
+        again = None
         if self.journal.acquire(LEASE, self.session, self._lease_ttl):
             try:
-                self.vectors.maintain()
+                again = self.vectors.maintain()
             finally:
                 self.journal.release(LEASE, self.session)
         self.records.optimize()
+        return again
 
     def _heartbeat_loop(self, every: float) -> None:
         while not self._stop.wait(every):

@@ -144,6 +144,8 @@ class Writer:
         self._closed = False
         self._maintenance: asyncio.Task[None] | None = None
         self._sweep: asyncio.Task[None] | None = None
+        #: upkeep the last run left for later (a worn index on a table not yet quiet)
+        self._follow_up: asyncio.TimerHandle | None = None
         #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = _AllLanes([self._bulk, self._small])  # excludes persistence (reset, check)
@@ -171,6 +173,8 @@ class Writer:
     async def close(self) -> None:
         await self.drain()
         self._closed = True
+        if self._follow_up is not None:
+            self._follow_up.cancel()
         self._store.vectors.close()  # abandon a long index build rather than wait for it
         await self.wait_maintenance()
         for task in self._tasks:
@@ -243,6 +247,8 @@ class Writer:
 
     def _start_maintenance(self) -> None:
         """Compaction and index upkeep run beside the write path, one run at a time."""
+        if self._closed:
+            return
         if self._maintenance is None or self._maintenance.done():
             self._maintenance = asyncio.create_task(self._maintain(), name="agentmem-maintain")
 
@@ -281,12 +287,43 @@ class Writer:
         except Exception:
             log.exception("expiry sweep failed; will retry later")
         try:
-            await self._io(self._store.maintain)
+            again = await self._io(self._store.maintain)
         except Exception as exc:  # upkeep must never fail a write; the next run tries again
             if self._closed:  # interrupted by close(): expected
                 log.info("vector index maintenance stopped by close (%s)", exc)
             else:
                 log.exception("vector index maintenance failed; will retry later")
+            return
+        if again is not None:
+            # e.g. an index worn by a bulk load, to retrain once the load is over: without
+            # this an idle store would keep it until its next writes
+            self._follow_up_in(again)
+
+    def _follow_up_in(self, seconds: float) -> None:
+        """Upkeep in ``seconds`` if nothing is written meanwhile (writes bring their own,
+        every ``maintain_every`` commits); else look again as much later."""
+        if self._closed:
+            return
+        if self._follow_up is not None:
+            self._follow_up.cancel()
+        commits = self._commits
+
+        def due() -> None:
+            if self._commits == commits:
+                self._start_maintenance()
+            else:
+                self._follow_up_in(seconds)
+
+        self._follow_up = asyncio.get_running_loop().call_later(seconds, due)
+
+    def upkeep_pending(self) -> bool:
+        """Whether upkeep is running or scheduled to run again (benchmarks wait for it)."""
+        running = self._maintenance is not None and not self._maintenance.done()
+        return running or (
+            self._follow_up is not None
+            and not self._follow_up.cancelled()
+            and self._follow_up.when() > asyncio.get_running_loop().time()
+        )
 
     async def wait_maintenance(self) -> None:
         tasks = [t for t in (self._maintenance, self._sweep) if t is not None]

@@ -11,8 +11,8 @@ and retrain its ANN index), ``"hash"`` embedder over generated sentences
    another scope every ``--probe-ms`` (50 ms) and records how long each ``add`` took;
    ingest throughput is logged per tenth of the ingest, with the probe's percentiles in
    that window and every index build the core reports;
-3. the writer's maintenance is awaited and one more upkeep is run (what an idle writer
-   would do), timed;
+3. the upkeep the idle writer runs by itself after the load is awaited, timed (a worn
+   index is retrained once the table is quiet);
 4. ``--queries`` searches in the large scope, end to end (``search(q, user_id="docs",
    limit=10)``), p50/p95, the process CPU time per search (all threads: a figure that a
    loaded, shared machine inflates less than wall time), and recall@10 against exact
@@ -253,12 +253,12 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         out["ingest"] = await ingest(memory, size, batch, probe_ms, builds)
         t0 = time.perf_counter()
         await memory.flush()
+        # the upkeep the idle writer runs by itself once the load is over (a worn index
+        # is retrained when the table is quiet), at most 5 minutes
+        while memory._writer.upkeep_pending() and time.perf_counter() - t0 < 300:
+            await asyncio.sleep(0.1)
         await memory._writer.wait_maintenance()
-        settle = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        await memory._io(memory._stores.maintain)  # the upkeep an idle writer runs
-        out["upkeep_after_ingest_s"] = {"wait_running": round(settle, 1),
-                                        "one_more": round(time.perf_counter() - t0, 1)}
+        out["upkeep_after_ingest_s"] = {"idle_upkeep": round(time.perf_counter() - t0, 1)}
         stats = memory._stores.vectors._table
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
         from agentmem_plugins.storage._upkeep import (

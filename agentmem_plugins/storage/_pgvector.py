@@ -400,19 +400,20 @@ class PgVectorIndex:
 
     # --- maintenance -------------------------------------------------------------------
 
-    def maintain(self) -> None:
+    def maintain(self) -> float | None:
         """Build the HNSW index once the table holds ``ann_min_rows`` rows (concurrently:
-        writes go on); one process builds it, the others skip while it holds the lock."""
+        writes go on); one process builds it, the others skip while it holds the lock.
+        Nothing is ever left for later (``None``): PostgreSQL keeps the index itself."""
         if self._has_ann or self._dim is None or self.count() < self._ann_min_rows:
-            return
+            return None
         ops = f"{self._type}_cosine_ops"
         with self._engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({_DDL_LOCK})").scalar():
-                return
+                return None
             try:
                 if self._valid_ann(conn):
                     self._has_ann = True
-                    return
+                    return None
                 # an interrupted concurrent build leaves an invalid index behind
                 conn.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {HNSW_INDEX}")
                 conn.exec_driver_sql("SET maintenance_work_mem = '512MB'")
@@ -424,6 +425,7 @@ class PgVectorIndex:
                 self._has_ann = True
             finally:
                 conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_DDL_LOCK})")
+        return None
 
     def close(self) -> None:
         self._engine.dispose()

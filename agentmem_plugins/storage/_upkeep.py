@@ -85,6 +85,10 @@ COLLAPSED_SHARE = 0.6
 QUIET_GROWTH = 0.01
 REBUILD_COOLDOWN = 3.0
 REBUILD_GROWTH = 0.05
+#: upkeep that left work (a worn index on a table not yet quiet, rows written while it
+#: ran): the writer runs it again this much later if nothing is written meanwhile (an
+#: idle store would otherwise keep it until its next writes)
+QUIET_RECHECK_S = 2.0
 #: per table (uri): rows at the end of the previous upkeep in this process
 _last_seen: dict[str, int] = {}
 #: per table (uri): when the next collapse rebuild may start (this process's clock)
@@ -150,8 +154,11 @@ def _has_work(table: Any) -> bool:
     old-version cleanup ride along). An optimize with nothing to fold still rewrites the
     ANN index and collapses it (see above), so an idle store's upkeep would otherwise
     retrain it over and over. Deleted rows alone wait for the next fold to be compacted."""
-    if not _vector_indexes(table):
-        return True
+    return not _vector_indexes(table) or _unindexed(table)
+
+
+def _unindexed(table: Any) -> bool:
+    """Whether some index does not cover every row yet."""
     return any(table.index_stats(ix.name).num_unindexed_rows for ix in table.list_indices())
 
 
@@ -177,7 +184,9 @@ def upkeep(
 ) -> dict[str, Any]:
     """Compact, fold new rows into the indexes, drop old versions; build the ANN index
     once the table has ``ann_min_rows`` rows and retrain it per the policy above.
-    Returns what it did (for logs and benchmarks)."""
+    Returns what it did (for logs and benchmarks), with ``again_s``: seconds after which
+    another upkeep has work it left (a worn index to retrain once the table is quiet,
+    rows written meanwhile to fold in; ``None``: nothing left)."""
     started = time.perf_counter()
     report: dict[str, Any] = {
         "rows": table.count_rows(),
@@ -189,7 +198,7 @@ def upkeep(
     rows = table.count_rows()
     current = _vector_indexes(table)
     trained = max((trained_rows(n) for n in current), default=0)
-    reason, key = None, report["table"]
+    reason, key, again = None, report["table"], None
     if rows >= ann_min_rows and (not current or rows >= RETRAIN_GROWTH * trained):
         reason = "growth"
     elif current and trained and ann_partitions(trained) > 1:
@@ -204,6 +213,8 @@ def upkeep(
         due = time.monotonic() >= _next_rebuild.get(key, 0.0)
         if worn and quiet and (due or rows - trained >= REBUILD_GROWTH * trained):
             reason = "worn"
+        elif worn:
+            again = QUIET_RECHECK_S if not quiet else _next_rebuild[key] - time.monotonic()
     if reason is not None:
         build_started = time.monotonic()
         _build_ann(table, rows, replacing=current)
@@ -217,6 +228,9 @@ def upkeep(
             "reason": reason,
         }
     _last_seen[key] = table.count_rows()
+    if again is None and _vector_indexes(table) and _unindexed(table):
+        again = QUIET_RECHECK_S  # rows written during this upkeep: fold them in soon
+    report["again_s"] = None if again is None else round(max(again, QUIET_RECHECK_S), 3)
     report["seconds"] = round(time.perf_counter() - started, 3)
     return report
 

@@ -272,17 +272,19 @@ class VectorIndex(VectorSearch):
                         raise
             self._has_fts = True
 
-    def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> None:
+    def maintain(self, *, cleanup_older_than: timedelta = timedelta(seconds=30)) -> float | None:
         """Compact fragments, fold new rows into indexes, drop old versions, build or
         retrain the ANN index (policy in ``_upkeep``), then reopen the handle (a
-        long-lived handle grows in memory with every commit). Past ``WORKER_MIN_ROWS``
+        long-lived handle grows in memory with every commit). Returns the seconds after
+        which upkeep has more to do even if nothing is written (``None``: nothing).
+        Past ``WORKER_MIN_ROWS``
         rows (or ``ann_min_rows``, if lower) this runs in the index worker process, where
         it cannot stall appends (see ``_index_worker``); search picks up what it commits.
         Upkeep that loses a commit race to a write yields: the write matters more, and
         the next run compacts."""
         table = self._handle()
         if table is None:
-            return
+            return None
         try:
             if table.count_rows() >= min(self._ann_min_rows, WORKER_MIN_ROWS):
                 report = self._worker.upkeep(
@@ -296,11 +298,13 @@ class VectorIndex(VectorSearch):
             if not _is_conflict(exc):
                 raise
             log.info("index upkeep yielded to a concurrent commit (%s)", exc)
-            return
+            return None
         if report["built"]:
             log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:
             self._open()
+        again: float | None = report.get("again_s")
+        return again
 
     def close(self) -> None:
         """Stop the index worker (an unfinished build is abandoned; nothing is lost)."""

@@ -67,6 +67,7 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     again = _run(table)
     assert again["built"] is None
     assert index_partitions(table) == 5
+    assert again["again_s"] is None  # nothing left for later
 
     # a few new rows: optimize() folds them in and the index collapses (LanceDB joins
     # partitions); the table is quiet, so upkeep retrains it at once
@@ -85,11 +86,14 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     later = _run(table)
     assert later["built"] is None
     assert later["partitions_found"] < _upkeep.COLLAPSED_SHARE * 5
+    assert 3000 < later["again_s"] <= 3600  # look again when the cooldown is over
 
     # a bulk load (the table grew since the last upkeep): no rebuild while it grows; once
     # quiet, the index missing over 5% of the rows it was trained on is rebuilt at once
     table.add(_rows(500, 4))
-    assert _run(table)["built"] is None
+    growing = _run(table)
+    assert growing["built"] is None
+    assert growing["again_s"] == _upkeep.QUIET_RECHECK_S  # the writer comes back then
     assert _run(table)["built"]["reason"] == "worn"
     assert index_partitions(table) == ann_partitions(8600)
 

@@ -1,0 +1,67 @@
+"""The writer runs the upkeep a run left for later (a worn index waiting for the table to
+be quiet) by itself, when nothing is written meanwhile: an idle store retrains the index
+a bulk load wore instead of keeping it until its next writes (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from agentmem_plugins._writer import Writer
+
+
+class _Records:
+    def expired_ids(self) -> list[str]:
+        return []
+
+
+class _Store:
+    """What the writer's maintenance touches: upkeep asks to run again once."""
+
+    def __init__(self, again_s: float) -> None:
+        self.records = _Records()
+        self.calls: list[float] = []
+        self._again_s = again_s
+
+    def maintain(self) -> float | None:
+        self.calls.append(time.monotonic())
+        return self._again_s if len(self.calls) == 1 else None
+
+
+async def _io(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _writer(store: _Store) -> Writer:
+    return Writer(store=store, runner=None, io=_io, max_rows=8, max_wait_s=0, maintain_every=1)  # type: ignore[arg-type]
+
+
+async def _until_settled(writer: Writer, store: _Store, calls: int) -> None:
+    deadline = time.monotonic() + 10
+    while (len(store.calls) < calls or writer.upkeep_pending()) and time.monotonic() < deadline:
+        await asyncio.sleep(0.01)
+    await writer.wait_maintenance()
+
+
+async def test_an_idle_writer_runs_the_upkeep_left_for_later() -> None:
+    store = _Store(again_s=0.05)
+    writer = _writer(store)
+    writer._start_maintenance()
+    await _until_settled(writer, store, calls=2)
+    assert len(store.calls) == 2
+    assert store.calls[1] - store.calls[0] >= 0.05
+    assert not writer.upkeep_pending()  # the second run left nothing
+
+
+async def test_writes_in_between_postpone_it() -> None:
+    store = _Store(again_s=0.1)
+    writer = _writer(store)
+    writer._start_maintenance()
+    await writer.wait_maintenance()
+    await asyncio.sleep(0.05)
+    writer._commits += 1  # a write (they bring their own upkeep every maintain_every)
+    await _until_settled(writer, store, calls=2)
+    assert len(store.calls) == 2
+    assert store.calls[1] - store.calls[0] >= 0.2  # looked again 0.1 s after the write
