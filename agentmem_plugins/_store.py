@@ -42,7 +42,7 @@ from .embeddings import Embedder
 from .storage import Changes, PgVectorIndex, RecordStore, open_vector_backend
 from .storage._journal import Intent
 from .storage._record_writes import WriteMark
-from .storage._reservations import IdReservations, random_ids
+from .storage._reservations import IdReservations, memory_ids
 
 __all__ = ["Stores"]
 
@@ -119,7 +119,7 @@ class Stores:
         """Ids for ``n`` new memories (from this session's reserved blocks when it has
         some: see :mod:`.storage._reservations`)."""
         if self.atomic is not None:
-            return random_ids(n)
+            return memory_ids(n)
         with self._state:
             return self.reservations.take(n)
 

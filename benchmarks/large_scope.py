@@ -23,9 +23,8 @@ and retrain its ANN index), ``"hash"`` embedder over generated sentences
 CPython's full (generation 2) garbage collections during the ingest are counted and
 timed: each one holds the GIL for the whole pass over every tracked object (~170k after
 importing lancedb, pyarrow, pydantic and SQLAlchemy; 100-300 ms on this machine), so
-they show in the probe's tail. ``--gc-freeze`` is what an application can do about it:
-``gc.freeze()`` once the store is open moves the objects alive then out of the
-collector's way.
+they showed in the probe's tail. The store now freezes them (``gc.freeze()``) when it opens
+(``MemoryConfig.gc_freeze``); ``--no-gc-freeze`` turns that off, as a diagnostic.
 
     python -m benchmarks.large_scope --size 100000 [--json FILE] [--workdir DIR]
 """
@@ -228,7 +227,7 @@ def _upkeep_in_process(memory: Any) -> None:
 
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
               probe_ms: float, n_queries: int, in_process: bool = False,
-              gc_freeze: bool = False, probe_shares: list[float] | None = None
+              gc_freeze: bool = True, probe_shares: list[float] | None = None
               ) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
@@ -239,12 +238,9 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
                            "user_rows": user_rows, "probe_ms": probe_ms,
                            "upkeep": "in-process (diagnostic)" if in_process else "worker",
                            "gc_freeze": gc_freeze}
-    async with AsyncMemory(path=path, embedder="hash") as memory:
+    async with AsyncMemory(path=path, embedder="hash", gc_freeze=gc_freeze) as memory:
         if in_process:
             _upkeep_in_process(memory)
-        if gc_freeze:  # what an application may do once its store is open
-            gc.collect()
-            gc.freeze()
         kept: dict[str, tuple[list[str], list[str]]] = {}
         for n, u in enumerate(users(n_users)):
             texts = sentences(user_rows, seed=50_000 + n)
@@ -318,8 +314,8 @@ def main() -> None:
     p.add_argument("--queries", type=int, default=200)
     p.add_argument("--in-process-upkeep", action="store_true",
                    help="diagnostic: index upkeep in this process, as before issue 14")
-    p.add_argument("--gc-freeze", action="store_true",
-                   help="gc.freeze() once the store is open (an application-side setting)")
+    p.add_argument("--no-gc-freeze", dest="gc_freeze", action="store_false",
+                   help="diagnostic: MemoryConfig(gc_freeze=False), the collector left alone")
     p.add_argument("--probe-shares", default="",
                    help="also search the large scope probing these shares of its IVF "
                         "partitions, e.g. 0.05,0.1 (default: _upkeep.ann_probes)")

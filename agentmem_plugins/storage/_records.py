@@ -68,7 +68,7 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
         self.checkpointer: Checkpointer | None = None
         if self.dialect == "sqlite":
             checkpointer = self.checkpointer = Checkpointer(
-                self._read.raw_connection, self._write.raw_connection
+                self._read.raw_connection, self._lend_writer
             )
             event.listen(self._write, "checkin", lambda *_: checkpointer.wrote())
         ensure_schema(self._write, self.dialect)  # creates, or migrates an older store
@@ -104,6 +104,13 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
+
+    def _lend_writer(self, queue: bool) -> Any | None:
+        """The writing connection, for the checkpointer: if no write holds it now, else
+        ``None``; with ``queue``, once the writes in front of it are done."""
+        if not queue and self._write.pool.checkedout():  # type: ignore[attr-defined]
+            return None
+        return self._write.raw_connection()
 
     def optimize(self) -> None:
         """Refresh the query planner's statistics (cheap; SQLite's advice for long-lived

@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from agentmem_plugins import AsyncMemory
 from agentmem_plugins.storage._checkpoints import Checkpointer
 from agentmem_plugins.storage._records import RecordStore
@@ -63,9 +65,14 @@ class _Writer:
 
         self.conn = conn
         self.lock = threading.Lock()
+        self.lent_queued = 0
 
-    def lend(self) -> _Lent:
-        self.lock.acquire()
+    def lend(self, queue: bool) -> _Lent | None:
+        """The connection if no write holds it, else ``None``; with ``queue``, once free
+        (as the store lends it)."""
+        if not self.lock.acquire(blocking=queue):
+            return None
+        self.lent_queued += queue
         return _Lent(self)
 
 
@@ -80,10 +87,13 @@ class _Lent:
         self._owner.lock.release()
 
 
-def test_a_steady_stream_of_writes_still_starts_the_log_over(tmp_path: Path) -> None:
+@pytest.mark.parametrize("gap_s", [0.0, 0.002])
+def test_a_steady_stream_of_writes_still_starts_the_log_over(tmp_path: Path, gap_s: float) -> None:
     """A checkpoint beside a steady stream of writes never finds the log all copied when
     a write begins (the log then grows without end: 500 MB in a 100k-row ingest). Past
-    ``restart_frames`` the thread checkpoints on the writing connection too."""
+    ``restart_frames`` the thread checkpoints on the writing connection too, when no
+    write holds it; writes back to back (``gap_s`` 0) never leave it free, and past
+    ``QUEUE_AFTER`` times as many frames the thread queues for it."""
     db = tmp_path / "w.db"
     writer = _Writer(_writing(db))
     writer.conn.execute("CREATE TABLE t (x BLOB)")
@@ -104,6 +114,8 @@ def test_a_steady_stream_of_writes_still_starts_the_log_over(tmp_path: Path) -> 
                 writer.conn.execute("COMMIT")
             written += 8 * len(blob)
             checkpointer.wrote()
+            if gap_s:
+                time.sleep(gap_s)
     finally:
         checkpointer.close()
     log_bytes = (tmp_path / "w.db-wal").stat().st_size
