@@ -99,20 +99,25 @@ class Checkpointer:
                 self._closing.wait(self._delay_s)
                 self._due.clear()
                 frames = self._checkpoint(conn)
-                if frames >= self._restart_frames:
-                    # queue for it only when writes never let go of it
-                    writing = self._writer(frames >= QUEUE_AFTER * self._restart_frames)
-                    if writing is None:  # a write holds it: look again shortly
-                        self._due.set()
-                        continue
-                    try:
-                        self._checkpoint(writing, "RESTART")
-                    finally:
-                        writing.close()
+                if frames >= self._restart_frames and not self._restart(frames):
+                    self._due.set()  # a write holds the connection: look again shortly
                 if self._closing.is_set():
-                    return
+                    return  # the last connection to close checkpoints the rest
         finally:
             conn.close()
+
+    def _restart(self, frames: int) -> bool:
+        """The RESTART checkpoint on the writing connection, taken if no write holds it
+        (queued for once the log holds ``frames`` past ``QUEUE_AFTER`` times
+        ``restart_frames``); ``False`` if it was not free."""
+        writing = self._writer(frames >= QUEUE_AFTER * self._restart_frames)
+        if writing is None:
+            return False
+        try:
+            self._checkpoint(writing, "RESTART")
+        finally:
+            writing.close()
+        return True
 
     def _checkpoint(self, conn: Any, mode: str = "PASSIVE") -> int:
         """A checkpoint on ``conn``; the frames in the log (0 if it failed). RESTART waits

@@ -140,3 +140,23 @@ async def test_a_store_checkpoints_while_it_ingests(tmp_path: Path) -> None:
             time.sleep(0.01)
         assert checkpointer.checkpoints >= 1
         assert await memory.count(user_id="u") == 2400
+
+
+def test_close_does_not_wait_for_a_held_writing_connection(tmp_path: Path) -> None:
+    db = tmp_path / "c.db"
+    writer = _Writer(_writing(db))
+    writer.conn.execute("CREATE TABLE t (x INTEGER)")
+    writer.conn.execute("INSERT INTO t VALUES (1)")
+    checkpointer = Checkpointer(
+        lambda: sqlite3.connect(db, check_same_thread=False),
+        writer.lend,
+        delay_s=0.005,
+        restart_frames=1,  # every pass wants the writing connection
+    )
+    with writer.lock:  # a write holds it throughout
+        checkpointer.wrote()
+        time.sleep(0.05)  # the thread found it held and keeps looking
+        started = time.monotonic()
+        checkpointer.close()
+        assert time.monotonic() - started < 2
+    assert checkpointer.checkpoints >= 1
