@@ -41,6 +41,8 @@ from .storage import Changes
 __all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
+#: a failed maintenance run is tried again this much later, writes or none
+UPKEEP_RETRY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -293,6 +295,9 @@ class Writer:
                 log.info("vector index maintenance stopped by close (%s)", exc)
             else:
                 log.exception("vector index maintenance failed; will retry later")
+                # also when nothing more is written: an idle store would otherwise keep
+                # what the failed run left (385k unindexed rows after a 1M-row load)
+                self._follow_up_in(UPKEEP_RETRY_S)
             return
         if again is not None:
             # e.g. an index worn by a bulk load, to retrain once the load is over: without

@@ -57,6 +57,8 @@ class _Builds(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:  # why upkeep failed
+            message += f" ({type(record.exc_info[1]).__name__}: {record.exc_info[1]})"
         if "ANN index" in message or "maintenance failed" in message:
             self.events.append((time.perf_counter(), message))
 

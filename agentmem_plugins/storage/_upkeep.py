@@ -55,6 +55,7 @@ __all__ = [
     "ann_partitions",
     "ann_probes",
     "index_partitions",
+    "lost_commit_race",
     "search_params",
     "trained_rows",
     "upkeep",
@@ -166,13 +167,22 @@ def _vector_indexes(table: Any) -> list[str]:
     return [ix.name for ix in table.list_indices() if list(ix.columns) == ["vector"]]
 
 
+def lost_commit_race(exc: BaseException) -> bool:
+    """Whether a LanceDB commit failed because another commit won; retrying is safe (a
+    failed commit wrote nothing). LanceDB says "conflict" or "preempted", or, once its own
+    retries have run out, "Too many concurrent writers": the index worker met that during
+    a 1M-row ingest, when a build's commit lost to the appends for 30 s (issue 14)."""
+    text = str(exc).lower()
+    return any(w in text for w in ("conflict", "preempted", "too many concurrent writers"))
+
+
 def _with_retry(commit: Any, attempts: int = 8) -> Any:
     """Retry a commit that lost a race with another writer (each attempt is atomic)."""
     for attempt in range(attempts):
         try:
             return commit()
         except Exception as exc:
-            if "conflict" not in str(exc).lower() or attempt == attempts - 1:
+            if not lost_commit_race(exc) or attempt == attempts - 1:
                 raise
             log.info("index upkeep commit conflicted; retrying (%s)", exc)
             time.sleep(0.05 * 2**attempt)

@@ -22,7 +22,7 @@ import numpy as np
 from ._changes import Changes
 from ._index_worker import IndexWorker
 from ._owner import OWNER_KEY, check_owner
-from ._upkeep import trained_rows, upkeep
+from ._upkeep import lost_commit_race, trained_rows, upkeep
 from ._vector_search import VectorSearch, sql_literal
 
 __all__ = ["VectorIndex", "sql_literal"]
@@ -41,10 +41,6 @@ def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
 
 
-def _is_conflict(exc: BaseException) -> bool:
-    return "conflict" in str(exc).lower() or "preempted" in str(exc).lower()
-
-
 def _retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
     """Retry a commit that lost a race with another commit (background compaction, another
     process). A commit is atomic and a failed one wrote nothing, so a retry cannot
@@ -53,7 +49,7 @@ def _retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
         try:
             return write()
         except Exception as exc:
-            if not _is_conflict(exc) or attempt == attempts - 1:
+            if not lost_commit_race(exc) or attempt == attempts - 1:
                 raise
             log.info("vector commit conflicted with another commit; retrying (%s)", exc)
             time.sleep(random.uniform(0.5, 1.5) * min(0.01 * 2**attempt, 0.5))
@@ -295,7 +291,7 @@ class VectorIndex(VectorSearch):
                     table, ann_min_rows=self._ann_min_rows, cleanup_older_than=cleanup_older_than
                 )
         except Exception as exc:
-            if not _is_conflict(exc):
+            if not lost_commit_race(exc):
                 raise
             log.info("index upkeep yielded to a concurrent commit (%s)", exc)
             return None

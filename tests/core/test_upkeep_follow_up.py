@@ -9,6 +9,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from agentmem_plugins._writer import Writer
 
 
@@ -65,3 +67,41 @@ async def test_writes_in_between_postpone_it() -> None:
     await _until_settled(writer, store, calls=2)
     assert len(store.calls) == 2
     assert store.calls[1] - store.calls[0] >= 0.2  # looked again 0.1 s after the write
+
+
+class _FailingOnce(_Store):
+    def maintain(self) -> float | None:
+        self.calls.append(time.monotonic())
+        if len(self.calls) == 1:
+            raise RuntimeError("lance error: Too many concurrent writers.")
+        return None
+
+
+async def test_a_failed_upkeep_is_tried_again_when_idle(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run that failed (the index worker's commit lost to the appends for 30 s) left
+    385k rows unindexed in a 1M-row load; with nothing more written, nothing retried."""
+    import agentmem_plugins._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "UPKEEP_RETRY_S", 0.05)
+    store = _FailingOnce(again_s=0.0)
+    writer = _writer(store)
+    writer._start_maintenance()
+    await _until_settled(writer, store, calls=2)
+    assert len(store.calls) == 2
+    assert "maintenance failed" in caplog.text
+
+
+def test_losing_a_commit_race_reads_as_one_whatever_lance_calls_it() -> None:
+    from agentmem_plugins.storage._upkeep import lost_commit_race
+
+    for text in (
+        "Commit conflict for version 12",
+        "Retryable commit conflict",
+        "preempted by a concurrent transaction",
+        "lance error: Too many concurrent writers. Attempted 5 times, but failed on "
+        "retry_timeout of 30.000 seconds.",
+    ):
+        assert lost_commit_race(RuntimeError(text)), text
+    assert not lost_commit_race(RuntimeError("No such file or directory"))
