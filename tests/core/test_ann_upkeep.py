@@ -97,6 +97,14 @@ def test_a_collapsed_index_is_retrained_when_quiet_and_a_fresh_one_left_alone(
     assert _run(table)["built"]["reason"] == "worn"
     assert index_partitions(table) == ann_partitions(8600)
 
+    # a table grown by a quarter past the rows its index was trained on: worn too, as
+    # the index's partitions are sized for fewer rows (not yet the doubling rule)
+    table.add(_rows(2200, 5))
+    assert _run(table)["built"] is None  # growing
+    stale = _run(table)
+    assert stale["built"]["reason"] == "worn"
+    assert stale["built"]["rows"] == 10800 < _upkeep.RETRAIN_GROWTH * 8600
+
 
 async def test_index_search_in_a_small_scope_of_a_large_table(tmp_path: Path) -> None:
     """The index search first looks at the nearest rows of the whole table and keeps those
