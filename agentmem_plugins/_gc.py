@@ -4,7 +4,7 @@ garbage collector's way (``gc.freeze()``).
 Why: importing LanceDB, pyarrow, SQLAlchemy and pydantic leaves ~170k objects the
 collector tracks, and every full (generation 2) collection walks all of them with the
 GIL held: 100-300 ms here, during which no thread of the process runs. A bulk ingest
-promotes thousands of objects per batch (its rows' ``Upsert``\\ s and events live
+promotes thousands of objects per batch (its rows' ``Upsert`` objects and events live
 through a young collection), so full collections come often: 72 in a 1M-row ingest,
 14.9 s in all, and a single ``add`` that met one waited for it (issue 14, BENCHMARKS.md).
 Frozen, those objects are skipped, and a full collection walks only what was made

@@ -41,8 +41,11 @@ from .storage import Changes
 __all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
-#: a failed maintenance run is tried again this much later, writes or none
+#: a failed maintenance run is tried again this much later, writes or none, doubled after
+#: each further failure up to UPKEEP_RETRY_MAX_S (a store whose upkeep keeps failing
+#: logs it every few minutes, not every few seconds)
 UPKEEP_RETRY_S = 5.0
+UPKEEP_RETRY_MAX_S = 300.0
 
 
 @dataclass(slots=True)
@@ -148,6 +151,7 @@ class Writer:
         self._sweep: asyncio.Task[None] | None = None
         #: upkeep the last run left for later (a worn index on a table not yet quiet)
         self._follow_up: asyncio.TimerHandle | None = None
+        self._upkeep_failures = 0  # in a row
         #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
         self.loop: asyncio.AbstractEventLoop | None = None
         self.lock = _AllLanes([self._bulk, self._small])  # excludes persistence (reset, check)
@@ -297,8 +301,11 @@ class Writer:
                 log.exception("vector index maintenance failed; will retry later")
                 # also when nothing more is written: an idle store would otherwise keep
                 # what the failed run left (385k unindexed rows after a 1M-row load)
-                self._follow_up_in(UPKEEP_RETRY_S)
+                delay = UPKEEP_RETRY_S * 2**self._upkeep_failures
+                self._upkeep_failures += 1
+                self._follow_up_in(min(delay, UPKEEP_RETRY_MAX_S))
             return
+        self._upkeep_failures = 0
         if again is not None:
             # e.g. an index worn by a bulk load, to retrain once the load is over: without
             # this an idle store would keep it until its next writes

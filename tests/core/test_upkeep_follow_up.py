@@ -105,3 +105,27 @@ def test_losing_a_commit_race_reads_as_one_whatever_lance_calls_it() -> None:
     ):
         assert lost_commit_race(RuntimeError(text)), text
     assert not lost_commit_race(RuntimeError("No such file or directory"))
+
+
+class _AlwaysFailing(_Store):
+    def maintain(self) -> float | None:
+        self.calls.append(time.monotonic())
+        raise RuntimeError("the disk is gone")
+
+
+async def test_upkeep_that_keeps_failing_is_retried_less_and_less_often(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import agentmem_plugins._writer as writer_module
+
+    monkeypatch.setattr(writer_module, "UPKEEP_RETRY_S", 0.02)
+    store = _AlwaysFailing(again_s=0.0)
+    writer = _writer(store)
+    writer._start_maintenance()
+    deadline = time.monotonic() + 10
+    while len(store.calls) < 5 and time.monotonic() < deadline:
+        await asyncio.sleep(0.005)
+    writer._closed = True  # no more retries
+    gaps = [b - a for a, b in zip(store.calls, store.calls[1:], strict=False)]
+    assert len(gaps) == 4
+    assert gaps[3] >= 0.16 > gaps[0]  # 0.02, 0.04, 0.08, 0.16 s
