@@ -99,8 +99,12 @@ class Checkpointer:
                 self._closing.wait(self._delay_s)
                 self._due.clear()
                 frames = self._checkpoint(conn)
-                if frames >= self._restart_frames and not self._restart(frames):
-                    self._due.set()  # a write holds the connection: look again shortly
+                try:
+                    if frames >= self._restart_frames and not self._restart(frames):
+                        self._due.set()  # a write holds the connection: look again shortly
+                except Exception as exc:  # e.g. the pool's timeout: the thread must live on
+                    log.warning("WAL checkpoint on the writing connection failed: %s", exc)
+                    self._due.set()
                 if self._closing.is_set():
                     return  # the last connection to close checkpoints the rest
         finally:

@@ -160,3 +160,30 @@ def test_close_does_not_wait_for_a_held_writing_connection(tmp_path: Path) -> No
         checkpointer.close()
         assert time.monotonic() - started < 2
     assert checkpointer.checkpoints >= 1
+
+
+def test_the_thread_lives_on_when_lending_the_writing_connection_fails(tmp_path: Path) -> None:
+    db = tmp_path / "f.db"
+    writer = _Writer(_writing(db))
+    writer.conn.execute("CREATE TABLE t (x INTEGER)")
+    writer.conn.execute("INSERT INTO t VALUES (1)")
+    failures = []
+
+    def lend(queue: bool) -> _Lent | None:
+        if not failures:
+            failures.append(queue)
+            raise TimeoutError("QueuePool limit reached, connection timed out")
+        return writer.lend(queue)
+
+    checkpointer = Checkpointer(
+        lambda: sqlite3.connect(db, check_same_thread=False),
+        lend,
+        delay_s=0.005,
+        restart_frames=1,
+    )
+    checkpointer.wrote()
+    deadline = time.monotonic() + 5
+    while checkpointer.checkpoints < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    checkpointer.close()
+    assert failures and checkpointer.checkpoints >= 3  # went on after the failure
