@@ -17,7 +17,10 @@ and retrain its ANN index), ``"hash"`` embedder over generated sentences
    limit=10)``), p50/p95, the process CPU time per search (all threads: a figure that a
    loaded, shared machine inflates less than wall time), and recall@10 against exact
    cosine search over the same texts (re-embedded: the embedder is deterministic; a hit
-   counts if its exact score reaches the 10th best, so ties are not misses);
+   counts if its exact score reaches the 10th best, so ties are not misses); with
+   ``--search-at 100000`` the ingest also pauses at 100k rows, waits for the idle
+   upkeep and runs the same searches there, so one 1M run reports both sizes (the
+   pause counts neither in the ingest rates nor in the probe's percentiles);
 5. the same in the per-user scopes (first search per user and all searches).
 
 CPython's full (generation 2) garbage collections during the ingest are counted and
@@ -27,6 +30,7 @@ they showed in the probe's tail. The store now freezes them (``gc.freeze()``) wh
 (``MemoryConfig.gc_freeze``); ``--no-gc-freeze`` turns that off, as a diagnostic.
 
     python -m benchmarks.large_scope --size 100000 [--json FILE] [--workdir DIR]
+    python -m benchmarks.large_scope --size 1000000 --search-at 100000
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,8 +116,13 @@ async def _probe(memory: Any, every_s: float, out: list[tuple[float, float]],
         await asyncio.sleep(max(0.0, every_s - (t1 - t0)))
 
 
-async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
-                 builds: _Builds) -> dict[str, Any]:
+async def ingest(memory: Any, size: int, batch: int, probe_ms: float, builds: _Builds,
+                 pause_at: list[int] | None = None,
+                 paused: Callable[[int], Awaitable[None]] | None = None) -> dict[str, Any]:
+    """The bulk ingest with the probe. At each row count in ``pause_at`` the ingest pauses
+    for ``paused(rows)`` (searches at an intermediate size); the pauses count neither in
+    the ingest's rates nor in the probe's percentiles."""
+    pauses: list[tuple[float, float]] = []
     probes: list[tuple[float, float]] = []
     stop = asyncio.Event()
     probe = asyncio.create_task(_probe(memory, probe_ms / 1000, probes, stop))
@@ -121,6 +131,7 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
     texts_seed = 1_000
     t_start = time.perf_counter()
     w_start, w_rows = t_start, 0
+    paused_s, w_paused_s = 0.0, 0.0  # in all, and in this window
     full_gc = _FullCollections().__enter__()
     for start in range(0, size, batch):
         n = min(batch, size - start)
@@ -128,28 +139,40 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float,
         await memory.add_many([{"text": t, "user_id": DOCS} for t in texts])
         w_rows += n
         done = start + n
+        if paused is not None and done in (pause_at or ()):
+            stopped = time.perf_counter()
+            await paused(done)
+            resumed = time.perf_counter()
+            pauses.append((stopped, resumed))
+            paused_s += resumed - stopped  # the rates leave the pause out
+            w_paused_s += resumed - stopped
         if done % step == 0 or done == size:
             now = time.perf_counter()
-            lat = [ms for t, ms in probes if w_start <= t < now]
-            windows.append({"rows": done, "elapsed_s": round(now - t_start, 1),
-                            "rows_per_s": round(w_rows / (now - w_start)),
+            lat = [ms for t, ms in probes if w_start <= t < now and not _in(t, pauses)]
+            rate = w_rows / (now - w_start - w_paused_s)
+            windows.append({"rows": done, "elapsed_s": round(now - t_start - paused_s, 1),
+                            "rows_per_s": round(rate),
                             "probe": _pcts(lat)})
-            log(f"  {done:,} rows at {now - t_start:.0f} s: {w_rows / (now - w_start):,.0f}/s "
+            log(f"  {done:,} rows at {now - t_start - paused_s:.0f} s: {rate:,.0f}/s "
                 f"in this window; probe add p50 {windows[-1]['probe']['p50']} ms, "
                 f"p99 {windows[-1]['probe']['p99']}, max {windows[-1]['probe']['max']}")
-            w_start, w_rows = now, 0
-    ingest_s = time.perf_counter() - t_start
+            w_start, w_rows, w_paused_s = now, 0, 0.0
+    ingest_s = time.perf_counter() - t_start - paused_s
     stop.set()
     await probe
     full_gc.__exit__()
-    lat = [ms for _, ms in probes]
-    pauses = full_gc.pauses_ms
+    lat = [ms for t, ms in probes if not _in(t, pauses)]
+    gc_pauses = full_gc.pauses_ms
     return {
         "rows": size, "seconds": round(ingest_s, 1), "rows_per_s": round(size / ingest_s),
         "windows": windows, "probe_adds": _pcts(lat), "started": t_start,
-        "full_gc": {"count": len(pauses), "total_ms": round(sum(pauses)),
-                    "max_ms": round(max(pauses, default=0.0), 1)},
+        "full_gc": {"count": len(gc_pauses), "total_ms": round(sum(gc_pauses)),
+                    "max_ms": round(max(gc_pauses, default=0.0), 1)},
     }
+
+
+def _in(t: float, spans: list[tuple[float, float]]) -> bool:
+    return any(a <= t <= b for a, b in spans)
 
 
 def _truth(matrix: np.ndarray, qv: np.ndarray) -> tuple[np.ndarray, float]:
@@ -214,6 +237,24 @@ async def search_scope(memory: Any, uid: str | list[str], ids_texts: Any, n_quer
             "scopes": len(uids)}
 
 
+async def _settle(memory: Any) -> float:
+    """Wait for the upkeep the idle writer runs by itself once writes stop (a worn index
+    is retrained when the table is quiet), at most 5 minutes; seconds waited."""
+    t0 = time.perf_counter()
+    await memory.flush()
+    while memory._writer.upkeep_pending() and time.perf_counter() - t0 < 300:
+        await asyncio.sleep(0.1)
+    await memory._writer.wait_maintenance()
+    return round(time.perf_counter() - t0, 1)
+
+
+async def _docs(memory: Any) -> tuple[list[str], list[str]]:
+    """Ids and texts of the large scope as stored now."""
+    ids = await memory._io(memory._stores.records.ids, {"user_id": DOCS}, None)
+    texts_by_id = {m.id: m.text for m in await memory.get_all(user_id=DOCS, limit=None)}
+    return ids, [texts_by_id[i] for i in ids]
+
+
 def _upkeep_in_process(memory: Any) -> None:
     """Diagnostic (``--in-process-upkeep``): run the worker's upkeep in this process, as
     before issue 14, to show the stall side by side on the same machine."""
@@ -229,8 +270,8 @@ def _upkeep_in_process(memory: Any) -> None:
 
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
               probe_ms: float, n_queries: int, in_process: bool = False,
-              gc_freeze: bool = True, probe_shares: list[float] | None = None
-              ) -> dict[str, Any]:
+              gc_freeze: bool = True, probe_shares: list[float] | None = None,
+              search_at: list[int] | None = None) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
     builds = _Builds()
@@ -248,15 +289,19 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
             texts = sentences(user_rows, seed=50_000 + n)
             kept[u] = (await memory.add_many([{"text": t, "user_id": u} for t in texts]), texts)
         log(f"large_scope: {n_users} user scopes of {user_rows:,}; bulk ingest of {size:,}")
-        out["ingest"] = await ingest(memory, size, batch, probe_ms, builds)
-        t0 = time.perf_counter()
-        await memory.flush()
-        # the upkeep the idle writer runs by itself once the load is over (a worn index
-        # is retrained when the table is quiet), at most 5 minutes
-        while memory._writer.upkeep_pending() and time.perf_counter() - t0 < 300:
-            await asyncio.sleep(0.1)
-        await memory._writer.wait_maintenance()
-        out["upkeep_after_ingest_s"] = {"idle_upkeep": round(time.perf_counter() - t0, 1)}
+        out["search_large_scope_at"] = {}
+
+        async def search_now(rows: int) -> None:  # the ingest paused at ``rows``
+            idle_upkeep = await _settle(memory)
+            found = await search_scope(memory, DOCS, {**kept, DOCS: await _docs(memory)},
+                                       n_queries, seed=3)
+            found["idle_upkeep_s"] = idle_upkeep
+            out["search_large_scope_at"][str(rows)] = found
+            log(f"large_scope: search in the scope at {rows:,} rows (ingest paused): {found}")
+
+        out["ingest"] = await ingest(memory, size, batch, probe_ms, builds, search_at,
+                                     search_now)
+        out["upkeep_after_ingest_s"] = {"idle_upkeep": await _settle(memory)}
         stats = memory._stores.vectors._table
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
         from agentmem_plugins.storage._upkeep import (
@@ -275,9 +320,7 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         log(f"large_scope: ingest {out['ingest']['rows_per_s']:,}/s, probe "
             f"{out['ingest']['probe_adds']}, full GCs {out['ingest']['full_gc']}, "
             f"index {out['ann_index']}")
-        ids = await memory._io(memory._stores.records.ids, {"user_id": DOCS}, None)
-        texts_by_id = {m.id: m.text for m in await memory.get_all(user_id=DOCS, limit=None)}
-        kept[DOCS] = (ids, [texts_by_id[i] for i in ids])
+        kept[DOCS] = await _docs(memory)
         mats: dict[str, Any] = {}
         out["search_large_scope"] = await search_scope(memory, DOCS, kept, n_queries, seed=3,
                                                         mats=mats)
@@ -321,12 +364,16 @@ def main() -> None:
     p.add_argument("--probe-shares", default="",
                    help="also search the large scope probing these shares of its IVF "
                         "partitions, e.g. 0.05,0.1 (default: _upkeep.ann_probes)")
+    p.add_argument("--search-at", default="",
+                   help="also pause the ingest at these row counts (e.g. 100000) and search "
+                        "the large scope there: one run reports 100k and 1M")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
                                  args.probe_ms, args.queries, args.in_process_upkeep,
                                  args.gc_freeze,
-                                 [float(x) for x in args.probe_shares.split(",") if x]))
+                                 [float(x) for x in args.probe_shares.split(",") if x],
+                                 [int(x) for x in args.search_at.split(",") if x]))
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.json:
