@@ -104,9 +104,10 @@ def _pcts(values: list[float]) -> dict[str, float | None]:
 
 
 async def _probe(memory: Any, every_s: float, out: list[tuple[float, float]],
-                 stop: asyncio.Event) -> None:
+                 stop: asyncio.Event, go: asyncio.Event) -> None:
     i = 0
     while not stop.is_set():
+        await go.wait()  # cleared while the ingest pauses (the store must go idle)
         t0 = time.perf_counter()
         await memory.add(f"probe note {i}: the agent saw event {i * 7 % 101}",
                          user_id="probe", infer=False)
@@ -120,12 +121,14 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float, builds: _B
                  pause_at: list[int] | None = None,
                  paused: Callable[[int], Awaitable[None]] | None = None) -> dict[str, Any]:
     """The bulk ingest with the probe. At each row count in ``pause_at`` the ingest pauses
-    for ``paused(rows)`` (searches at an intermediate size); the pauses count neither in
-    the ingest's rates nor in the probe's percentiles."""
+    for ``paused(rows)`` (searches at an intermediate size), and so does the probe: the
+    writer's idle upkeep waits for the writes to stop. The pauses count neither in the
+    ingest's rates nor in the probe's percentiles."""
     pauses: list[tuple[float, float]] = []
     probes: list[tuple[float, float]] = []
-    stop = asyncio.Event()
-    probe = asyncio.create_task(_probe(memory, probe_ms / 1000, probes, stop))
+    stop, go = asyncio.Event(), asyncio.Event()
+    go.set()
+    probe = asyncio.create_task(_probe(memory, probe_ms / 1000, probes, stop, go))
     windows = []
     step = max(batch, size // 10)
     texts_seed = 1_000
@@ -141,7 +144,9 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float, builds: _B
         done = start + n
         if paused is not None and done in (pause_at or ()):
             stopped = time.perf_counter()
+            go.clear()
             await paused(done)
+            go.set()
             resumed = time.perf_counter()
             pauses.append((stopped, resumed))
             paused_s += resumed - stopped  # the rates leave the pause out
