@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from ._bulk import prepare_insert
+from ._bulk import bulk_insert
 from ._changes import Changes
 from ._journal import Intent, Journal
 from ._record_columns import _ITEM_COLS, H, M, P, _chunks
@@ -57,17 +57,15 @@ class RecordWrites:
         ``finished`` intents of earlier batches) when given; ``also(connection, changes)``
         runs inside it (the pgvector backend writes its side there when it lives in the
         same database). Returns the transaction's :class:`WriteMark` (SQLite) for
-        :meth:`alone_since`. The rows are converted before the transaction takes the
-        process's one writing connection, which every other write waits for."""
-        rows = prepare_insert(self.dialect, M, changes.rows)
-        history = prepare_insert(self.dialect, H, changes.history)
+        :meth:`alone_since`."""
         with self._write.begin() as conn:
             if intents or finished:
                 self.journal.record(conn, intents, finished)
             doomed = list(changes.replace_ids) + list(changes.delete_ids)
             for chunk in _chunks(doomed):
                 conn.execute(M.delete().where(M.c.id.in_(chunk)))
-            rows.run(conn)
+            if changes.rows:
+                bulk_insert(conn, self.dialect, M, changes.rows)
             stamp = datetime.now(timezone.utc).replace(tzinfo=None)
             for memory_id, at, reason in changes.invalidations:
                 # an ended memory may end earlier (a late older fact), never later
@@ -79,7 +77,8 @@ class RecordWrites:
                 )
             for memory_id, when in changes.expiries:
                 conn.execute(M.update().where(M.c.id == memory_id).values(expires_at=when))
-            history.run(conn)
+            if changes.history:
+                bulk_insert(conn, self.dialect, H, changes.history)
             if also is not None:
                 also(conn, changes)
             return self._mark(conn)
