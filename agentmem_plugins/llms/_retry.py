@@ -19,8 +19,10 @@ A :class:`ConcurrencyLimit` bounds calls in flight per store (each ``AsyncMemory
 one from ``MemoryConfig.llm_max_concurrency``; two stores in one process have two bounds);
 it is held only while a request is in flight, never during a backoff sleep. An optional
 :class:`LatencyHedge` sends a second copy of a request that runs past a percentile of
-recent latencies (when a slot is free) and takes whichever answers first: the tail of a
-hung request then costs about the percentile, not the client timeout.
+recent latencies and takes whichever answers first: the tail of a hung request then
+costs about the percentile, not the client timeout. A request sent before the percentile
+is known (a store's first calls) is hedged once it is; the copy waits for a free slot,
+and gives up waiting when the first request answers.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
@@ -76,13 +78,23 @@ class ConcurrencyLimit:
     async def __aexit__(self, *exc: object) -> None:
         self.release()
 
-    async def try_acquire(self) -> bool:
-        """Take a slot only if one is free now (for a hedged copy); ``release()`` it."""
+    async def acquire_unless(self, done: asyncio.Future[str]) -> bool:
+        """Take a slot (for a hedged copy; ``release()`` it), unless ``done`` completes
+        first: then ``False`` and no slot is held."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.max_in_flight)
-        if self._sem.locked():
+        take = asyncio.ensure_future(self._sem.acquire())
+        try:
+            racing: set[asyncio.Future[Any]] = {take, done}
+            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not take.done():
+                take.cancel()  # a cancelled acquire hands back a slot it was just given
+        if not take.done() or take.cancelled():
             return False
-        await self._sem.acquire()  # a slot is free: returns without waiting
+        if done.done():  # both at once: the copy is not needed
+            self._sem.release()
+            return False
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         return True
@@ -99,8 +111,11 @@ class LatencyHedge:
     The latencies of the last ``window`` successful requests are kept; once there are
     ``min_samples``, a request still running after ``max(percentile, min_delay_s)``
     gets a second, identical request beside it, and the first successful answer wins
-    (the other is cancelled). One per store (``MemoryConfig.llm_hedge_percentile``).
-    ``hedged`` and ``hedge_wins`` count the copies sent and those that answered first.
+    (the other is cancelled). A request sent earlier is hedged that delay after the
+    samples are in (:meth:`due`): a store's first wave of calls is where a hung request
+    cost the whole client timeout (issue 13: 2.4-2.7 s of a 3.2 s run). One per
+    store (``MemoryConfig.llm_hedge_percentile``). ``hedged`` and ``hedge_wins`` count
+    the copies sent and those that answered first.
     """
 
     def __init__(
@@ -121,12 +136,29 @@ class LatencyHedge:
         self.min_delay_s = min_delay_s
         self._samples: deque[float] = deque(maxlen=window)
         self._cached: float | None = None
+        self._known: asyncio.Event | None = None  # set once there are min_samples
         self.hedged = 0
         self.hedge_wins = 0
 
     def record(self, seconds: float) -> None:
         self._samples.append(seconds)
         self._cached = None
+        if self._known is not None and len(self._samples) >= self.min_samples:
+            self._known.set()
+
+    async def due(self, started: float) -> None:
+        """Return when a request sent at ``started`` (``time.monotonic()``) should be
+        hedged: the delay after it was sent, or, sent before the delay was known, the
+        delay after it became known (the first latencies known are the fastest of their
+        wave: the rest of that wave must not all be hedged at once)."""
+        if self.delay() is None:
+            if self._known is None:
+                self._known = asyncio.Event()
+            await self._known.wait()
+            started = time.monotonic()
+        delay = self.delay()
+        assert delay is not None
+        await asyncio.sleep(max(0.0, started + delay - time.monotonic()))
 
     def delay(self) -> float | None:
         """Seconds after which to hedge; ``None`` until enough latencies are known."""
@@ -304,12 +336,22 @@ async def _send(
     limit: ConcurrencyLimit | None,
     hedge: LatencyHedge | None,
 ) -> str:
-    delay = hedge.delay() if hedge is not None else None
-    if hedge is None or delay is None:
+    if hedge is None:
         return await _timed(model, conversation, hedge)
     first: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))
-    done, _ = await asyncio.wait({first}, timeout=delay)
-    if done or (limit is not None and not await limit.try_acquire()):
+    delay = hedge.delay()  # None: not known yet, so wait for it beside the request
+    due = asyncio.ensure_future(hedge.due(time.monotonic())) if delay is None else None
+    racing: set[asyncio.Future[Any]] = {first} if due is None else {first, due}
+    try:
+        await asyncio.wait(racing, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        copy = not first.done() and (limit is None or await limit.acquire_unless(first))
+    except BaseException:
+        first.cancel()
+        raise
+    finally:
+        if due is not None:
+            due.cancel()
+    if not copy:
         return await first
     hedge.hedged += 1
     second: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))

@@ -240,6 +240,78 @@ async def test_a_slow_call_is_hedged_past_the_percentile_and_the_copy_wins():
     assert limit.in_flight == 0  # the hung request was cancelled, both slots returned
 
 
+def _quick(seconds):
+    async def run(_messages, _json_mode):
+        await asyncio.sleep(seconds)
+        return GOOD
+
+    return run
+
+
+async def _hung(_messages, _json_mode):
+    await asyncio.sleep(30)
+    return GOOD
+
+
+async def test_a_call_sent_before_the_percentile_is_known_is_hedged_once_it_is():
+    # a store's first wave: the hung request went out before any latency was known,
+    # and used to wait for the whole client timeout
+    hedge = LatencyHedge(95, min_samples=3)
+    llm = ScriptedChatModel([_hung, _quick(0.01), _quick(0.01), _quick(0.01), GOOD])
+    limit = ConcurrencyLimit(8)
+    start = time.monotonic()
+    hung = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    await asyncio.sleep(0.01)
+    assert hedge.delay() is None and hedge.hedged == 0
+    await asyncio.gather(
+        *(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, hedge=hedge) for _ in range(3))
+    )
+    known_at = time.monotonic()
+    answer = await asyncio.wait_for(hung, 5)
+    assert answer.facts[0].text == "Likes tea" and (hedge.hedged, hedge.hedge_wins) == (1, 1)
+    # hedged the percentile after it became known, not at once (the rest of a first wave
+    # is not all hedged together) and not after the timeout
+    assert known_at + hedge.delay() - 0.005 <= time.monotonic() < start + 2
+    assert limit.in_flight == 0
+
+
+async def test_a_copy_waits_for_a_slot_while_the_first_request_runs():
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+    limit = ConcurrencyLimit(2)
+    llm = ScriptedChatModel([_hung, _quick(0.3), GOOD])
+    hung = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    await asyncio.sleep(0.001)
+    busy = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit))
+    await asyncio.sleep(0.1)  # the hung request is past its delay; both slots are taken
+    assert hedge.hedged == 0
+    await busy  # its slot goes to the copy
+    answer = await asyncio.wait_for(hung, 5)
+    assert answer.facts[0].text == "Likes tea" and (hedge.hedged, hedge.hedge_wins) == (1, 1)
+    assert limit.in_flight == 0 and limit.peak == 2
+
+
+async def test_a_cancelled_call_leaves_no_request_and_no_slot_behind():
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+    limit = ConcurrencyLimit(1)
+    llm = ScriptedChatModel([_hung])
+    call = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    await asyncio.sleep(0.05)  # past the delay, waiting for a slot it cannot get
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0)
+    assert limit.in_flight == 0 and hedge.hedged == 0
+    async with limit:  # the slot is free again
+        pass
+
+
 async def test_no_hedge_before_enough_latencies_or_without_a_free_slot():
     hedge = LatencyHedge(90, min_samples=3)
     assert hedge.delay() is None
