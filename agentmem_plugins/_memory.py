@@ -70,8 +70,13 @@ class AsyncMemory(ReadMethods, WriteMethods):
         self.embedder: Embedder | None = make_embedder(self.config.embedder)
         #: the cross-encoder of ``search(rerank=True)``, or ``None``
         self.reranker: Reranker | None = make_reranker(self.config.reranker)
-        self._io_pool = ThreadPoolExecutor(8, thread_name_prefix="agentmem-io")
+        self._io_pool = ThreadPoolExecutor(
+            self.config.io_thread_count, thread_name_prefix="agentmem-io"
+        )
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
+        # index upkeep may wait seconds on a build: on a thread of its own, it never
+        # takes one of the few the reads and writes share
+        self._upkeep_pool = ThreadPoolExecutor(1, thread_name_prefix="agentmem-upkeep")
         try:
             self._stores = Stores(self.config, self.embedder)
         except BaseException:
@@ -82,6 +87,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
             store=self._stores,
             runner=self._runner,
             io=self._io,
+            upkeep_io=self._upkeep_io,
             max_rows=self.config.batch_max_size,
             max_wait_s=self.config.batch_max_wait_ms / 1000,
             maintain_every=self.config.compact_every_writes,
@@ -110,6 +116,10 @@ class AsyncMemory(ReadMethods, WriteMethods):
         loop = self._writer.loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
 
+    async def _upkeep_io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._upkeep_pool, functools.partial(fn, *args, **kwargs))
+
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("this memory is closed; open a new one")
@@ -117,6 +127,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
     def _shutdown_pools(self) -> None:
         self._io_pool.shutdown(wait=True)
         self._embed_pool.shutdown(wait=True)
+        self._upkeep_pool.shutdown(wait=True)
 
     async def __aenter__(self) -> AsyncMemory:
         return self

@@ -130,6 +130,7 @@ class Writer:
         store: Any,  # _store.Stores: records, vectors, dim bookkeeping
         runner: EmbeddingRunner,
         io: IO,
+        upkeep_io: IO,
         max_rows: int,
         max_wait_s: float,
         maintain_every: int,
@@ -137,6 +138,7 @@ class Writer:
         self._store = store
         self._runner = runner
         self._io = io
+        self._upkeep_io = upkeep_io  # a thread of its own: an upkeep may wait on a build
         self._max_rows = max_rows
         self._max_wait_s = max_wait_s
         self._maintain_every = maintain_every
@@ -293,7 +295,7 @@ class Writer:
         except Exception:
             log.exception("expiry sweep failed; will retry later")
         try:
-            again = await self._io(self._store.maintain)
+            again = await self._upkeep_io(self._store.maintain)
         except Exception as exc:  # upkeep must never fail a write; the next run tries again
             if self._closed:  # interrupted by close(): expected
                 log.info("vector index maintenance stopped by close (%s)", exc)

@@ -21,7 +21,9 @@ alternate within each repetition, so "before" and "after" share the machine's lo
 ``agentmem_plugins`` (client and loopback server) and this tree's harness files copied
 into its ``benchmarks/``.
 A variant ``after+hedge`` also sets ``llm_hedge_percentile=95``; ``after+aiohttp`` sets
-``llm_http_client="aiohttp"`` (the ``fast-http`` extra), ``after+aiohttp+hedge`` both.
+``llm_http_client="aiohttp"`` (the ``fast-http`` extra), ``after+aiohttp+hedge`` both;
+``after+c128`` and ``after+aiohttp+c128`` raise ``llm_max_concurrency`` from 64 to 128
+(100 users' calls and their hedge copies all in flight at once).
 Reported per variant: turns/s (median, min-max), LLM requests and tokens per turn as the
 server counts them (and answered requests per prompt kind), adds that raised, facts lost,
 pending after the run and after ``retry_pending``, users whose valid facts match the rules
@@ -49,6 +51,9 @@ VARIANTS = {
     "after+hedge": {"llm_hedge_percentile": 95.0},
     "after+aiohttp": {"llm_http_client": "aiohttp"},
     "after+aiohttp+hedge": {"llm_http_client": "aiohttp", "llm_hedge_percentile": 95.0},
+    # 128 call slots: room for 100 users' calls and their hedge copies (default 64)
+    "after+c128": {"llm_max_concurrency": 128},
+    "after+aiohttp+c128": {"llm_http_client": "aiohttp", "llm_max_concurrency": 128},
 }
 
 

@@ -61,8 +61,7 @@ async def run_ours(
         llm_base_url=base_url,
         llm_model="agentmem-rules",
         llm_timeout_s=timeout_s,
-        llm_max_concurrency=max_concurrency,
-        **(config or {}),
+        **{"llm_max_concurrency": max_concurrency, **(config or {})},
     )
     try:
         # warm-up outside the clock: the embedder's caches, the stores' first write

@@ -37,7 +37,9 @@ async def _io(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
 
 
 def _writer(store: _Store) -> Writer:
-    return Writer(store=store, runner=None, io=_io, max_rows=8, max_wait_s=0, maintain_every=1)  # type: ignore[arg-type]
+    return Writer(
+        store=store, runner=None, io=_io, upkeep_io=_io, max_rows=8, max_wait_s=0, maintain_every=1
+    )  # type: ignore[arg-type]
 
 
 async def _until_settled(writer: Writer, store: _Store, calls: int) -> None:

@@ -1,0 +1,62 @@
+"""The threads that run blocking store calls: one per core (4 to 8) for a local store, more
+for a networked one, ``io_threads`` when given; index upkeep on a thread of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from agentmem_plugins import AsyncMemory, ConfigError, MemoryConfig
+
+
+def test_a_local_store_gets_one_thread_per_core_from_4_to_8(tmp_path: Path):
+    cores = os.cpu_count() or 4
+    assert MemoryConfig(path=tmp_path).io_thread_count == max(4, min(8, cores))
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"sql_url": "postgresql+psycopg://u@127.0.0.1/db"},
+        {"vector_uri": "s3://bucket/prefix"},
+    ],
+)
+def test_a_networked_store_gets_8_threads(tmp_path: Path, fields: dict[str, str]):
+    assert MemoryConfig(path=tmp_path, **fields).io_thread_count == 8
+
+
+def test_io_threads_is_taken_as_given_and_checked(tmp_path: Path):
+    assert MemoryConfig(path=tmp_path, io_threads=3).io_thread_count == 3
+    with pytest.raises(ConfigError, match="io_threads"):
+        MemoryConfig.build(path=tmp_path, io_threads=0)
+
+
+async def test_the_pool_has_that_many_threads_and_upkeep_runs_beside_it(tmp_path: Path):
+    async with AsyncMemory(path=tmp_path, embedder="hash", io_threads=2) as memory:
+        gate = threading.Event()
+        seen: list[str] = []
+
+        def upkeep() -> None:
+            seen.append(threading.current_thread().name)
+            gate.wait(10)  # an upkeep that waits on an index build
+
+        stores = memory._stores
+        stores.maintain = upkeep  # type: ignore[method-assign]
+        memory._writer._start_maintenance()
+        await asyncio.sleep(0.05)
+
+        # both io threads stay free for reads and writes while the upkeep waits
+        def where() -> str:
+            both.wait(5)  # returns once the two calls run at once
+            return threading.current_thread().name
+
+        both = threading.Barrier(2)
+        threads = await asyncio.gather(memory._io(where), memory._io(where))
+        gate.set()
+        await memory._writer.wait_maintenance()
+    assert seen and seen[0].startswith("agentmem-upkeep")
+    assert len(set(threads)) == 2 and all(t.startswith("agentmem-io") for t in threads)
