@@ -119,11 +119,11 @@ class MemoryConfig(BaseModel):
     # gc.freeze() once per process when the first store opens: full garbage collections
     # then skip the ~170k objects of the imports, and stop stalling writes (see _gc.py)
     gc_freeze: bool = True
-    # threads for the blocking store calls (SQL, LanceDB); None: 8 where the records or
-    # the vectors are reached over a network (PostgreSQL, object storage: calls wait on
-    # round trips), else one per core, 4 to 8 (local calls are CPU work: threads beyond
-    # the cores queue on the GIL and the cores; see io_thread_count)
-    io_threads: int | None = Field(None, ge=1, le=256)
+    # threads for the blocking store calls (SQL, LanceDB); fewer contend less for the GIL
+    # and the cores, more wait on fewer queues: measured on 2 cores, 4 helps 100 users'
+    # intelligent-mode adds and costs a single add beside a bulk load a little of its
+    # tail (BENCHMARKS.md, issue 13, fifth pass), so the default stays 8
+    io_threads: int = Field(8, ge=1, le=256)
     compact_every_writes: int = Field(64, ge=1)
     # memories expire this long after they are written (seconds or a timedelta), unless
     # add() says otherwise; None: never
@@ -255,22 +255,6 @@ class MemoryConfig(BaseModel):
     @property
     def uses_local_path(self) -> bool:
         return self.sql_url is None or self.vector_uri is None
-
-    @property
-    def io_thread_count(self) -> int:
-        """``io_threads``, or its default. Measured on 2 cores (BENCHMARKS.md, issue 13,
-        fifth pass), 100 users each awaiting intelligent-mode adds: with 8 threads a
-        batch's SQL transaction took 34-53 ms (p50) for 3-4 ms of CPU, a 10-row LanceDB
-        append 44-50 ms; with 4, 17 and 32 ms; with 2, 5-7 and 18-22 ms. But with 2, a
-        single add beside a bulk ingest waited for a thread (p99 162 vs 108-115 ms with
-        8; 119-139 with 4): 4 is the floor."""
-        if self.io_threads is not None:
-            return self.io_threads
-        sql_remote = self.sql_url is not None and not self.sql_url.startswith("sqlite")
-        vectors = self.vector_uri or ""
-        if sql_remote or "://" in vectors:
-            return 8
-        return max(4, min(8, os.cpu_count() or 4))
 
     @classmethod
     def build(cls, config: MemoryConfig | None = None, **overrides: Any) -> MemoryConfig:

@@ -70,9 +70,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
         self.embedder: Embedder | None = make_embedder(self.config.embedder)
         #: the cross-encoder of ``search(rerank=True)``, or ``None``
         self.reranker: Reranker | None = make_reranker(self.config.reranker)
-        self._io_pool = ThreadPoolExecutor(
-            self.config.io_thread_count, thread_name_prefix="agentmem-io"
-        )
+        self._io_pool = ThreadPoolExecutor(self.config.io_threads, thread_name_prefix="agentmem-io")
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
         # index upkeep may wait seconds on a build: on a thread of its own, it never
         # takes one of the few the reads and writes share

@@ -1,10 +1,9 @@
-"""The threads that run blocking store calls: one per core (4 to 8) for a local store, more
-for a networked one, ``io_threads`` when given; index upkeep on a thread of its own."""
+"""The threads that run blocking store calls (``io_threads``), and index upkeep on a
+thread of its own beside them."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 from pathlib import Path
 
@@ -13,24 +12,8 @@ import pytest
 from agentmem_plugins import AsyncMemory, ConfigError, MemoryConfig
 
 
-def test_a_local_store_gets_one_thread_per_core_from_4_to_8(tmp_path: Path):
-    cores = os.cpu_count() or 4
-    assert MemoryConfig(path=tmp_path).io_thread_count == max(4, min(8, cores))
-
-
-@pytest.mark.parametrize(
-    "fields",
-    [
-        {"sql_url": "postgresql+psycopg://u@127.0.0.1/db"},
-        {"vector_uri": "s3://bucket/prefix"},
-    ],
-)
-def test_a_networked_store_gets_8_threads(tmp_path: Path, fields: dict[str, str]):
-    assert MemoryConfig(path=tmp_path, **fields).io_thread_count == 8
-
-
-def test_io_threads_is_taken_as_given_and_checked(tmp_path: Path):
-    assert MemoryConfig(path=tmp_path, io_threads=3).io_thread_count == 3
+def test_io_threads_defaults_to_8_and_is_checked(tmp_path: Path):
+    assert MemoryConfig(path=tmp_path).io_threads == 8
     with pytest.raises(ConfigError, match="io_threads"):
         MemoryConfig.build(path=tmp_path, io_threads=0)
 
