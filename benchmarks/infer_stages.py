@@ -4,9 +4,10 @@ Runs the workload of :mod:`benchmarks.infer_faults` (100 users x 20 turns, 200 m
 LLM call, 10% failing calls, 5% malformed answers; loopback server in its own process)
 once in this process, with timers wrapped around the awaited steps of a turn (the LLM
 call and its retries, the neighbour read, the write-path submit) and around the writer's
-stages (collect, persist per lane, the SQL and vector sides, the revision check). Also
+stages (collect, persist per lane, the SQL and vector sides, the revision check; for
+these thread-side calls also the CPU the thread spent, against their wall time). Also
 reports the CPU each thread of the client used (``/proc/self/task``) and the rows per
-write batch::
+write batch (``--config '{"io_threads": 4}'`` and so on for the thread-count runs)::
 
     python -m benchmarks.infer_stages [--handover sequential|nowait] [--config JSON]
 
@@ -35,6 +36,9 @@ from .infer_workload import workload
 
 WALL: dict[str, list[float]] = collections.defaultdict(list)
 ROWS: dict[str, list[int]] = collections.defaultdict(list)
+#: the CPU the calling thread spent in the timed thread-side calls (the rest of their
+#: wall time they waited: for the GIL, a core, a lock)
+CPU: dict[str, list[float]] = collections.defaultdict(list)
 
 
 def _timed_async(owner: Any, name: str, label: str) -> None:
@@ -55,9 +59,11 @@ def _timed_sync(owner: Any, name: str, label: str) -> None:
 
     def timed(*args: Any, **kw: Any) -> Any:
         t0 = time.perf_counter()
+        c0 = time.thread_time()
         try:
             return fn(*args, **kw)
         finally:
+            CPU[label].append(time.thread_time() - c0)
             WALL[label].append(time.perf_counter() - t0)
 
     setattr(owner, name, timed)
@@ -156,6 +162,11 @@ def main() -> None:
         print(
             f"  {label:48s} n={len(v):5d}  p50 {1000 * statistics.median(v):6.1f} ms"
             f"  p90 {1000 * v[int(0.9 * (len(v) - 1))]:6.1f}  mean {1000 * sum(v) / len(v):6.1f}"
+            + (
+                f"  (thread CPU: mean {1000 * sum(CPU[label]) / len(CPU[label]):5.2f} ms)"
+                if CPU.get(label)
+                else ""
+            )
         )
     for lane, rows in ROWS.items():
         print(f"  {lane} lane: {len(rows)} batches, {sum(rows) / len(rows):.1f} rows each")

@@ -276,7 +276,7 @@ def _upkeep_in_process(memory: Any) -> None:
 async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
               probe_ms: float, n_queries: int, in_process: bool = False,
               gc_freeze: bool = True, probe_shares: list[float] | None = None,
-              search_at: list[int] | None = None) -> dict[str, Any]:
+              search_at: list[int] | None = None, io_threads: int = 8) -> dict[str, Any]:
     from agentmem_plugins import AsyncMemory
 
     builds = _Builds()
@@ -285,8 +285,9 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
     out: dict[str, Any] = {"size": size, "batch": batch, "users": n_users,
                            "user_rows": user_rows, "probe_ms": probe_ms,
                            "upkeep": "in-process (diagnostic)" if in_process else "worker",
-                           "gc_freeze": gc_freeze}
-    async with AsyncMemory(path=path, embedder="hash", gc_freeze=gc_freeze) as memory:
+                           "gc_freeze": gc_freeze, "io_threads": io_threads}
+    async with AsyncMemory(path=path, embedder="hash", gc_freeze=gc_freeze,
+                           io_threads=io_threads) as memory:
         if in_process:
             _upkeep_in_process(memory)
         kept: dict[str, tuple[list[str], list[str]]] = {}
@@ -372,13 +373,16 @@ def main() -> None:
     p.add_argument("--search-at", default="",
                    help="also pause the ingest at these row counts (e.g. 100000) and search "
                         "the large scope there: one run reports 100k and 1M")
+    p.add_argument("--io-threads", type=int, default=8,
+                   help="MemoryConfig.io_threads (issue 13's fifth pass compares 4 and 8)")
     args = p.parse_args()
     with temp_store_dir(args.workdir, f"large-{args.size}") as path:
         result = asyncio.run(run(path, args.size, args.batch, args.users, args.user_rows,
                                  args.probe_ms, args.queries, args.in_process_upkeep,
                                  args.gc_freeze,
                                  [float(x) for x in args.probe_shares.split(",") if x],
-                                 [int(x) for x in args.search_at.split(",") if x]))
+                                 [int(x) for x in args.search_at.split(",") if x],
+                                 args.io_threads))
     text = json.dumps(result, indent=1, default=str)
     print(text)
     if args.json:

@@ -21,8 +21,8 @@ it is held only while a request is in flight, never during a backoff sleep. An o
 :class:`LatencyHedge` sends a second copy of a request that runs past a percentile of
 recent latencies and takes whichever answers first: the tail of a hung request then
 costs about the percentile, not the client timeout. A request sent before the percentile
-is known (a store's first calls) is hedged once it is; the copy waits for a free slot,
-and gives up waiting when the first request answers.
+is known (a store's first calls) is hedged once it is. A copy is sent only into a free
+concurrency slot.
 """
 
 from __future__ import annotations
@@ -78,23 +78,13 @@ class ConcurrencyLimit:
     async def __aexit__(self, *exc: object) -> None:
         self.release()
 
-    async def acquire_unless(self, done: asyncio.Future[str]) -> bool:
-        """Take a slot (for a hedged copy; ``release()`` it), unless ``done`` completes
-        first: then ``False`` and no slot is held."""
+    async def try_acquire(self) -> bool:
+        """Take a slot only if one is free now (for a hedged copy); ``release()`` it."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.max_in_flight)
-        take = asyncio.ensure_future(self._sem.acquire())
-        try:
-            racing: set[asyncio.Future[Any]] = {take, done}
-            await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            if not take.done():
-                take.cancel()  # a cancelled acquire hands back a slot it was just given
-        if not take.done() or take.cancelled():
+        if self._sem.locked():
             return False
-        if done.done():  # both at once: the copy is not needed
-            self._sem.release()
-            return False
+        await self._sem.acquire()  # a slot is free: returns without waiting
         self.in_flight += 1
         self.peak = max(self.peak, self.in_flight)
         return True
@@ -344,7 +334,9 @@ async def _send(
     racing: set[asyncio.Future[Any]] = {first} if due is None else {first, due}
     try:
         await asyncio.wait(racing, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        copy = not first.done() and (limit is None or await limit.acquire_unless(first))
+        # a copy only into a free slot: on a saturated store it would take the slot of a
+        # request that has waited for one (tried: 10% fewer turns/s with each add waiting)
+        copy = not first.done() and (limit is None or await limit.try_acquire())
     except BaseException:
         first.cancel()
         raise
