@@ -120,9 +120,9 @@ class MemoryConfig(BaseModel):
     # then skip the ~170k objects of the imports, and stop stalling writes (see _gc.py)
     gc_freeze: bool = True
     # threads for the blocking store calls (SQL, LanceDB); fewer contend less for the GIL
-    # and the cores, more wait on fewer queues: measured on 2 cores, 4 helps 100 users'
-    # intelligent-mode adds and costs a single add beside a bulk load a little of its
-    # tail (BENCHMARKS.md, issue 13, fifth pass), so the default stays 8
+    # and the cores, but calls wait for one: measured on 2 cores, 2 threads speed up 100
+    # users' intelligent-mode writes and slow a single add beside a bulk load, 4 were
+    # within the noise of 8 on both (BENCHMARKS.md, issue 13, fifth pass)
     io_threads: int = Field(8, ge=1, le=256)
     compact_every_writes: int = Field(64, ge=1)
     # memories expire this long after they are written (seconds or a timedelta), unless
