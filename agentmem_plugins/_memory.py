@@ -73,7 +73,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
         self._io_pool = ThreadPoolExecutor(self.config.io_threads, thread_name_prefix="agentmem-io")
         self._embed_pool = ThreadPoolExecutor(2, thread_name_prefix="agentmem-embed")
         # index upkeep may wait seconds on a build: on a thread of its own, it never
-        # takes one of the few the reads and writes share
+        # takes one of the io_threads the reads and writes share
         self._upkeep_pool = ThreadPoolExecutor(1, thread_name_prefix="agentmem-upkeep")
         try:
             self._stores = Stores(self.config, self.embedder)
