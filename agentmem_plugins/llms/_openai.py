@@ -269,6 +269,7 @@ class _AiohttpPost:
                 headers=self._headers,
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
+                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honours them
             )
         try:
             async with self._session.post(self._url, json=body) as response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -250,3 +251,43 @@ async def test_every_fault_kind_mixed_still_yields_answers(llm_server_factory, h
     assert outcomes["ok"] == 25
     for kind in ("rate_limited", "server_error", "timeout", "malformed"):
         assert outcomes[kind] > 0, outcomes
+
+
+@HTTP_CLIENTS
+async def test_both_clients_go_through_the_proxy_the_environment_names(monkeypatch, http):
+    # httpx honours HTTP_PROXY / NO_PROXY by default; the aiohttp client must too, or
+    # switching llm_http_client would silently bypass a proxy
+    seen: list[bytes] = []
+
+    async def proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(
+            int(line.split(b":")[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        await reader.readexactly(length)
+        seen.append(head.split(b"\r\n")[0])
+        body = json.dumps(_completion('{"ok": true}')).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(proxy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    for name in ("http_proxy", "https_proxy", "all_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.upper(), raising=False)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{port}")
+    try:
+        # a name that resolves nowhere: only the proxy can answer for it
+        async with OpenAIChatModel("http://llm.example.invalid/v1", "m", http_client=http) as llm:
+            assert await llm.complete(MSG) == '{"ok": true}'
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert seen == [b"POST http://llm.example.invalid/v1/chat/completions HTTP/1.1"]
