@@ -111,12 +111,11 @@ class AsyncMemory(ReadMethods, WriteMethods):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = self._writer.loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._io_pool, functools.partial(fn, *args, **kwargs))
+        self._writer.loop = asyncio.get_running_loop()
+        return await _run_in(self._io_pool, fn, *args, **kwargs)
 
     async def _upkeep_io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._upkeep_pool, functools.partial(fn, *args, **kwargs))
+        return await _run_in(self._upkeep_pool, fn, *args, **kwargs)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -236,3 +235,10 @@ def _resolve_llm(config: MemoryConfig) -> ChatModel | None:
 
         return OpenAIChatModel.from_config(config)
     return None
+
+
+async def _run_in(
+    pool: ThreadPoolExecutor, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs
+) -> T:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))

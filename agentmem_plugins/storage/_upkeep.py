@@ -40,12 +40,15 @@ final index collapsed, 190 of 585 partitions).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import random
 import re
 import time
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -57,12 +60,14 @@ __all__ = [
     "ann_probes",
     "index_partitions",
     "lost_commit_race",
+    "retry_lost_race",
     "search_params",
     "trained_rows",
     "upkeep",
 ]
 
 log = logging.getLogger("agentmem_plugins")
+T = TypeVar("T")
 
 SCOPE_COLUMNS = SCOPE_FIELDS
 ANN_PREFIX = "vector_ann_"
@@ -181,22 +186,36 @@ def lost_commit_race(exc: BaseException) -> bool:
     return any(w in text for w in ("conflict", "preempted", "too many concurrent writers"))
 
 
-def _with_retry(commit: Any, attempts: int = 8) -> Any:
-    """Retry a commit that lost a race with another writer (each attempt is atomic)."""
+def retry_lost_race(
+    commit: Callable[[], T],
+    *,
+    first_wait_s: float = 0.01,
+    max_wait_s: float = 0.5,
+    attempts: int = 8,
+) -> T:
+    """Run ``commit`` again while it fails only because another commit won
+    (:func:`lost_commit_race`); a failed commit wrote nothing, so a retry cannot duplicate
+    rows, and LanceDB does not retry deletes by itself (lancedb#1597). The waits double
+    from ``first_wait_s`` up to ``max_wait_s``, jittered by half either way. The defaults
+    suit the write path; index upkeep waits longer (:func:`_with_retry`)."""
     for attempt in range(attempts):
         try:
             return commit()
         except Exception as exc:
             if not lost_commit_race(exc) or attempt == attempts - 1:
                 raise
-            log.info("index upkeep commit conflicted; retrying (%s)", exc)
-            time.sleep(0.05 * 2**attempt)
+            log.info("LanceDB commit lost a race with another commit; retrying (%s)", exc)
+            time.sleep(random.uniform(0.5, 1.5) * min(first_wait_s * 2**attempt, max_wait_s))
     raise AssertionError("unreachable")
 
 
-def upkeep(
-    table: Any, *, ann_min_rows: int, cleanup_older_than: timedelta
-) -> dict[str, Any]:
+def _with_retry(commit: Callable[[], T]) -> T:
+    """Index upkeep's commits: up to 12.7 s of waits in all (a build's commit lost to a
+    1M-row ingest's appends for 30 s, issue 14)."""
+    return retry_lost_race(commit, first_wait_s=0.05, max_wait_s=6.4)
+
+
+def upkeep(table: Any, *, ann_min_rows: int, cleanup_older_than: timedelta) -> dict[str, Any]:
     """Compact, fold new rows into the indexes, drop old versions; build the ANN index
     once the table has ``ann_min_rows`` rows and retrain it per the policy above.
     Returns what it did (for logs and benchmarks), with ``again_s``: seconds after which
@@ -258,7 +277,9 @@ def _build_ann(table: Any, rows: int, *, replacing: list[str]) -> None:
     indexed = {tuple(ix.columns) for ix in table.list_indices()}
     for column in SCOPE_COLUMNS:
         if (column,) not in indexed:
-            _with_retry(lambda c=column: table.create_index(c, config=Bitmap(), replace=True))
+            _with_retry(
+                functools.partial(table.create_index, column, config=Bitmap(), replace=True)
+            )
     partitions = ann_partitions(rows)
     name = f"{ANN_PREFIX}{rows}"
     log.info("training the ANN index over %d rows (%d partitions)", rows, partitions)
@@ -266,4 +287,4 @@ def _build_ann(table: Any, rows: int, *, replacing: list[str]) -> None:
     _with_retry(lambda: table.create_index("vector", config=config, name=name, replace=True))
     for old in replacing:
         if old != name:
-            _with_retry(lambda o=old: table.drop_index(o))
+            _with_retry(functools.partial(table.drop_index, old))

@@ -10,19 +10,17 @@ background between batches; see :meth:`maintain`. The search half is
 from __future__ import annotations
 
 import logging
-import random
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
 from ._changes import Changes
 from ._index_worker import IndexWorker
 from ._owner import OWNER_KEY, check_owner
-from ._upkeep import lost_commit_race, trained_rows, upkeep
+from ._upkeep import lost_commit_race, retry_lost_race, trained_rows, upkeep
 from ._vector_search import VectorSearch, sql_literal
 
 __all__ = ["VectorIndex", "sql_literal"]
@@ -34,26 +32,9 @@ _DELETE_CHUNK = 2000
 # ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
 WORKER_MIN_ROWS = 10_000
 
-T = TypeVar("T")
-
 
 def _ids_where(ids: Sequence[str]) -> str:
     return "id IN (" + ", ".join(sql_literal(i) for i in ids) + ")"
-
-
-def _retry_conflicts(write: Callable[[], T], attempts: int = 8) -> T:
-    """Retry a commit that lost a race with another commit (background compaction, another
-    process). A commit is atomic and a failed one wrote nothing, so a retry cannot
-    duplicate rows; LanceDB does not retry deletes by itself (lancedb#1597)."""
-    for attempt in range(attempts):
-        try:
-            return write()
-        except Exception as exc:
-            if not lost_commit_race(exc) or attempt == attempts - 1:
-                raise
-            log.info("vector commit conflicted with another commit; retrying (%s)", exc)
-            time.sleep(random.uniform(0.5, 1.5) * min(0.01 * 2**attempt, 0.5))
-    raise AssertionError("unreachable")
 
 
 class VectorIndex(VectorSearch):
@@ -186,12 +167,12 @@ class VectorIndex(VectorSearch):
             return
         for i in range(0, len(ids), _DELETE_CHUNK):
             where = _ids_where(ids[i : i + _DELETE_CHUNK])
-            _retry_conflicts(lambda where=where: table.delete(where))  # type: ignore[misc]
+            retry_lost_race(lambda where=where: table.delete(where))  # type: ignore[misc]
 
     def add(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         """Append rows whose ids the vector side does not hold (one commit)."""
         data = self._arrow(rows, vectors)
-        _retry_conflicts(lambda: self._table.add(data))
+        retry_lost_race(lambda: self._table.add(data))
 
     def upsert(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         """Insert or replace rows keyed on id, in one commit: repeating it changes nothing."""
@@ -201,7 +182,7 @@ class VectorIndex(VectorSearch):
         merge = (
             self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
         )
-        _retry_conflicts(lambda: merge.execute(data))
+        retry_lost_race(lambda: merge.execute(data))
 
     def _arrow(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> Any:
         if vectors is None:
@@ -260,7 +241,7 @@ class VectorIndex(VectorSearch):
 
                 config = FTS(**self._fts_options)
                 try:
-                    _retry_conflicts(
+                    retry_lost_race(
                         lambda: self._table.create_index("text", config=config, replace=False)
                     )
                 except Exception as exc:  # built by another process meanwhile
