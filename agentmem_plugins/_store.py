@@ -60,7 +60,7 @@ class Stores:
             config.path.mkdir(parents=True, exist_ok=True)
         self.records = RecordStore(config.resolved_sql_url, synchronous=config.sqlite_synchronous)
         try:
-            self.vectors = open_vector_backend(config)
+            self.vectors = open_vector_backend(config, self.records.candidate_vectors)
         except BaseException:
             self.records.close()
             raise

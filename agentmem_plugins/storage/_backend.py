@@ -16,6 +16,7 @@ import numpy as np
 from .._config import MemoryConfig
 from ._changes import Changes
 from ._pgvector import PgVectorIndex, is_postgres_url
+from ._vector_search import VectorsOf
 from ._vectors import VectorIndex
 
 __all__ = ["VectorBackend", "open_vector_backend"]
@@ -56,8 +57,9 @@ class VectorBackend(Protocol):
     def bind(self, store_id: str) -> None: ...
 
 
-def open_vector_backend(config: MemoryConfig) -> VectorBackend:
-    """pgvector for a PostgreSQL ``vector_uri``; LanceDB (a folder or object storage) else."""
+def open_vector_backend(config: MemoryConfig, vectors_of: VectorsOf) -> VectorBackend:
+    """pgvector for a PostgreSQL ``vector_uri``; LanceDB (a folder or object storage) else,
+    which re-scores its candidates with the records' vectors (``vectors_of``)."""
     uri = config.resolved_vector_uri
     if is_postgres_url(uri):
         return PgVectorIndex(
@@ -73,5 +75,6 @@ def open_vector_backend(config: MemoryConfig) -> VectorBackend:
         ann_ef=config.ann_ef,
         storage_options=config.storage_options,
         fts_options=config.fulltext_options,
+        vectors_of=vectors_of,
         read_consistency=timedelta(seconds=config.read_consistency_s),
     )

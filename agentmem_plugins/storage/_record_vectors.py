@@ -100,6 +100,38 @@ class RecordVectors:
         return out
 
 
+    def candidate_vectors(
+        self, ids: Sequence[str], scope: dict[str, str]
+    ) -> dict[str, np.ndarray | None]:
+        """For each of ``ids`` that has a record: its vector, or ``None`` when the record
+        is outside ``scope``; ids without a record are left out. Whatever the memory's
+        validity or expiry: the search fetching the records next drops those, and counts
+        the candidates to know whether to widen its fetch.
+
+        The LanceDB index returns its candidates' ids alone and re-scores them with
+        these (issue 14). On SQLite straight through the DBAPI (27 rows: ~0.1 ms). The
+        scope is checked here, not in SQL (see :meth:`RecordReads.fetch`)."""
+        keys = sorted(scope)
+        out: dict[str, np.ndarray | None] = {}
+        with self._read.connect() as conn:
+            for chunk in _chunks(list(ids)):
+                if self.dialect == "sqlite" and set(keys) <= _SCOPE_COLUMNS:
+                    dbapi = conn.connection.dbapi_connection
+                    assert dbapi is not None
+                    cols = ", ".join(["id", "vector", *keys])  # names from that fixed set
+                    marks = ", ".join("?" * len(chunk))
+                    sql = f"SELECT {cols} FROM memories WHERE id IN ({marks})"
+                    rows = dbapi.execute(sql, tuple(chunk)).fetchall()
+                else:
+                    columns = [M.c.id, M.c.vector, *(M.c[k] for k in keys)]
+                    query = sa.select(*columns).where(M.c.id.in_(chunk))
+                    rows = [tuple(r) for r in conn.execute(query)]
+                for row in rows:
+                    inside = all(row[2 + n] == scope[k] for n, k in enumerate(keys))
+                    out[row[0]] = np.frombuffer(row[1], dtype=np.float32) if inside else None
+        return out
+
+
 _SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
 
 

@@ -9,14 +9,14 @@ sitting; it holds no state of its own and relies on the attributes
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ._upkeep import search_params
 
-__all__ = ["VectorSearch", "scope_where", "sql_literal"]
+__all__ = ["VectorSearch", "VectorsOf", "scope_where", "sql_literal"]
 
 
 def sql_literal(value: str) -> str:
@@ -59,12 +59,18 @@ async def _collect(query: Any) -> Any:
     return pa.Table.from_batches(batches, schema=stream.schema)
 
 
+#: for ids and a scope, each record's vector (``None``: outside the scope); ids without a
+#: record left out (``RecordStore.candidate_vectors``: the records are the source of truth)
+VectorsOf = Callable[[Sequence[str], dict[str, str]], dict[str, "np.ndarray | None"]]
+
+
 class VectorSearch:
     _table: Any
     _has_ann: bool
     _ann_trained: int
     _ann_ef: int
     _needs_prefilter: set[str]
+    _vectors_of: VectorsOf
 
     if TYPE_CHECKING:  # provided by VectorIndex
 
@@ -78,10 +84,10 @@ class VectorSearch:
         """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``.
 
         With the ANN index, a scope is first tried *after* the index search: the index's
-        nearest ``1.5k`` rows of the whole table, with their scope columns, kept if they
-        are in ``scope``. For a scope holding most of the table (a document index) that
-        skips LanceDB's filter stage (a separate read of the scope column, and a row mask
-        over the whole table with a prefilter): 4.8 vs 5.8 ms per query at 100k rows
+        nearest ``1.5k`` rows of the whole table, kept if the records put them in
+        ``scope``. For a scope holding most of the table (a document index) that skips
+        LanceDB's filter stage (a separate read of the scope column, and a row mask over
+        the whole table with a prefilter): 4.8 vs 5.8 ms per query at 100k rows
         (issue 14). When fewer than ``k`` survive, the scope is searched with a
         prefilter; when fewer than half did, the scope is remembered as one that needs it
         (until the next reopen)."""
@@ -89,59 +95,54 @@ class VectorSearch:
             return []
         where = scope_where(scope)
         if where is not None and self._has_ann and where not in self._needs_prefilter:
-            found = self._search_ann(vector, None, k + k // 2, scope=scope)
+            found = self._search_ann(vector, scope, k + k // 2, prefilter=False)
             if len(found) >= k:
                 return found[:k]
             if len(found) < k // 2:
                 self._needs_prefilter.add(where)
-        return self._search_ann(vector, where, k)
+        return self._search_ann(vector, scope, k, prefilter=True)
 
     def _search_ann(
-        self,
-        vector: np.ndarray,
-        where: str | None,
-        k: int,
-        *,
-        scope: dict[str, str] | None = None,
+        self, vector: np.ndarray, scope: dict[str, str], k: int, *, prefilter: bool
     ) -> list[tuple[str, float]]:
         """One query, built on the table's async handle and run in one hop to LanceDB's
-        event loop (``_one_hop``); ``where`` is a prefilter, ``scope`` (with no
-        ``where``) is checked here on the rows found. Candidates come back with their
-        full vectors and are scored and ordered exactly here: the IVF_SQ index ranks them
-        by its 8-bit codes, and this replaces LanceDB's ``refine_factor`` re-read of full
-        vectors (same recall, ~3 ms less per query at 100k rows, issue 14)."""
+        event loop (``_one_hop``), with ``scope`` as a prefilter or (``prefilter=False``)
+        checked afterwards on the rows found.
+
+        LanceDB returns the candidates' ids alone; their vectors, and whether they are
+        in ``scope``, come from the records (``_vectors_of``), and the candidates are
+        scored and ordered exactly here: the IVF_SQ index ranks them by its 8-bit codes.
+        Reading ids alone is most of what this saves: LanceDB's "take" of a result's
+        other columns cost more than its index search at 1M rows (51 probes, 27 rows:
+        ids 11.1 ms; ids and vectors 12.9; with the scope column too 16.7; issue 14),
+        and on object storage each column taken is a range request per row."""
         table, run = self._table, _one_hop()
-        columns = ["id", "vector", *sorted(scope or ()), "_distance"]  # LanceDB adds _distance
         query = (
             table._table.query()  # the AsyncTable behind the sync handle
             .nearest_to(vector.astype(np.float32))
             .column("vector")
             .distance_type("cosine")
             .limit(k)
-            .select(columns)
+            .select(["id", "_distance"])  # LanceDB adds _distance whether asked or not
         )
-        if where is not None:
+        if prefilter and (where := scope_where(scope)) is not None:
             query = query.where(where)
         if self._has_ann:
             query = search_params(query, k, trained=self._ann_trained, ef=self._ann_ef)
         found = run(_collect(query))
-        if scope:
-            wanted = sorted(scope.items())
-            columns_found = [found.column(c).to_pylist() for c, _ in wanted]
-            keep = [
-                all(col[i] == value for col, (_, value) in zip(columns_found, wanted, strict=True))
-                for i in range(found.num_rows)
-            ]
-            found = found.filter(keep)
-        if found.num_rows == 0:
-            return []
         ids = found.column("id").to_pylist()
-        matrix = found.column("vector").combine_chunks().flatten().to_numpy()
-        matrix = matrix.reshape(len(ids), -1).astype(np.float32, copy=False)
+        approx = 1.0 - found.column("_distance").to_numpy()  # cosine, from the 8-bit codes
+        vectors = self._vectors_of(ids, scope)
         unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
-        scores = matrix @ unit / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
-        order = np.argsort(-scores, kind="stable")
-        return [(ids[i], float(scores[i])) for i in order]
+        scored: list[tuple[str, float]] = []
+        for n, i in enumerate(ids):
+            if i not in vectors:  # gone from the records meanwhile (a delete in flight):
+                scored.append((i, float(approx[n])))  # counted, then dropped by the fetch
+            elif (row := vectors[i]) is not None:
+                norm = max(float(np.linalg.norm(row)), 1e-12)
+                scored.append((i, float(row @ unit) / norm))
+        scored.sort(key=lambda hit: -hit[1])
+        return scored
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, BM25 score)`` of the best full-text matches in ``scope``."""

@@ -21,7 +21,7 @@ from ._changes import Changes
 from ._index_worker import IndexWorker
 from ._owner import OWNER_KEY, check_owner
 from ._upkeep import lost_commit_race, retry_lost_race, trained_rows, upkeep
-from ._vector_search import VectorSearch, sql_literal
+from ._vector_search import VectorSearch, VectorsOf, sql_literal
 
 __all__ = ["VectorIndex", "sql_literal"]
 
@@ -46,6 +46,7 @@ class VectorIndex(VectorSearch):
         ann_ef: int,
         storage_options: dict[str, str] | None = None,
         fts_options: dict[str, Any] | None = None,
+        vectors_of: VectorsOf,
         read_consistency: timedelta = timedelta(0),
     ):
         import lancedb  # imported here: ~1.5 s, and only a store needs it
@@ -56,6 +57,7 @@ class VectorIndex(VectorSearch):
         self._db = lancedb.connect(
             uri, storage_options=storage_options, read_consistency_interval=read_consistency
         )
+        self._vectors_of = vectors_of  # candidates' vectors and scope, from the records
         self._ann_min_rows = ann_min_rows
         self._ann_ef = ann_ef
         self._fts_options = dict(fts_options or {})  # lancedb.index.FTS keyword arguments

@@ -1,0 +1,146 @@
+"""Search latency of two code trees on one large store, side by side (issue 14).
+
+``large_scope`` builds a store, ingests and then searches it once; a change to the read
+path needs the same store searched by the code before and after, on the same machine
+in the same minutes (this machine's speed moves by up to 2x within an hour). This
+builds the store once (or reuses ``--store``), the same shape as ``large_scope``'s:
+``--users`` scopes of 1,000 memories and one scope (``user_id="docs"``) of ``--size``
+memories, ``"hash"`` embedder over generated sentences, default ``MemoryConfig``; waits
+for the writer's own index upkeep; then, for ``--rounds`` rounds, runs each tree in a
+subprocess of its own (the trees alternate, so both see the same load):
+
+* 200 questions in the large scope (``search(q, user_id="docs", limit=10)``): p50, p95,
+  process CPU per search;
+* 200 questions in the user scopes;
+* whether the tree's top 10 equals the first tree's (same store, same questions).
+
+    python -m benchmarks.search_trees --size 1000000 --store /tmp/s1m \\
+        --trees /tmp/base,. --rounds 3 [--json FILE]
+
+A tree is a checkout (``git archive <commit> | tar -x -C /tmp/base``); its
+``agentmem_plugins`` runs the searches, this file's harness drives them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def build(path: Path, size: int, n_users: int) -> None:
+    from agentmem_plugins import AsyncMemory
+
+    from ._common import log
+    from ._texts import sentences, users
+    from .large_scope import _settle
+
+    async with AsyncMemory(path=path, embedder="hash") as memory:
+        for n, u in enumerate(users(n_users)):
+            texts = sentences(1_000, seed=50_000 + n)  # large_scope's user scopes
+            await memory.add_many([{"text": t, "user_id": u} for t in texts])
+        t0 = time.perf_counter()
+        for start in range(0, size, 10_000):
+            texts = sentences(min(10_000, size - start), seed=start)
+            for i in range(0, len(texts), 1_000):
+                await memory.add_many([{"text": t, "user_id": "docs"} for t in texts[i:i + 1_000]])
+        log(f"search_trees: {size:,} rows in {time.perf_counter() - t0:.0f} s; upkeep "
+            f"{await _settle(memory)} s")
+
+
+async def measure(path: Path, n_users: int, n_queries: int) -> dict[str, Any]:
+    """One tree's searches (run in that tree's subprocess)."""
+    import numpy as np
+
+    from agentmem_plugins import AsyncMemory
+
+    from ._common import percentile
+    from ._texts import questions, users
+
+    out: dict[str, Any] = {"code": str(Path(sys.modules["agentmem_plugins"].__file__).parent)}
+    async with AsyncMemory(path=path, embedder="hash") as memory:
+        qs = questions(n_queries, seed=3)
+        for name, scopes in (("large_scope", ["docs"]), ("user_scopes", users(n_users))):
+            for q in qs[:10]:  # warm-up
+                await memory.search(q, user_id=scopes[0], limit=10)
+            lat, top, cpu = [], [], 0.0
+            for n, q in enumerate(qs):
+                c0, t0 = time.process_time(), time.perf_counter()
+                hits = await memory.search(q, user_id=scopes[n % len(scopes)], limit=10)
+                lat.append((time.perf_counter() - t0) * 1000)
+                cpu += time.process_time() - c0
+                top.append(sorted(h.id for h in hits))
+            out[name] = {"p50_ms": round(percentile(lat, 50), 2),
+                         "p95_ms": round(percentile(lat, 95), 2),
+                         "cpu_ms_per_search": round(cpu * 1000 / len(qs), 2),
+                         "top10": top, "mean_hits": float(np.mean([len(t) for t in top]))}
+    return out
+
+
+def main() -> None:
+    from ._common import base_parser, environment, log
+
+    p = base_parser(__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=1_000_000)
+    p.add_argument("--users", type=int, default=20)
+    p.add_argument("--queries", type=int, default=200)
+    p.add_argument("--store", required=True, help="the store folder (built if missing)")
+    p.add_argument("--trees", default=".", help="comma-separated code trees, first = reference")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    store = Path(args.store)
+    if args.one:  # inside a tree's subprocess
+        print(json.dumps(asyncio.run(measure(store, args.users, args.queries))))
+        return
+    if not store.exists():
+        asyncio.run(build(store, args.size, args.users))
+    trees = [Path(t).resolve() for t in args.trees.split(",")]
+    runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
+    for r in range(args.rounds):
+        for tree in trees:
+            env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT}"}
+            cmd = [sys.executable, "-m", "benchmarks.search_trees", "--one", "--store",
+                   str(store), "--users", str(args.users), "--queries", str(args.queries)]
+            done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
+                                  check=True)
+            found = json.loads(done.stdout.strip().splitlines()[-1])
+            assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"
+            runs[str(tree)].append(found)
+            log(f"round {r + 1} {tree}: large scope {_brief(found['large_scope'])}; "
+                f"user scopes {_brief(found['user_scopes'])}")
+    reference = runs[str(trees[0])][0]
+    summary: dict[str, Any] = {"size": args.size, "store": str(store), "env": environment(),
+                               "trees": {}}
+    for tree, found in runs.items():
+        summary["trees"][tree] = {
+            name: {
+                "p50_ms": [f[name]["p50_ms"] for f in found],
+                "p95_ms": [f[name]["p95_ms"] for f in found],
+                "cpu_ms_per_search": [f[name]["cpu_ms_per_search"] for f in found],
+                "same_top10_as_first_tree": sum(
+                    a == b for a, b in zip(found[0][name]["top10"],
+                                           reference[name]["top10"], strict=True)),
+            }
+            for name in ("large_scope", "user_scopes")
+        }
+    print(json.dumps(summary["trees"], indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary, indent=1))
+
+
+def _brief(found: dict[str, Any]) -> str:
+    return (f"p50 {found['p50_ms']} ms, p95 {found['p95_ms']} ms, "
+            f"CPU {found['cpu_ms_per_search']} ms")
+
+
+if __name__ == "__main__":
+    main()
