@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -95,10 +94,12 @@ def main() -> None:
     p.add_argument("--store", required=True, help="the store folder (built if missing)")
     p.add_argument("--trees", default=".", help="comma-separated code trees, first = reference")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a tree's subprocess
     args = p.parse_args()
     store = Path(args.store)
-    if args.one:  # inside a tree's subprocess
+    if args.one:  # that tree's agentmem_plugins, this tree's harness
+        assert "agentmem_plugins" not in sys.modules
+        sys.path.insert(0, args.one)
         print(json.dumps(asyncio.run(measure(store, args.users, args.queries))))
         return
     if not store.exists():
@@ -107,11 +108,10 @@ def main() -> None:
     runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
     for r in range(args.rounds):
         for tree in trees:
-            env = {**os.environ, "PYTHONPATH": f"{tree}{os.pathsep}{ROOT}"}
-            cmd = [sys.executable, "-m", "benchmarks.search_trees", "--one", "--store",
-                   str(store), "--users", str(args.users), "--queries", str(args.queries)]
-            done = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True,
-                                  check=True)
+            cmd = [sys.executable, "-m", "benchmarks.search_trees", "--one", str(tree),
+                   "--store", str(store), "--users", str(args.users),
+                   "--queries", str(args.queries)]
+            done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             found = json.loads(done.stdout.strip().splitlines()[-1])
             assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"
             runs[str(tree)].append(found)
