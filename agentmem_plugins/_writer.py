@@ -45,6 +45,11 @@ log = logging.getLogger("agentmem_plugins")
 #: each further failure up to UPKEEP_RETRY_MAX_S (a store whose upkeep keeps failing
 #: logs it every few minutes, not every few seconds)
 UPKEEP_RETRY_S = 5.0
+#: upkeep runs this long after the last write when fewer than ``maintain_every`` commits
+#: came since the last run: a bulk load of 60k rows in one ``add_many`` (59 commits) left
+#: 59 fragments and no ANN index, and every search scanned the table (210 ms) until 5 more
+#: writes came (issue 14)
+IDLE_UPKEEP_S = 5.0
 UPKEEP_RETRY_MAX_S = 300.0
 
 
@@ -333,7 +338,10 @@ class Writer:
     def upkeep_pending(self) -> bool:
         """Whether upkeep is running or scheduled to run again (benchmarks wait for it)."""
         running = self._maintenance is not None and not self._maintenance.done()
-        return running or (
+        return running or self._follow_up_pending()
+
+    def _follow_up_pending(self) -> bool:
+        return (
             self._follow_up is not None
             and not self._follow_up.cancelled()
             and self._follow_up.when() > asyncio.get_running_loop().time()
@@ -393,6 +401,8 @@ class Writer:
                 self._commits += 1
                 if self._commits % self._maintain_every == 0:
                     self._start_maintenance()
+                elif not self._follow_up_pending():
+                    self._follow_up_in(IDLE_UPKEEP_S)  # once the writes stop
         for request, events in accepted:
             assert request.future is not None
             if not request.future.done():

@@ -131,3 +131,31 @@ async def test_upkeep_that_keeps_failing_is_retried_less_and_less_often(
     gaps = [b - a for a, b in zip(store.calls, store.calls[1:], strict=False)]
     assert len(gaps) == 4
     assert gaps[3] >= 0.16 > gaps[0]  # 0.02, 0.04, 0.08, 0.16 s
+
+
+async def test_upkeep_runs_once_writes_stop_short_of_the_commit_count(
+    tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Upkeep also comes every ``compact_every_writes`` commits; a bulk load of fewer
+    commits (60k rows in one add_many: 59) left the table in 59 fragments and without
+    an ANN index, searched by a full scan, until more writes came."""
+    import agentmem_plugins._writer as writer_module
+    from agentmem_plugins import AsyncMemory
+
+    monkeypatch.setattr(writer_module, "IDLE_UPKEEP_S", 0.2)
+    memory = AsyncMemory(
+        path=tmp_path / "s", embedder="hash", compact_every_writes=1000, batch_max_size=10
+    )
+    try:
+        await memory.add_many([{"text": f"note {i}", "user_id": "u"} for i in range(50)])
+        table = memory._stores.vectors._table
+        assert table.stats()["fragment_stats"]["num_fragments"] > 1
+        assert memory._writer.upkeep_pending()  # armed by the writes
+        deadline = time.monotonic() + 30
+        while memory._writer.upkeep_pending() and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await memory._writer.wait_maintenance()
+        stats = memory._stores.vectors._table.stats()["fragment_stats"]
+        assert stats["num_fragments"] == 1  # compacted by the idle upkeep
+    finally:
+        await memory.close()
