@@ -16,6 +16,10 @@ subprocess of its own (the trees alternate, so both see the same load):
 
     python -m benchmarks.search_trees --size 1000000 --store /tmp/s1m \\
         --trees /tmp/base,. --rounds 3 [--json FILE]
+    python -m benchmarks.search_trees --size 60000 --users 0 --store /tmp/s60k-s3 --s3 ...
+
+``--s3`` keeps the vectors in LanceDB on a loopback moto S3 server (started here, for this
+run only: the store is built each time) and the records in ``--store``.
 
 A tree is a checkout (``git archive <commit> | tar -x -C /tmp/base``); its
 ``agentmem_plugins`` runs the searches, this file's harness drives them.
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -35,14 +40,23 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def build(path: Path, size: int, n_users: int) -> None:
+def _config(path: Path, s3_endpoint: str | None) -> dict[str, Any]:
+    config: dict[str, Any] = {"path": path, "embedder": "hash"}
+    if s3_endpoint:
+        options = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench",
+                   "aws_endpoint": s3_endpoint, "allow_http": "true", "region": "us-east-1"}
+        config.update(vector_uri="s3://bench/search-trees", storage_options=options)
+    return config
+
+
+async def build(config: dict[str, Any], size: int, n_users: int) -> None:
     from agentmem_plugins import AsyncMemory
 
     from ._common import log
     from ._texts import sentences, users
     from .large_scope import _settle
 
-    async with AsyncMemory(path=path, embedder="hash") as memory:
+    async with AsyncMemory(**config) as memory:
         for n, u in enumerate(users(n_users)):
             texts = sentences(1_000, seed=50_000 + n)  # large_scope's user scopes
             await memory.add_many([{"text": t, "user_id": u} for t in texts])
@@ -55,7 +69,7 @@ async def build(path: Path, size: int, n_users: int) -> None:
             f"{await _settle(memory)} s")
 
 
-async def measure(path: Path, n_users: int, n_queries: int) -> dict[str, Any]:
+async def measure(config: dict[str, Any], n_users: int, n_queries: int) -> dict[str, Any]:
     """One tree's searches (run in that tree's subprocess)."""
     import numpy as np
 
@@ -65,9 +79,10 @@ async def measure(path: Path, n_users: int, n_queries: int) -> dict[str, Any]:
     from ._texts import questions, users
 
     out: dict[str, Any] = {"code": str(Path(sys.modules["agentmem_plugins"].__file__).parent)}
-    async with AsyncMemory(path=path, embedder="hash") as memory:
+    async with AsyncMemory(**config) as memory:
         qs = questions(n_queries, seed=3)
-        for name, scopes in (("large_scope", ["docs"]), ("user_scopes", users(n_users))):
+        kinds = [("large_scope", ["docs"]), ("user_scopes", users(n_users))]
+        for name, scopes in kinds[: 2 if n_users else 1]:
             for q in qs[:10]:  # warm-up
                 await memory.search(q, user_id=scopes[0], limit=10)
             lat, top, cpu = [], [], 0.0
@@ -85,7 +100,7 @@ async def measure(path: Path, n_users: int, n_queries: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    from ._common import base_parser, environment, log
+    from ._common import base_parser
 
     p = base_parser(__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=1_000_000)
@@ -94,16 +109,38 @@ def main() -> None:
     p.add_argument("--store", required=True, help="the store folder (built if missing)")
     p.add_argument("--trees", default=".", help="comma-separated code trees, first = reference")
     p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--s3", action="store_true", help="vectors on a loopback moto S3 server")
+    p.add_argument("--s3-endpoint", default=None, help=argparse.SUPPRESS)
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a tree's subprocess
     args = p.parse_args()
     store = Path(args.store)
     if args.one:  # that tree's agentmem_plugins, this tree's harness
         assert "agentmem_plugins" not in sys.modules
         sys.path.insert(0, args.one)
-        print(json.dumps(asyncio.run(measure(store, args.users, args.queries))))
+        config = _config(store, args.s3_endpoint)
+        print(json.dumps(asyncio.run(measure(config, args.users, args.queries))))
         return
+    server = None
+    if args.s3:
+        from .multiprocess import s3_server
+
+        if store.exists():
+            raise SystemExit(f"--s3 builds its store each run: remove {store} first")
+        server, options = s3_server()
+        args.s3_endpoint = options["aws_endpoint"]
+    try:
+        _compare(args, store)
+    finally:
+        if server is not None:  # the store's vectors went with the server
+            server.stop()
+            shutil.rmtree(store, ignore_errors=True)
+
+
+def _compare(args: argparse.Namespace, store: Path) -> None:
+    from ._common import environment, log
+
     if not store.exists():
-        asyncio.run(build(store, args.size, args.users))
+        asyncio.run(build(_config(store, args.s3_endpoint), args.size, args.users))
     trees = [Path(t).resolve() for t in args.trees.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
     for r in range(args.rounds):
@@ -111,14 +148,18 @@ def main() -> None:
             cmd = [sys.executable, "-m", "benchmarks.search_trees", "--one", str(tree),
                    "--store", str(store), "--users", str(args.users),
                    "--queries", str(args.queries)]
+            if args.s3_endpoint:
+                cmd += ["--s3-endpoint", args.s3_endpoint]
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             found = json.loads(done.stdout.strip().splitlines()[-1])
             assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"
             runs[str(tree)].append(found)
-            log(f"round {r + 1} {tree}: large scope {_brief(found['large_scope'])}; "
-                f"user scopes {_brief(found['user_scopes'])}")
+            log(f"round {r + 1} {tree}: " + "; ".join(
+                f"{name} {_brief(found[name])}" for name in ("large_scope", "user_scopes")
+                if name in found))
     reference = runs[str(trees[0])][0]
-    summary: dict[str, Any] = {"size": args.size, "store": str(store), "env": environment(),
+    summary: dict[str, Any] = {"size": args.size, "store": str(store), "s3": args.s3,
+                               "env": environment(),
                                "trees": {}}
     for tree, found in runs.items():
         summary["trees"][tree] = {
@@ -131,6 +172,7 @@ def main() -> None:
                                            reference[name]["top10"], strict=True)),
             }
             for name in ("large_scope", "user_scopes")
+            if name in found[0]
         }
     print(json.dumps(summary["trees"], indent=1))
     if args.json:
