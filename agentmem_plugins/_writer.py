@@ -45,12 +45,12 @@ log = logging.getLogger("agentmem_plugins")
 #: each further failure up to UPKEEP_RETRY_MAX_S (a store whose upkeep keeps failing
 #: logs it every few minutes, not every few seconds)
 UPKEEP_RETRY_S = 5.0
+UPKEEP_RETRY_MAX_S = 300.0
 #: upkeep runs this long after the last write when fewer than ``maintain_every`` commits
 #: came since the last run: a bulk load of 60k rows in one ``add_many`` (59 commits) left
 #: 59 fragments and no ANN index, and every search scanned the table (210 ms) until 5 more
 #: writes came (issue 14)
 IDLE_UPKEEP_S = 5.0
-UPKEEP_RETRY_MAX_S = 300.0
 
 
 @dataclass(slots=True)

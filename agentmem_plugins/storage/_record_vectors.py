@@ -99,7 +99,6 @@ class RecordVectors:
                         out[row.id] = np.frombuffer(row.vector, dtype=np.float32)
         return out
 
-
     def candidate_vectors(
         self, ids: Sequence[str], scope: dict[str, str]
     ) -> dict[str, np.ndarray | None]:
@@ -109,7 +108,8 @@ class RecordVectors:
         the candidates to know whether to widen its fetch.
 
         The LanceDB index returns its candidates' ids alone and re-scores them with
-        these (issue 14). On SQLite straight through the DBAPI (27 rows: ~0.1 ms). The
+        these (issue 14). On SQLite straight through the DBAPI (27 rows of a 1M-row table:
+        0.4-0.6 ms). The
         scope is checked here, not in SQL (see :meth:`RecordReads.fetch`)."""
         keys = sorted(scope)
         out: dict[str, np.ndarray | None] = {}

@@ -115,7 +115,7 @@ class VectorSearch:
         Reading ids alone is most of what this saves: LanceDB's "take" of a result's
         other columns cost more than its index search at 1M rows (51 probes, 27 rows:
         ids 11.1 ms; ids and vectors 12.9; with the scope column too 16.7; issue 14),
-        and on object storage each column taken is a range request per row."""
+        and more so on object storage (60k rows on moto S3: 2.0 -> 0.39 s)."""
         table, run = self._table, _one_hop()
         query = (
             table._table.query()  # the AsyncTable behind the sync handle
