@@ -40,12 +40,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config(path: Path, s3_endpoint: str | None) -> dict[str, Any]:
+def _config(path: Path, s3_options: str | None) -> dict[str, Any]:
+    """The store's config; ``s3_options``: the moto server's storage options as JSON."""
     config: dict[str, Any] = {"path": path, "embedder": "hash"}
-    if s3_endpoint:
-        options = {"aws_access_key_id": "bench", "aws_secret_access_key": "bench",
-                   "aws_endpoint": s3_endpoint, "allow_http": "true", "region": "us-east-1"}
-        config.update(vector_uri="s3://bench/search-trees", storage_options=options)
+    if s3_options:
+        config.update(vector_uri="s3://bench/search-trees", storage_options=json.loads(s3_options))
     return config
 
 
@@ -110,14 +109,14 @@ def main() -> None:
     p.add_argument("--trees", default=".", help="comma-separated code trees, first = reference")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--s3", action="store_true", help="vectors on a loopback moto S3 server")
-    p.add_argument("--s3-endpoint", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--s3-options", default=None, help=argparse.SUPPRESS)
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a tree's subprocess
     args = p.parse_args()
     store = Path(args.store)
     if args.one:  # that tree's agentmem_plugins, this tree's harness
         assert "agentmem_plugins" not in sys.modules
         sys.path.insert(0, args.one)
-        config = _config(store, args.s3_endpoint)
+        config = _config(store, args.s3_options)
         print(json.dumps(asyncio.run(measure(config, args.users, args.queries))))
         return
     server = None
@@ -127,7 +126,7 @@ def main() -> None:
         if store.exists():
             raise SystemExit(f"--s3 builds its store each run: remove {store} first")
         server, options = s3_server()
-        args.s3_endpoint = options["aws_endpoint"]
+        args.s3_options = json.dumps(options)
     try:
         _compare(args, store)
     finally:
@@ -140,7 +139,7 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
     from ._common import environment, log
 
     if not store.exists():
-        asyncio.run(build(_config(store, args.s3_endpoint), args.size, args.users))
+        asyncio.run(build(_config(store, args.s3_options), args.size, args.users))
     trees = [Path(t).resolve() for t in args.trees.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
     for r in range(args.rounds):
@@ -148,8 +147,8 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
             cmd = [sys.executable, "-m", "benchmarks.search_trees", "--one", str(tree),
                    "--store", str(store), "--users", str(args.users),
                    "--queries", str(args.queries)]
-            if args.s3_endpoint:
-                cmd += ["--s3-endpoint", args.s3_endpoint]
+            if args.s3_options:
+                cmd += ["--s3-options", args.s3_options]
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             found = json.loads(done.stdout.strip().splitlines()[-1])
             assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"

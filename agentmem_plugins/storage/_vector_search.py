@@ -133,14 +133,15 @@ class VectorSearch:
         ids = found.column("id").to_pylist()
         approx = 1.0 - found.column("_distance").to_numpy()  # cosine, from the 8-bit codes
         vectors = self._vectors_of(ids, scope)
-        unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
-        scored: list[tuple[str, float]] = []
-        for n, i in enumerate(ids):
-            if i not in vectors:  # gone from the records meanwhile (a delete in flight):
-                scored.append((i, float(approx[n])))  # counted, then dropped by the fetch
-            elif (row := vectors[i]) is not None:
-                norm = max(float(np.linalg.norm(row)), 1e-12)
-                scored.append((i, float(row @ unit) / norm))
+        # gone from the records meanwhile (a delete in flight): counted with the index's
+        # score, then dropped by the record fetch
+        scored = [(i, float(approx[n])) for n, i in enumerate(ids) if i not in vectors]
+        inside = [(i, row) for i in ids if (row := vectors.get(i)) is not None]
+        if inside:
+            matrix = np.vstack([row for _, row in inside])
+            unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
+            exact = matrix @ unit / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+            scored += zip([i for i, _ in inside], exact.tolist(), strict=True)
         scored.sort(key=lambda hit: -hit[1])
         return scored
 
