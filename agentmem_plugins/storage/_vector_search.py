@@ -9,14 +9,18 @@ sitting; it holds no state of its own and relies on the attributes
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._row_ids import RowIds, plausible
 from ._upkeep import search_params
 
 __all__ = ["VectorSearch", "VectorsOf", "scope_where", "sql_literal"]
+
+log = logging.getLogger("agentmem_plugins")
 
 
 def sql_literal(value: str) -> str:
@@ -71,6 +75,7 @@ class VectorSearch:
     _ann_ef: int
     _needs_prefilter: set[str]
     _vectors_of: VectorsOf
+    _row_ids: RowIds
 
     if TYPE_CHECKING:  # provided by VectorIndex
 
@@ -103,47 +108,97 @@ class VectorSearch:
         return self._search_ann(vector, scope, k, prefilter=True)
 
     def _search_ann(
-        self, vector: np.ndarray, scope: dict[str, str], k: int, *, prefilter: bool
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        prefilter: bool,
+        by_address: bool = True,
     ) -> list[tuple[str, float]]:
         """One query, built on the table's async handle and run in one hop to LanceDB's
         event loop (``_one_hop``), with ``scope`` as a prefilter or (``prefilter=False``)
         checked afterwards on the rows found.
 
-        LanceDB returns the candidates' ids alone; their vectors, and whether they are
-        in ``scope``, come from the records (``_vectors_of``), and the candidates are
-        scored and ordered exactly here: the IVF_SQ index ranks them by its 8-bit codes.
-        Reading ids alone is most of what this saves: LanceDB's "take" of a result's
-        other columns cost more than its index search at 1M rows (51 probes, 27 rows:
-        ids 11.1 ms; ids and vectors 12.9; with the scope column too 16.7; issue 14),
-        and more so on object storage (60k rows on moto S3: 2.0 -> 0.39 s)."""
-        table, run = self._table, _one_hop()
+        LanceDB returns the candidates' row addresses alone, mapped to ids in memory
+        (``_row_ids``; ids from LanceDB until the map knows the rows); their vectors, and
+        whether they are in ``scope``, come from the records (``_vectors_of``), and the
+        candidates are scored and ordered exactly here: the IVF_SQ index ranks them by
+        its 8-bit codes. LanceDB's "take" of a result's columns cost more than its index
+        search at 1M rows (51 probes, 27 rows: ids 11.1 ms; ids and vectors 12.9; with
+        the scope column too 16.7; issue 14), and more so on object storage (60k rows on
+        moto S3: 2.0 -> 0.39 s with ids alone)."""
+        ids, distances, mapped = self._candidates(
+            vector, scope, k, prefilter=prefilter, by_address=by_address
+        )
+        vectors = self._vectors_of(ids, scope)
+        inside = [(i, row) for i in ids if (row := vectors.get(i)) is not None]
+        exact: dict[str, float] = {}
+        if inside:
+            matrix = np.vstack([row for _, row in inside])
+            unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
+            scores = matrix @ unit / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
+            exact = dict(zip([i for i, _ in inside], scores.tolist(), strict=True))
+        if mapped and not plausible(ids, distances, vectors, exact):
+            log.warning(
+                "row addresses did not match the records (a table made again?): "
+                "the address map is cleared"
+            )
+            self._row_ids.clear()
+            return self._search_ann(vector, scope, k, prefilter=prefilter, by_address=False)
+        # gone from the records meanwhile (a delete in flight): counted with the index's
+        # score, then dropped by the record fetch
+        scored = [
+            (i, 1.0 - float(d))
+            for i, d in zip(ids, distances.tolist(), strict=True)
+            if i not in vectors
+        ]
+        scored += exact.items()
+        scored.sort(key=lambda hit: -hit[1])
+        return scored
+
+    def _candidates(
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        prefilter: bool,
+        by_address: bool,
+    ) -> tuple[list[str], np.ndarray, bool]:
+        """The index's ``k`` nearest rows: their ids, LanceDB's distances, and whether the
+        ids came from the address map (``_row_ids``) rather than from LanceDB."""
+        run = _one_hop()
+        if by_address and self._has_ann and self._row_ids.ready:
+            found = run(_collect(self._query(vector, scope, k, prefilter, ["_distance"])))
+            ids = self._row_ids.lookup(found.column("_rowid").to_numpy())
+            if ids is not None:
+                return ids, found.column("_distance").to_numpy(), True
+        elif self._has_ann:
+            self._row_ids.refresh_soon()
+        found = run(_collect(self._query(vector, scope, k, prefilter, ["id", "_distance"])))
+        return found.column("id").to_pylist(), found.column("_distance").to_numpy(), False
+
+    def _query(
+        self, vector: np.ndarray, scope: dict[str, str], k: int, prefilter: bool, columns: list[str]
+    ) -> Any:
+        """The query on the table's async handle, returning ``columns`` (``_rowid`` too when
+        ``id`` is not among them)."""
         query = (
-            table._table.query()  # the AsyncTable behind the sync handle
+            self._table._table.query()  # the AsyncTable behind the sync handle
             .nearest_to(vector.astype(np.float32))
             .column("vector")
             .distance_type("cosine")
             .limit(k)
-            .select(["id", "_distance"])  # LanceDB adds _distance whether asked or not
+            .select(columns)  # LanceDB adds _distance whether asked or not
         )
+        if "id" not in columns:
+            query = query.with_row_id()
         if prefilter and (where := scope_where(scope)) is not None:
             query = query.where(where)
         if self._has_ann:
             query = search_params(query, k, trained=self._ann_trained, ef=self._ann_ef)
-        found = run(_collect(query))
-        ids = found.column("id").to_pylist()
-        approx = 1.0 - found.column("_distance").to_numpy()  # cosine, from the 8-bit codes
-        vectors = self._vectors_of(ids, scope)
-        # gone from the records meanwhile (a delete in flight): counted with the index's
-        # score, then dropped by the record fetch
-        scored = [(i, float(approx[n])) for n, i in enumerate(ids) if i not in vectors]
-        inside = [(i, row) for i in ids if (row := vectors.get(i)) is not None]
-        if inside:
-            matrix = np.vstack([row for _, row in inside])
-            unit = vector.astype(np.float32) / max(float(np.linalg.norm(vector)), 1e-12)
-            exact = matrix @ unit / np.maximum(np.linalg.norm(matrix, axis=1), 1e-12)
-            scored += zip([i for i, _ in inside], exact.tolist(), strict=True)
-        scored.sort(key=lambda hit: -hit[1])
-        return scored
+        return query
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, BM25 score)`` of the best full-text matches in ``scope``."""

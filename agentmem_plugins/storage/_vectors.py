@@ -20,6 +20,7 @@ import numpy as np
 from ._changes import Changes
 from ._index_worker import IndexWorker
 from ._owner import OWNER_KEY, check_owner
+from ._row_ids import RowIds
 from ._upkeep import lost_commit_race, retry_lost_race, trained_rows, upkeep
 from ._vector_search import VectorSearch, VectorsOf, sql_literal
 
@@ -62,6 +63,7 @@ class VectorIndex(VectorSearch):
         self._ann_ef = ann_ef
         self._fts_options = dict(fts_options or {})  # lancedb.index.FTS keyword arguments
         self._worker = IndexWorker(uri, storage_options)  # upkeep of large tables
+        self._row_ids = RowIds(self._scan_row_ids, self.count)  # ids by row address
         self._lock = threading.Lock()  # guards handle swaps and index creation
         self._table: Any = None
         self._needs_prefilter: set[str] = set()  # scopes a postfilter cannot serve
@@ -143,6 +145,19 @@ class VectorIndex(VectorSearch):
         table = self._handle()
         return 0 if table is None else int(table.count_rows())
 
+    def _scan_row_ids(self, first: int | None) -> Any:
+        """``id`` and ``_rowid`` of every row at or past address ``first`` (for ``_row_ids``;
+        a filter on ``_rowid`` reads only the fragments it can match)."""
+        import pyarrow as pa
+
+        table = self._handle()
+        if table is None:
+            return pa.table({"id": pa.array([], pa.string()), "_rowid": pa.array([], pa.uint64())})
+        query = table.search().select(["id"]).with_row_id(True).limit(None)
+        if first is not None:
+            query = query.where(f"_rowid >= {int(first)}")
+        return query.to_arrow()
+
     # --- writes ------------------------------------------------------------------------
 
     def apply(self, changes: Changes) -> None:
@@ -175,6 +190,7 @@ class VectorIndex(VectorSearch):
         """Append rows whose ids the vector side does not hold (one commit)."""
         data = self._arrow(rows, vectors)
         retry_lost_race(lambda: self._table.add(data))
+        self._learn_addresses()
 
     def upsert(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> None:
         """Insert or replace rows keyed on id, in one commit: repeating it changes nothing."""
@@ -185,6 +201,13 @@ class VectorIndex(VectorSearch):
             self._table.merge_insert("id").when_matched_update_all().when_not_matched_insert_all()
         )
         retry_lost_race(lambda: merge.execute(data))
+        self._learn_addresses()
+
+    def _learn_addresses(self) -> None:
+        """New rows have new addresses: once searches use the address map, it reads them
+        now, in the background, rather than at the next search's miss."""
+        if self._row_ids.ready:
+            self._row_ids.refresh_soon()
 
     def _arrow(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> Any:
         if vectors is None:
@@ -213,6 +236,7 @@ class VectorIndex(VectorSearch):
                 self._db.drop_table(TABLE)
             self._table = None
             self._has_ann = self._has_fts = False
+        self._row_ids.clear()  # a table made again gives its rows the old addresses
         self._worker.close()  # its handle is on the dropped table
 
     # --- reads -------------------------------------------------------------------------
@@ -282,9 +306,12 @@ class VectorIndex(VectorSearch):
             log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:
             self._open()
+        self._learn_addresses()  # a compaction moved rows to new fragments
         again: float | None = report.get("again_s")
         return again
 
     def close(self) -> None:
-        """Stop the index worker (an unfinished build is abandoned; nothing is lost)."""
+        """Stop the index worker (an unfinished build is abandoned; nothing is lost) and
+        the address map's thread."""
         self._worker.close()
+        self._row_ids.close()

@@ -1,0 +1,192 @@
+"""Index searches read row addresses from LanceDB and map them to ids in memory
+(``storage._row_ids``): the map learns new fragments, survives compaction, and is dropped
+when the table is made again."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from agentmem_plugins import AsyncMemory
+from agentmem_plugins.storage._row_ids import RowIds, plausible
+
+
+def _scan_of(rows: dict[int, str]):
+    """A scan over ``{address: id}``, as ``VectorIndex._scan_row_ids`` answers it."""
+    calls: list[int | None] = []
+
+    def scan(first: int | None) -> pa.Table:
+        calls.append(first)
+        kept = sorted(a for a in rows if first is None or a >= first)
+        return pa.table({"id": [rows[a] for a in kept], "_rowid": pa.array(kept, type=pa.uint64())})
+
+    return scan, calls
+
+
+def _wait(row_ids: RowIds, calls: list[int | None], n: int) -> None:
+    deadline = time.monotonic() + 10
+    while (len(calls) < n or not row_ids.ready) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.02)  # the scan's result is installed right after it returns
+
+
+def test_the_map_learns_new_fragments_and_rereads_all_for_an_address_it_should_know() -> None:
+    rows = {(3 << 32) + 0: "a", (3 << 32) + 2: "b", (5 << 32) + 1: "c"}
+    scan, calls = _scan_of(rows)
+    row_ids = RowIds(scan, lambda: len(rows))
+    try:
+        row_ids.refresh_soon()
+        _wait(row_ids, calls, 1)
+        assert calls == [None]  # the first scan reads everything
+        assert row_ids.lookup(np.array([(5 << 32) + 1, 3 << 32], dtype=np.uint64)) == ["c", "a"]
+        # a fragment newer than the map: a miss, then only fragments from 6 on are read
+        rows[(7 << 32) + 4] = "d"
+        assert row_ids.lookup(np.array([(7 << 32) + 4], dtype=np.uint64)) is None
+        _wait(row_ids, calls, 2)
+        assert calls[1] == 6 << 32
+        assert row_ids.lookup(np.array([(7 << 32) + 4, (3 << 32) + 2], dtype=np.uint64)) == [
+            "d",
+            "b",
+        ]
+        # an unknown offset in a known fragment cannot happen while the table lives: the
+        # map reads the whole table again
+        rows[(3 << 32) + 9] = "e"
+        assert row_ids.lookup(np.array([(3 << 32) + 9], dtype=np.uint64)) is None
+        _wait(row_ids, calls, 3)
+        assert calls[2] is None
+        assert row_ids.lookup(np.array([(3 << 32) + 9], dtype=np.uint64)) == ["e"]
+        row_ids.clear()
+        assert not row_ids.ready
+    finally:
+        row_ids.close()
+
+
+def test_ids_that_do_not_fit_the_records_are_implausible() -> None:
+    unit = np.ones(4, dtype=np.float32) / 2
+    vectors = {"a": unit, "b": unit, "c": None}
+    # IVF_SQ reports 2 - 2 cos, a flat search 1 - cos: both fit an exact score of 0.9
+    assert plausible(["a", "b", "c"], np.array([0.2, 0.1, 0.5]), vectors, {"a": 0.9, "b": 0.9})
+    assert not plausible(["a", "b"], np.array([0.2, 0.9]), vectors, {"a": 0.9, "b": 0.9})
+    # most ids without a record: not a delete in flight but another table's ids
+    assert not plausible(["a", "x", "y"], np.array([0.2, 0.2, 0.2]), vectors, {"a": 0.9})
+
+
+async def _map_ready(memory: AsyncMemory) -> None:
+    row_ids = memory._stores.vectors._row_ids
+    for _ in range(400):
+        if row_ids.ready and not row_ids._wanted:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the address map was never filled")
+
+
+def _texts(n: int, tag: str) -> list[dict[str, str]]:
+    return [
+        {"text": f"note {i} {tag} on subject {i % 50} and item{i}", "user_id": "docs"}
+        for i in range(n)
+    ]
+
+
+async def _with_ids_from_lancedb(memory: AsyncMemory, query: str) -> list[tuple[str, float]]:
+    """The same search with the ids read by LanceDB, as without the map."""
+    vectors = memory._stores.vectors
+    real = vectors._candidates
+
+    def direct(*args: Any, **kwargs: Any) -> Any:
+        return real(*args, **{**kwargs, "by_address": False})
+
+    vectors._candidates = direct  # type: ignore[method-assign]
+    try:
+        hits = await memory.search(query, user_id="docs", limit=10)
+    finally:
+        del vectors._candidates
+    return [(h.id, h.score) for h in hits]
+
+
+async def test_searches_through_the_address_map(tmp_path: Path) -> None:
+    async with AsyncMemory(
+        path=tmp_path / "store", embedder="hash", ann_min_rows=256, exact_search_max_rows=0
+    ) as memory:
+        await memory.add_many(_texts(1200, "first"))
+        await memory._io(memory._stores.maintain)
+        vectors = memory._stores.vectors
+        assert vectors._has_ann
+        before = await memory.search("subject 7 item7", user_id="docs", limit=10)
+        await _map_ready(memory)
+        calls: list[bool] = []
+        lookup = vectors._row_ids.lookup
+
+        def counted(row_ids: np.ndarray) -> list[str] | None:
+            found = lookup(row_ids)
+            calls.append(found is not None)
+            return found
+
+        vectors._row_ids.lookup = counted  # type: ignore[method-assign]
+        after = await memory.search("subject 7 item7", user_id="docs", limit=10)
+        assert calls and all(calls)  # answered through the map
+        assert [(h.id, h.score) for h in after] == [(h.id, h.score) for h in before]
+        assert await _with_ids_from_lancedb(memory, "subject 7 item7") == [
+            (h.id, h.score) for h in before
+        ]
+
+        # new rows: a new fragment, found at once (a miss asks LanceDB for ids)
+        new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
+        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+        assert hits[0].id == new[0]
+        await _map_ready(memory)
+        calls.clear()
+        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+        assert hits[0].id == new[0] and all(calls)
+
+        # compaction moves every row to new fragments; searches stay right
+        await memory.add_many(_texts(300, "second"))
+        await memory._io(memory._stores.maintain)
+        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+        assert hits[0].id == new[0]
+        await _map_ready(memory)
+        calls.clear()
+        hits = await memory.search("subject 7 item7", user_id="docs", limit=10)
+        assert calls and all(calls)
+        expected = await _with_ids_from_lancedb(memory, "subject 7 item7")
+        assert [(h.id, h.score) for h in hits] == expected
+
+
+async def test_a_table_made_again_elsewhere_clears_the_map(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another opener resets the store and writes new rows: their addresses are the old
+    rows' addresses. The map's ids then miss the records, and the search is answered
+    from LanceDB's ids instead, with the map cleared."""
+    path = tmp_path / "store"
+    options = {"embedder": "hash", "ann_min_rows": 256, "exact_search_max_rows": 0}
+    async with AsyncMemory(path=path, **options) as memory:  # type: ignore[arg-type]
+        await memory.add_many(_texts(1200, "old"))
+        await memory._io(memory._stores.maintain)
+        await memory.search("subject 7 item7", user_id="docs", limit=10)
+        await _map_ready(memory)
+        async with AsyncMemory(path=path, **options) as other:  # type: ignore[arg-type]
+            await other.reset()
+            await other.add_many(_texts(1200, "new"))
+            await other._io(other._stores.maintain)
+        hits = await memory.search("note 7 new on subject 7 and item7", user_id="docs", limit=5)
+        assert hits and hits[0].text == "note 7 new on subject 7 and item7"
+        assert all(" new " in h.text for h in hits)
+        assert "row addresses did not match the records" in caplog.text
+
+
+def test_an_empty_scan_leaves_an_empty_ready_map() -> None:
+    scan, calls = _scan_of({})
+    row_ids = RowIds(scan, lambda: 0)
+    try:
+        row_ids.refresh_soon()
+        _wait(row_ids, calls, 1)
+        assert row_ids.ready
+        assert row_ids.lookup(np.array([1 << 32], dtype=np.uint64)) is None
+    finally:
+        row_ids.close()
