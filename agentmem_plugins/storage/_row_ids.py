@@ -21,7 +21,8 @@ clears the map when they do not fit.
 
 Cost: about 40 bytes per row (the ids as one Arrow string array per fragment, offsets as
 uint32), held only for a table with an ANN index and at most ``MAX_ROWS`` rows. After a
-compaction the old fragments' entries are dropped with the next full scan.
+compaction the old fragments' entries stay until the map holds ``STALE_SHARE`` times the
+table's rows; a full scan then drops them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ MAX_ROWS = 10_000_000
 #: (100 questions x 50 rows each); LanceDB reports cosine distance as ``1 - cos`` or, from
 #: the IVF_SQ index, as squared L2 of unit vectors (``2 - 2 cos``), so both are accepted.
 SCORE_TOLERANCE = 0.05
+#: the map holds this many times the table's rows (fragments compaction replaced): a
+#: full scan drops the old ones
+STALE_SHARE = 1.5
+STALE_SLACK = 10_000  # rows, so that small tables are not read again for a few
 _OFFSET = np.uint64(0xFFFFFFFF)
 
 
@@ -62,6 +67,7 @@ class RowIds:
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._wanted = False
+        self._busy = False  # a scan is running
         self._full = False  # the next scan reads the whole table
         self._generation = 0  # bumped by clear(): a scan begun before it is dropped
         self._idle_until = 0.0  # a table over MAX_ROWS is looked at again after this
@@ -72,6 +78,11 @@ class RowIds:
     def ready(self) -> bool:
         """Whether a scan has filled the map (searches ask LanceDB for ids until then)."""
         return self._ready
+
+    @property
+    def settled(self) -> bool:
+        """Ready, with no scan running or asked for (tests wait for this)."""
+        return self._ready and not (self._wanted or self._busy)
 
     def lookup(self, row_ids: np.ndarray) -> list[str] | None:
         """The ids at ``row_ids``; ``None`` when any is unknown, and then the map is
@@ -135,10 +146,14 @@ class RowIds:
                 if self._closed:
                     return
                 self._wanted = False
+                self._busy = True
             try:
                 self._refresh()
             except Exception:  # searches fall back to ids from LanceDB; retried on demand
                 log.warning("refreshing the row-address map failed", exc_info=True)
+            finally:
+                with self._lock:
+                    self._busy = False
 
     def _refresh(self) -> None:
         live = self._rows()
@@ -147,8 +162,7 @@ class RowIds:
             self._idle_until = time.monotonic() + 60.0
             return
         with self._lock:
-            # a full scan when the map holds many rows compaction has moved elsewhere
-            full = self._full or not self._ready or self._held > 2 * live + 10_000
+            full = self._full or not self._ready
             first = None if full else self._next
             self._full = False
             generation = self._generation
@@ -163,6 +177,9 @@ class RowIds:
             self._held = sum(len(offsets) for offsets, _ in fragments.values())
             self._next = max(fragments) + 1 if fragments else self._next
             self._ready = True
+            if self._held > STALE_SHARE * live + STALE_SLACK:
+                # rows compaction moved to new fragments are held twice: read it all again
+                self._full = self._wanted = True
 
 
 def _by_fragment(table: Any) -> dict[int, tuple[np.ndarray, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from agentmem_plugins import AsyncMemory
+from agentmem_plugins.storage import _row_ids
 from agentmem_plugins.storage._row_ids import RowIds, plausible
 
 
@@ -29,11 +31,11 @@ def _scan_of(rows: dict[int, str]):
     return scan, calls
 
 
-def _wait(row_ids: RowIds, calls: list[int | None], n: int) -> None:
+def _until(condition: Callable[[], object]) -> None:
     deadline = time.monotonic() + 10
-    while (len(calls) < n or not row_ids.ready) and time.monotonic() < deadline:
+    while not condition():
+        assert time.monotonic() < deadline, "the map's thread never got there"
         time.sleep(0.005)
-    time.sleep(0.02)  # the scan's result is installed right after it returns
 
 
 def test_the_map_learns_new_fragments_and_rereads_all_for_an_address_it_should_know() -> None:
@@ -42,13 +44,13 @@ def test_the_map_learns_new_fragments_and_rereads_all_for_an_address_it_should_k
     row_ids = RowIds(scan, lambda: len(rows))
     try:
         row_ids.refresh_soon()
-        _wait(row_ids, calls, 1)
+        _until(lambda: row_ids.ready)
         assert calls == [None]  # the first scan reads everything
         assert row_ids.lookup(np.array([(5 << 32) + 1, 3 << 32], dtype=np.uint64)) == ["c", "a"]
         # a fragment newer than the map: a miss, then only fragments from 6 on are read
         rows[(7 << 32) + 4] = "d"
         assert row_ids.lookup(np.array([(7 << 32) + 4], dtype=np.uint64)) is None
-        _wait(row_ids, calls, 2)
+        _until(lambda: 7 in row_ids._fragments)
         assert calls[1] == 6 << 32
         assert row_ids.lookup(np.array([(7 << 32) + 4, (3 << 32) + 2], dtype=np.uint64)) == [
             "d",
@@ -58,11 +60,33 @@ def test_the_map_learns_new_fragments_and_rereads_all_for_an_address_it_should_k
         # map reads the whole table again
         rows[(3 << 32) + 9] = "e"
         assert row_ids.lookup(np.array([(3 << 32) + 9], dtype=np.uint64)) is None
-        _wait(row_ids, calls, 3)
+        _until(lambda: len(row_ids._fragments[3][0]) == 3)
         assert calls[2] is None
         assert row_ids.lookup(np.array([(3 << 32) + 9], dtype=np.uint64)) == ["e"]
         row_ids.clear()
         assert not row_ids.ready
+    finally:
+        row_ids.close()
+
+
+def test_rows_moved_by_compaction_are_dropped_by_a_full_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(_row_ids, "STALE_SLACK", 0)
+    rows = {(1 << 32) + n: f"id{n}" for n in range(4)}
+    scan, calls = _scan_of(rows)
+    row_ids = RowIds(scan, lambda: len(rows))
+    try:
+        row_ids.refresh_soon()
+        _until(lambda: row_ids.ready)
+        # compaction: the same rows in fragment 2, fragment 1 gone
+        moved = {(2 << 32) + n: f"id{n}" for n in range(4)}
+        rows.clear()
+        rows.update(moved)
+        assert row_ids.lookup(np.array([(2 << 32) + 3], dtype=np.uint64)) is None
+        _until(lambda: set(row_ids._fragments) == {2})  # the new fragment, then all again
+        assert calls == [None, 2 << 32, None]
+        assert row_ids.lookup(np.array([(2 << 32) + 3], dtype=np.uint64)) == ["id3"]
     finally:
         row_ids.close()
 
@@ -80,7 +104,7 @@ def test_ids_that_do_not_fit_the_records_are_implausible() -> None:
 async def _map_ready(memory: AsyncMemory) -> None:
     row_ids = memory._stores.vectors._row_ids
     for _ in range(400):
-        if row_ids.ready and not row_ids._wanted:
+        if row_ids.settled:
             return
         await asyncio.sleep(0.025)
     raise AssertionError("the address map was never filled")
@@ -185,8 +209,8 @@ def test_an_empty_scan_leaves_an_empty_ready_map() -> None:
     row_ids = RowIds(scan, lambda: 0)
     try:
         row_ids.refresh_soon()
-        _wait(row_ids, calls, 1)
-        assert row_ids.ready
+        _until(lambda: row_ids.ready)
+        assert calls == [None]
         assert row_ids.lookup(np.array([1 << 32], dtype=np.uint64)) is None
     finally:
         row_ids.close()
