@@ -83,6 +83,23 @@ class Timer:
         self.cpu = _cpu() - self._c0
 
 
+#: searches are timed after this long of untimed searches: a long-running service's
+#: steady state (caches filled, the index's address map built in the background)
+WARMUP_S = 3.0
+
+
+async def warm_up(search: Any, questions: list[str], seconds: float = WARMUP_S) -> int:
+    """Run ``await search(q)`` over ``questions`` (cycling) for ``seconds``, at least 10
+    searches; returns how many ran."""
+    import time
+
+    start, n = time.perf_counter(), 0
+    while n < 10 or time.perf_counter() - start < seconds:
+        await search(questions[n % len(questions)])
+        n += 1
+    return n
+
+
 def _cpu() -> float:
     t = os.times()
     return t.user + t.system

@@ -47,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from ._common import base_parser, log, percentile, temp_store_dir
+from ._common import base_parser, log, percentile, temp_store_dir, warm_up
 from ._texts import questions, sentences, users
 
 DOCS = "docs"
@@ -213,8 +213,7 @@ async def search_scope(memory: Any, uid: str | list[str], ids_texts: Any, n_quer
         qv = emb.embed_query(q).astype(np.float32)
         qv /= max(float(np.linalg.norm(qv)), 1e-12)
         truth.append(_truth(vecs, qv))
-    for q in qs[:10]:  # warm-up
-        await memory.search(q, user_id=uids[0], limit=10)
+    await warm_up(lambda q: memory.search(q, user_id=uids[0], limit=10), qs[:10])
     lat, first, rec = [], [], []
     cpu = 0.0
     seen: set[str] = set()

@@ -74,7 +74,7 @@ async def measure(config: dict[str, Any], n_users: int, n_queries: int) -> dict[
 
     from agentmem_plugins import AsyncMemory
 
-    from ._common import percentile
+    from ._common import percentile, warm_up
     from ._texts import questions, users
 
     out: dict[str, Any] = {"code": str(Path(sys.modules["agentmem_plugins"].__file__).parent)}
@@ -82,8 +82,8 @@ async def measure(config: dict[str, Any], n_users: int, n_queries: int) -> dict[
         qs = questions(n_queries, seed=3)
         kinds = [("large_scope", ["docs"]), ("user_scopes", users(n_users))]
         for name, scopes in kinds[: 2 if n_users else 1]:
-            for q in qs[:10]:  # warm-up
-                await memory.search(q, user_id=scopes[0], limit=10)
+            first = scopes[0]
+            await warm_up(lambda q, u=first: memory.search(q, user_id=u, limit=10), qs[:10])
             lat, top, cpu = [], [], 0.0
             for n, q in enumerate(qs):
                 c0, t0 = time.process_time(), time.perf_counter()

@@ -49,6 +49,8 @@ SCORE_TOLERANCE = 0.05
 #: the map holds this many times the table's rows (fragments compaction replaced): a
 #: full scan drops the old ones
 STALE_SHARE = 1.5
+#: seconds after a search's lookup during which writes refresh the map at once
+ACTIVE_S = 60.0
 STALE_SLACK = 10_000  # rows, so that small tables are not read again for a few
 _OFFSET = np.uint64(0xFFFFFFFF)
 
@@ -73,11 +75,18 @@ class RowIds:
         self._idle_until = 0.0  # a table over MAX_ROWS is looked at again after this
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._used = -ACTIVE_S  # when a search last looked up addresses
 
     @property
     def ready(self) -> bool:
         """Whether a scan has filled the map (searches ask LanceDB for ids until then)."""
         return self._ready
+
+    @property
+    def active(self) -> bool:
+        """Whether searches used the map in the last ``ACTIVE_S`` seconds: only then do
+        writes refresh it at once (a bulk load nobody searches meanwhile pays nothing)."""
+        return self._ready and time.monotonic() - self._used < ACTIVE_S
 
     @property
     def settled(self) -> bool:
@@ -88,6 +97,7 @@ class RowIds:
         """The ids at ``row_ids``; ``None`` when any is unknown, and then the map is
         refreshed in the background: incrementally for a fragment newer than it knows, by
         a full scan for an address it should have known (a table made again)."""
+        self._used = time.monotonic()
         fragments, seen = self._fragments, self._next  # swapped whole, never edited
         addresses = np.asarray(row_ids, dtype=np.uint64)
         wanted = (addresses & _OFFSET).astype(np.uint32)  # same dtype: no array copies

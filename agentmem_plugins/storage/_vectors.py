@@ -204,9 +204,9 @@ class VectorIndex(VectorSearch):
         self._learn_addresses()
 
     def _learn_addresses(self) -> None:
-        """New rows have new addresses: once searches use the address map, it reads them
+        """New rows have new addresses: while searches use the address map, it reads them
         now, in the background, rather than at the next search's miss."""
-        if self._row_ids.ready:
+        if self._row_ids.active:
             self._row_ids.refresh_soon()
 
     def _arrow(self, rows: Sequence[dict[str, Any]], vectors: np.ndarray | None) -> Any:
