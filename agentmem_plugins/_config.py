@@ -125,7 +125,7 @@ class MemoryConfig(BaseModel):
     # within the noise of 8 on both (BENCHMARKS.md, issue 13, fifth pass)
     io_threads: int = Field(8, ge=1, le=256)
     # maintenance (compaction, index upkeep, expiry sweep) every this many vector commits,
-    # and also 5 s after the writes stop (_writer.IDLE_UPKEEP_S)
+    # and also 5 s after the writes stop (_upkeep_schedule.IDLE_UPKEEP_S)
     compact_every_writes: int = Field(64, ge=1)
     # memories expire this long after they are written (seconds or a timedelta), unless
     # add() says otherwise; None: never

@@ -90,7 +90,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
             max_wait_s=self.config.batch_max_wait_ms / 1000,
             maintain_every=self.config.compact_every_writes,
         )
-        self._stores.records.on_expired = self._writer.request_sweep
+        self._stores.records.on_expired = self._writer.upkeep.request_sweep
         self._searcher = Searcher(
             self._stores,
             self._io,
@@ -111,7 +111,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
     # --- plumbing ----------------------------------------------------------------------
 
     async def _io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        self._writer.loop = asyncio.get_running_loop()
+        self._writer.upkeep.loop = asyncio.get_running_loop()
         return await _run_in(self._io_pool, fn, *args, **kwargs)
 
     async def _upkeep_io(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -138,13 +138,13 @@ class AsyncMemory(ReadMethods, WriteMethods):
         """Delete every memory that has expired, now (maintenance also does this from time
         to time); each gets an ``EXPIRE`` history event. Returns how many."""
         self._check_open()
-        return await self._writer.sweep_expired()
+        return await self._writer.upkeep.sweep_expired()
 
     async def reset(self) -> None:
         """Drop every memory, history event and pending item of this store."""
         self._check_open()
         await self._writer.drain()
-        await self._writer.wait_maintenance()
+        await self._writer.upkeep.wait()
         async with self._writer.lock:
             await self._io(self._stores.reset)
 
@@ -154,7 +154,7 @@ class AsyncMemory(ReadMethods, WriteMethods):
         is writing right now are counted in ``in_flight``, not reported or touched."""
         self._check_open()
         await self._writer.drain()
-        await self._writer.wait_maintenance()
+        await self._writer.upkeep.wait()
         async with self._writer.lock:
             report: CheckReport = await self._io(self._stores.check, repair=repair)
         return report

@@ -17,6 +17,9 @@ Every request's future resolves only after its rows are committed in SQL togethe
 a write intent (``Stores.write``), so an acknowledged write survives a kill -9: if the
 process dies before the vector side holds the rows, the next process to open or maintain
 the store finds the dead session and rewrites exactly those ids from SQL.
+
+Upkeep and the expiry sweep run beside the lanes, on the schedule in
+:mod:`._upkeep_schedule` (``Writer.upkeep``).
 """
 
 from __future__ import annotations
@@ -36,21 +39,12 @@ from ._io import IO
 from ._requests import SMALL_REQUEST_ROWS, Upsert, WriteRequest, plan
 from ._time import now_utc
 from ._types import MemoryEvent
+from ._upkeep_schedule import UpkeepSchedule
 from .storage import Changes
 
 __all__ = ["SMALL_REQUEST_ROWS", "Upsert", "WriteRequest", "Writer", "now_utc"]
 
 log = logging.getLogger("agentmem_plugins")
-#: a failed maintenance run is tried again this much later, writes or none, doubled after
-#: each further failure up to UPKEEP_RETRY_MAX_S (a store whose upkeep keeps failing
-#: logs it every few minutes, not every few seconds)
-UPKEEP_RETRY_S = 5.0
-UPKEEP_RETRY_MAX_S = 300.0
-#: upkeep runs this long after the last write when fewer than ``maintain_every`` commits
-#: came since the last run: a bulk load of 60k rows in one ``add_many`` (59 commits) left
-#: 59 fragments and no ANN index, and every search scanned the table (210 ms) until 5 more
-#: writes came (issue 14)
-IDLE_UPKEEP_S = 5.0
 
 
 @dataclass(slots=True)
@@ -143,24 +137,22 @@ class Writer:
         self._store = store
         self._runner = runner
         self._io = io
-        self._upkeep_io = upkeep_io  # a thread of its own: an upkeep may wait on a build
         self._max_rows = max_rows
         self._max_wait_s = max_wait_s
-        self._maintain_every = maintain_every
-        self._commits = 0
         self._bulk = _Lane("bulk")
         self._small = _Lane("small")
         self._tasks: list[asyncio.Task[None]] = []
         self._inflight = 0
         self._idle: asyncio.Event | None = None
         self._closed = False
-        self._maintenance: asyncio.Task[None] | None = None
-        self._sweep: asyncio.Task[None] | None = None
-        #: upkeep the last run left for later (a worn index on a table not yet quiet)
-        self._follow_up: asyncio.TimerHandle | None = None
-        self._upkeep_failures = 0  # in a row
-        #: the loop this memory runs on (set by the owner), for :meth:`request_sweep`
-        self.loop: asyncio.AbstractEventLoop | None = None
+        #: index upkeep and the expiry sweep, beside the lanes
+        self.upkeep = UpkeepSchedule(
+            store=store,
+            io=io,
+            upkeep_io=upkeep_io,
+            maintain_every=maintain_every,
+            submit=self.submit,
+        )
         self.lock = _AllLanes([self._bulk, self._small])  # excludes persistence (reset, check)
 
     # --- public ------------------------------------------------------------------------
@@ -186,10 +178,9 @@ class Writer:
     async def close(self) -> None:
         await self.drain()
         self._closed = True
-        if self._follow_up is not None:
-            self._follow_up.cancel()
+        self.upkeep.close()
         self._store.vectors.close()  # abandon a long index build rather than wait for it
-        await self.wait_maintenance()
+        await self.upkeep.wait()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -258,100 +249,6 @@ class Writer:
             except Exception as exc:
                 self._settle(batch.requests, exc)
 
-    def _start_maintenance(self) -> None:
-        """Compaction and index upkeep run beside the write path, one run at a time."""
-        if self._closed:
-            return
-        if self._maintenance is None or self._maintenance.done():
-            self._maintenance = asyncio.create_task(self._maintain(), name="agentmem-maintain")
-
-    async def sweep_expired(self) -> int:
-        """Delete every memory that has expired (``EXPIRE`` history events); how many."""
-        swept = 0
-        while ids := await self._io(self._store.records.expired_ids):
-            events = await self.submit(WriteRequest(expirations=ids))
-            swept += len(events)
-            if len(ids) < 4096 or not events:
-                break
-        return swept
-
-    def request_sweep(self) -> None:
-        """Thread-safe: sweep expired memories soon, unless a sweep is running. Reads call
-        it when they find expired rows: once those are gone, reads skip the expiry
-        clause again (with it, index-only scope counts need a table lookup per row)."""
-        loop = self.loop
-        if loop is not None and not loop.is_closed() and not self._closed:
-            loop.call_soon_threadsafe(self._start_sweep)
-
-    def _start_sweep(self) -> None:
-        if self._closed or (self._sweep is not None and not self._sweep.done()):
-            return
-        self._sweep = asyncio.create_task(self._sweep_quietly(), name="agentmem-expire")
-
-    async def _sweep_quietly(self) -> None:
-        try:
-            await self.sweep_expired()
-        except Exception:  # a later read or maintenance run tries again
-            log.exception("expiry sweep failed; will retry later")
-
-    async def _maintain(self) -> None:
-        try:
-            await self.sweep_expired()
-        except Exception:
-            log.exception("expiry sweep failed; will retry later")
-        try:
-            again = await self._upkeep_io(self._store.maintain)
-        except Exception as exc:  # upkeep must never fail a write; the next run tries again
-            if self._closed:  # interrupted by close(): expected
-                log.info("vector index maintenance stopped by close (%s)", exc)
-            else:
-                log.exception("vector index maintenance failed; will retry later")
-                # also when nothing more is written: an idle store would otherwise keep
-                # what the failed run left (385k unindexed rows after a 1M-row load)
-                delay = UPKEEP_RETRY_S * 2**self._upkeep_failures
-                self._upkeep_failures += 1
-                self._follow_up_in(min(delay, UPKEEP_RETRY_MAX_S))
-            return
-        self._upkeep_failures = 0
-        if again is not None:
-            # e.g. an index worn by a bulk load, to retrain once the load is over: without
-            # this an idle store would keep it until its next writes
-            self._follow_up_in(again)
-
-    def _follow_up_in(self, seconds: float) -> None:
-        """Upkeep in ``seconds`` if nothing is written meanwhile (writes bring their own,
-        every ``maintain_every`` commits); else look again as much later."""
-        if self._closed:
-            return
-        if self._follow_up is not None:
-            self._follow_up.cancel()
-        commits = self._commits
-
-        def due() -> None:
-            if self._commits == commits:
-                self._start_maintenance()
-            else:
-                self._follow_up_in(seconds)
-
-        self._follow_up = asyncio.get_running_loop().call_later(seconds, due)
-
-    def upkeep_pending(self) -> bool:
-        """Whether upkeep is running or scheduled to run again (benchmarks wait for it)."""
-        running = self._maintenance is not None and not self._maintenance.done()
-        return running or self._follow_up_pending()
-
-    def _follow_up_pending(self) -> bool:
-        return (
-            self._follow_up is not None
-            and not self._follow_up.cancelled()
-            and self._follow_up.when() > asyncio.get_running_loop().time()
-        )
-
-    async def wait_maintenance(self) -> None:
-        tasks = [t for t in (self._maintenance, self._sweep) if t is not None]
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-
     def _settle(self, batch: list[WriteRequest], exc: BaseException | None = None) -> None:
         for request in batch:
             if request.future is not None and not request.future.done():
@@ -398,11 +295,7 @@ class Writer:
         if changes.rows or changes.delete_ids or changes.invalidations or changes.expiries:
             await self._store.write(changes, self._io)
             if changes.touches_vectors():
-                self._commits += 1
-                if self._commits % self._maintain_every == 0:
-                    self._start_maintenance()
-                elif not self._follow_up_pending():
-                    self._follow_up_in(IDLE_UPKEEP_S)  # once the writes stop
+                self.upkeep.committed()
         for request, events in accepted:
             assert request.future is not None
             if not request.future.done():

@@ -246,9 +246,9 @@ async def _settle(memory: Any) -> float:
     is retrained when the table is quiet), at most 5 minutes; seconds waited."""
     t0 = time.perf_counter()
     await memory.flush()
-    while memory._writer.upkeep_pending() and time.perf_counter() - t0 < 300:
+    while memory._writer.upkeep.pending() and time.perf_counter() - t0 < 300:
         await asyncio.sleep(0.1)
-    await memory._writer.wait_maintenance()
+    await memory._writer.upkeep.wait()
     return round(time.perf_counter() - t0, 1)
 
 

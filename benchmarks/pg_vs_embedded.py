@@ -133,7 +133,7 @@ async def search(fields: dict[str, Any], n: int, queries: int) -> dict[str, Any]
                 for i, v in enumerate(chunk)
             )
         out["ingest_per_s"] = n / (time.perf_counter() - t)
-        await m._writer.wait_maintenance()
+        await m._writer.upkeep.wait()
         t = time.perf_counter()
         await m._io(m._stores.maintain)  # builds the ANN index (both: >= ann_min_rows)
         out["maintain_s"] = time.perf_counter() - t

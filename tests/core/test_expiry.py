@@ -274,10 +274,10 @@ async def test_maintenance_sweeps_expired_memories(make_memory, clock) -> None:
         gone = (await memory.add("temporary", user_id="u", ttl=SHORT, infer=False)).results[0].id
         # the first add's maintenance run first: one runs at a time, so a run still going
         # when the clock moves would make the trigger below a no-op (seen on a busy machine)
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         clock.advance(SHORT + 1)
         await memory.add("trigger maintenance", user_id="u", infer=False)
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         await memory.flush()
         assert gone not in memory._stores.records.revisions()
         assert [e.event for e in await memory.history(gone)] == ["ADD", "EXPIRE"]

@@ -29,7 +29,7 @@ async def test_the_pool_has_that_many_threads_and_upkeep_runs_beside_it(tmp_path
 
         stores = memory._stores
         stores.maintain = upkeep  # type: ignore[method-assign]
-        memory._writer._start_maintenance()
+        memory._writer.upkeep.start()
         await asyncio.sleep(0.05)
 
         # both io threads stay free for reads and writes while the upkeep waits
@@ -40,6 +40,6 @@ async def test_the_pool_has_that_many_threads_and_upkeep_runs_beside_it(tmp_path
         both = threading.Barrier(2)
         threads = await asyncio.gather(memory._io(where), memory._io(where))
         gate.set()
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
     assert seen and seen[0].startswith("agentmem-upkeep")
     assert len(set(threads)) == 2 and all(t.startswith("agentmem-io") for t in threads)

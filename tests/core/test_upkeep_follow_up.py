@@ -44,28 +44,28 @@ def _writer(store: _Store) -> Writer:
 
 async def _until_settled(writer: Writer, store: _Store, calls: int) -> None:
     deadline = time.monotonic() + 10
-    while (len(store.calls) < calls or writer.upkeep_pending()) and time.monotonic() < deadline:
+    while (len(store.calls) < calls or writer.upkeep.pending()) and time.monotonic() < deadline:
         await asyncio.sleep(0.01)
-    await writer.wait_maintenance()
+    await writer.upkeep.wait()
 
 
 async def test_an_idle_writer_runs_the_upkeep_left_for_later() -> None:
     store = _Store(again_s=0.05)
     writer = _writer(store)
-    writer._start_maintenance()
+    writer.upkeep.start()
     await _until_settled(writer, store, calls=2)
     assert len(store.calls) == 2
     assert store.calls[1] - store.calls[0] >= 0.05
-    assert not writer.upkeep_pending()  # the second run left nothing
+    assert not writer.upkeep.pending()  # the second run left nothing
 
 
 async def test_writes_in_between_postpone_it() -> None:
     store = _Store(again_s=0.1)
     writer = _writer(store)
-    writer._start_maintenance()
-    await writer.wait_maintenance()
+    writer.upkeep.start()
+    await writer.upkeep.wait()
     await asyncio.sleep(0.05)
-    writer._commits += 1  # a write (they bring their own upkeep every maintain_every)
+    writer.upkeep.commits += 1  # a write (they bring their own upkeep every maintain_every)
     await _until_settled(writer, store, calls=2)
     assert len(store.calls) == 2
     assert store.calls[1] - store.calls[0] >= 0.2  # looked again 0.1 s after the write
@@ -84,12 +84,12 @@ async def test_a_failed_upkeep_is_tried_again_when_idle(
 ) -> None:
     """A run that failed (the index worker's commit lost to the appends for 30 s) left
     385k rows unindexed in a 1M-row load; with nothing more written, nothing retried."""
-    import agentmem_plugins._writer as writer_module
+    import agentmem_plugins._upkeep_schedule as schedule
 
-    monkeypatch.setattr(writer_module, "UPKEEP_RETRY_S", 0.05)
+    monkeypatch.setattr(schedule, "UPKEEP_RETRY_S", 0.05)
     store = _FailingOnce(again_s=0.0)
     writer = _writer(store)
-    writer._start_maintenance()
+    writer.upkeep.start()
     await _until_settled(writer, store, calls=2)
     assert len(store.calls) == 2
     assert "maintenance failed" in caplog.text
@@ -118,16 +118,16 @@ class _AlwaysFailing(_Store):
 async def test_upkeep_that_keeps_failing_is_retried_less_and_less_often(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import agentmem_plugins._writer as writer_module
+    import agentmem_plugins._upkeep_schedule as schedule
 
-    monkeypatch.setattr(writer_module, "UPKEEP_RETRY_S", 0.02)
+    monkeypatch.setattr(schedule, "UPKEEP_RETRY_S", 0.02)
     store = _AlwaysFailing(again_s=0.0)
     writer = _writer(store)
-    writer._start_maintenance()
+    writer.upkeep.start()
     deadline = time.monotonic() + 10
     while len(store.calls) < 5 and time.monotonic() < deadline:
         await asyncio.sleep(0.005)
-    writer._closed = True  # no more retries
+    writer.upkeep.closed = True  # no more retries
     gaps = [b - a for a, b in zip(store.calls, store.calls[1:], strict=False)]
     assert len(gaps) == 4
     assert gaps[3] >= 0.16 > gaps[0]  # 0.02, 0.04, 0.08, 0.16 s
@@ -139,10 +139,10 @@ async def test_upkeep_runs_once_writes_stop_short_of_the_commit_count(
     """Upkeep also comes every ``compact_every_writes`` commits; a bulk load of fewer
     commits (60k rows in one add_many: 59) left the table in 59 fragments and without
     an ANN index, searched by a full scan, until more writes came."""
-    import agentmem_plugins._writer as writer_module
+    import agentmem_plugins._upkeep_schedule as schedule
     from agentmem_plugins import AsyncMemory
 
-    monkeypatch.setattr(writer_module, "IDLE_UPKEEP_S", 0.2)
+    monkeypatch.setattr(schedule, "IDLE_UPKEEP_S", 0.2)
     memory = AsyncMemory(
         path=tmp_path / "s", embedder="hash", compact_every_writes=1000, batch_max_size=10
     )
@@ -150,11 +150,11 @@ async def test_upkeep_runs_once_writes_stop_short_of_the_commit_count(
         await memory.add_many([{"text": f"note {i}", "user_id": "u"} for i in range(50)])
         table = memory._stores.vectors._table
         assert table.stats()["fragment_stats"]["num_fragments"] > 1
-        assert memory._writer.upkeep_pending()  # armed by the writes
+        assert memory._writer.upkeep.pending()  # armed by the writes
         deadline = time.monotonic() + 30
-        while memory._writer.upkeep_pending() and time.monotonic() < deadline:
+        while memory._writer.upkeep.pending() and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         stats = memory._stores.vectors._table.stats()["fragment_stats"]
         assert stats["num_fragments"] == 1  # compacted by the idle upkeep
     finally:

@@ -138,7 +138,7 @@ async def test_many_small_batches_keep_the_table_compact(tmp_path) -> None:
     async with AsyncMemory(path=tmp_path, embedder="hash", compact_every_writes=8) as memory:
         for i in range(40):
             await memory.add(f"small batch {i}", user_id="u")
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         table = memory._stores.vectors._table
         assert len(table.to_arrow()) == 40
         # compaction ran: far fewer fragments than the 40 appends made
@@ -160,7 +160,7 @@ async def test_writes_and_deletes_race_background_maintenance_safely(tmp_path) -
                 *(memory.add(f"single {round_} {i}", user_id="u") for i in range(10)),
             )
             keep += ids[20:]
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         assert await memory.count(user_id="u") == 15 * 30
         stores = memory._stores
         assert stores.vectors.revisions() == stores.records.revisions()
@@ -180,7 +180,7 @@ async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -
             for i in range(1200)
         )
         await memory.add("one more to trigger maintenance", user_id="u0")
-        await memory._writer.wait_maintenance()
+        await memory._writer.upkeep.wait()
         assert memory._stores.vectors._has_ann
         for limit in (1, 10, 40, 100):
             hits = await memory.search("subject 7 item7", user_id="u0", limit=limit)
