@@ -181,6 +181,33 @@ async def test_searches_through_the_address_map(tmp_path: Path) -> None:
         assert [(h.id, h.score) for h in hits] == expected
 
 
+async def test_rows_another_opener_writes_and_compacts_are_found(tmp_path: Path) -> None:
+    """Another opener (as another process would) appends rows and compacts the table:
+    this opener's map misses their addresses, answers from LanceDB's ids meanwhile, and
+    learns them."""
+    path = tmp_path / "store"
+    options: dict[str, Any] = {"embedder": "hash", "ann_min_rows": 256, "exact_search_max_rows": 0}
+    async with AsyncMemory(path=path, **options) as memory:
+        await memory.add_many(_texts(1200, "first"))
+        await memory._io(memory._stores.maintain)
+        await memory.search("subject 7 item7", user_id="docs", limit=10)
+        await _map_ready(memory)
+        async with AsyncMemory(path=path, **options) as other:
+            new = await other.add_many(
+                [{"text": f"walrus umbrella signal {i}", "user_id": "docs"} for i in range(40)]
+            )
+            await other._io(other._stores.maintain)  # compaction: rows move
+        hits = await memory.search("walrus umbrella signal 7", user_id="docs", limit=5)
+        assert hits[0].id == new[7]
+        await _map_ready(memory)
+        hits = await memory.search("walrus umbrella signal 9", user_id="docs", limit=5)
+        assert hits[0].id == new[9]
+        assert await _with_ids_from_lancedb(memory, "subject 7 item7") == [
+            (h.id, h.score)
+            for h in await memory.search("subject 7 item7", user_id="docs", limit=10)
+        ]
+
+
 async def test_a_table_made_again_elsewhere_clears_the_map(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
