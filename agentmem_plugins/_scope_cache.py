@@ -14,7 +14,12 @@ process's; under a steady stream of writes the cache stays cold and search reads
 before. Stores without such a version (PostgreSQL) are not cached.
 
 The same goes for the verdict "this scope is larger than the exact-search bound", so a
-search in a large scope does not count its rows again while nothing was written.
+search in a large scope does not count its rows again while nothing was written. Time
+alone ends an entry too: one holding a memory with an expiry is dropped when the first
+of them expires (else a search returned one hit fewer until the next write).
+
+The records of the rows searches return are kept with the vectors, under the same
+validity, so a repeated search in a scope reads nothing from SQL.
 """
 
 from __future__ import annotations
@@ -22,27 +27,40 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
+
+from ._types import MemoryItem
 
 __all__ = ["ScopeCache", "ScopeVectors"]
 
 _ID_BYTES = 100  # rough per-id cost of the Python list of ids
+_ITEM_BYTES = 1_000  # rough cost of a MemoryItem besides its text and metadata
 
 
-@dataclass(frozen=True)
+@dataclass
 class ScopeVectors:
     """A scope's ids and unit-length vectors (rows of ``unit``; ``None`` when empty), or
-    ``large``: the scope has more rows than the exact-search bound."""
+    ``large``: the scope has more rows than the exact-search bound.
+
+    ``expires_at``: the earliest expiry among the rows (naive UTC; ``None``: none
+    expires); the entry is stale from then on, as after a write. ``items``: the records
+    of rows searches returned, kept as long as the vectors (:meth:`ScopeCache.remember`).
+    """
 
     ids: list[str]
     unit: np.ndarray | None
     large: bool = False
+    expires_at: datetime | None = None
+    items: dict[str, MemoryItem] = field(default_factory=dict)
+    item_bytes: int = 0
 
     @property
     def nbytes(self) -> int:
-        return (0 if self.unit is None else self.unit.nbytes) + _ID_BYTES * len(self.ids)
+        vectors = 0 if self.unit is None else self.unit.nbytes
+        return vectors + _ID_BYTES * len(self.ids) + self.item_bytes
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -65,9 +83,12 @@ class ScopeCache:
         self._bytes = 0
         self._seen: object | None = None
 
-    def lookup(self, scope: dict[str, str]) -> tuple[ScopeVectors | None, object | None]:
-        """The cached entry of ``scope`` (or ``None``) and the version to :meth:`store` a
-        fresh read under; a ``None`` version means: do not cache."""
+    def lookup(
+        self, scope: dict[str, str], now: datetime
+    ) -> tuple[ScopeVectors | None, object | None]:
+        """The cached entry of ``scope`` (or ``None``: none, or one holding a row expired
+        by ``now``) and the version to :meth:`store` a fresh read under; a ``None``
+        version means: do not cache."""
         if self._max_bytes <= 0:
             return None, None
         version = self._version()
@@ -81,13 +102,14 @@ class ScopeCache:
                 self._seen = version
                 return None, version
             entry = self._entries.get(key)
+            if entry is not None and entry.expires_at is not None and entry.expires_at <= now:
+                self._bytes -= self._entries.pop(key).nbytes
+                entry = None
             if entry is not None:
                 self._entries.move_to_end(key)
             return entry, version
 
-    def store(
-        self, scope: dict[str, str], version: object | None, entry: ScopeVectors
-    ) -> None:
+    def store(self, scope: dict[str, str], version: object | None, entry: ScopeVectors) -> None:
         if version is None or entry.nbytes > self._max_bytes:
             return
         key = _key(scope)
@@ -99,9 +121,25 @@ class ScopeCache:
                 self._bytes -= old.nbytes
             self._entries[key] = entry
             self._bytes += entry.nbytes
-            while self._bytes > self._max_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped.nbytes
+            self._evict()
+
+    def remember(
+        self, scope: dict[str, str], entry: ScopeVectors, items: dict[str, MemoryItem]
+    ) -> None:
+        """Keep ``items`` (records of ``entry``'s rows, read after it) with ``entry``:
+        valid as long as its vectors. An entry not in the cache just holds them."""
+        size = sum(_ITEM_BYTES + len(i.text) + 200 * len(i.metadata) for i in items.values())
+        with self._lock:
+            entry.items.update(items)
+            entry.item_bytes += size
+            if self._entries.get(_key(scope)) is entry:
+                self._bytes += size
+                self._evict()
+
+    def _evict(self) -> None:
+        while self._bytes > self._max_bytes and self._entries:
+            _, dropped = self._entries.popitem(last=False)
+            self._bytes -= dropped.nbytes
 
 
 def _key(scope: dict[str, str]) -> tuple[tuple[str, str], ...]:

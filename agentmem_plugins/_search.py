@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _expiry
 from ._filters import Filter
 from ._fusion import fuse
 from ._io import IO
@@ -248,7 +249,10 @@ class Searcher:
         else:
             top = np.argsort(-scores, kind="stable")
         chosen = [(found.ids[i], float(scores[i])) for i in top]
-        items = self._stores.records.fetch([i for i, _ in chosen])
+        missing = [i for i, _ in chosen if i not in found.items]
+        if missing:  # kept with the scope's vectors, as long as they hold
+            self._cache.remember(scope, found, self._stores.records.fetch(missing))
+        items = found.items
         return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]
 
     def _scope_vectors(
@@ -261,7 +265,7 @@ class Searcher:
         plain = flt is None and not any(
             post.get(o) for o in ("include_invalidated", "as_of", "live_after")
         )
-        entry, version = self._cache.lookup(scope) if plain else (None, None)
+        entry, version = self._cache.lookup(scope, _expiry.utc_now()) if plain else (None, None)
         if entry is not None and not (entry.large and max_rows is None):
             return None if entry.large else entry
         if max_rows is not None:
@@ -270,8 +274,8 @@ class Searcher:
                 if plain:
                     self._cache.store(scope, version, ScopeVectors([], None, large=True))
                 return None
-        ids, matrix = records.vectors(scope, flt, **post)
-        found = ScopeVectors(ids, None if matrix is None else _unit(matrix))
+        ids, matrix, expires_at = records.vectors_expiring(scope, flt, **post)
+        found = ScopeVectors(ids, None if matrix is None else _unit(matrix), expires_at=expires_at)
         if plain:
             self._cache.store(scope, version, found)
         return found

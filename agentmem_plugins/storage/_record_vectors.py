@@ -9,7 +9,7 @@ own and relies on the attributes ``RecordStore.__init__`` sets.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -41,10 +41,32 @@ class RecordVectors:
         live_after: datetime | None = None,
     ) -> tuple[builtins.list[str], np.ndarray | None]:
         """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
+        ids, matrix, _ = self.vectors_expiring(
+            scope,
+            flt,
+            include_invalidated=include_invalidated,
+            as_of=as_of,
+            limit=limit,
+            live_after=live_after,
+        )
+        return ids, matrix
+
+    def vectors_expiring(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        limit: int | None = None,
+        live_after: datetime | None = None,
+    ) -> tuple[builtins.list[str], np.ndarray | None, datetime | None]:
+        """:meth:`vectors`, and the earliest expiry among the rows (naive UTC; ``None``:
+        none expires), until which a copy of them holds (``_scope_cache``)."""
         where = self._where(
             scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
-        query = sa.select(M.c.id, M.c.vector).where(*where).limit(limit)
+        query = sa.select(M.c.id, M.c.vector, M.c.expires_at).where(*where).limit(limit)
         with self._read.connect() as conn:
             if self.dialect == "sqlite":
                 # the hot read of every small-scope search: skip the Row machinery
@@ -59,7 +81,8 @@ class RecordVectors:
                 rows = cursor.fetchall()
             else:
                 rows = [tuple(r) for r in conn.execute(query)]
-        return _stacked(rows)
+        ids, matrix = _stacked(rows)
+        return ids, matrix, _earliest(r[2] for r in rows)
 
     def live_vectors(
         self, scope: dict[str, str], live_after: datetime | None, limit: int
@@ -133,6 +156,15 @@ class RecordVectors:
 
 
 _SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
+
+
+def _earliest(values: Iterable[datetime | str | None]) -> datetime | None:
+    """The earliest of ``expires_at`` values as read (SQLite's ISO text, in one format, so
+    the least string is the earliest time; a datetime elsewhere)."""
+    found = min((v for v in values if v is not None), default=None)
+    if isinstance(found, str):
+        return datetime.fromisoformat(found)
+    return found
 
 
 def _stacked(rows: Sequence[Any]) -> tuple[builtins.list[str], np.ndarray | None]:

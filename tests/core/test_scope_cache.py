@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
-from agentmem_plugins import AsyncMemory
+import pytest
+
+from agentmem_plugins import AsyncMemory, _expiry
 
 
 async def test_cached_scope_sees_every_later_write(tmp_path: Path) -> None:
@@ -42,3 +45,51 @@ async def test_cache_off_and_large_verdict(tmp_path: Path) -> None:
         hits = await memory.search("fact 3", user_id="bob", limit=2)  # index path: 8 > 5
         assert hits[0].text == "fact 3"
         assert not memory._searcher._cache._entries
+
+
+async def test_a_cached_scope_ends_when_a_memory_in_it_expires(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is written when a memory expires: the entry must end by itself, or the
+    search drops the expired hit and returns one fewer than it could."""
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+        await memory.add_many([{"text": f"coffee note {i}", "user_id": "u"} for i in range(15)])
+        short = await memory.add(
+            "coffee note special", user_id="u", infer=False, ttl=timedelta(seconds=60)
+        )
+        first = await memory.search("coffee note special", user_id="u", limit=10)
+        assert len(first) == 10 and first[0].id == short.results[0].id
+        real = _expiry.utc_now
+        monkeypatch.setattr(_expiry, "utc_now", lambda: real() + timedelta(seconds=120))
+        later = await memory.search("coffee note special", user_id="u", limit=10)
+        assert len(later) == 10
+        assert short.results[0].id not in {h.id for h in later}
+
+
+async def test_a_repeated_search_reads_no_records(tmp_path: Path) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+        ids = await memory.add_many(
+            [
+                {"text": f"note {i} about sailing", "user_id": "u", "metadata": {"n": i}}
+                for i in range(30)
+            ]
+        )
+        first = await memory.search("sailing note 4", user_id="u", limit=5)
+        records = memory._stores.records
+        fetched: list[list[str]] = []
+        fetch = records.fetch
+
+        def counted(wanted: list[str], **kwargs: object) -> object:
+            fetched.append(list(wanted))
+            return fetch(wanted, **kwargs)  # type: ignore[arg-type]
+
+        records.fetch = counted  # type: ignore[method-assign]
+        again = await memory.search("sailing note 4", user_id="u", limit=5)
+        assert fetched == []  # records kept with the scope's vectors
+        assert [(h.id, h.score, h.metadata) for h in again] == [
+            (h.id, h.score, h.metadata) for h in first
+        ]
+        await memory.update(ids[4], text="sailing note 4, revised")
+        revised = await memory.search("sailing note 4", user_id="u", limit=5)
+        assert fetched  # the write ended the entry, records and all
+        assert next(h for h in revised if h.id == ids[4]).text == "sailing note 4, revised"
