@@ -17,9 +17,6 @@ The same goes for the verdict "this scope is larger than the exact-search bound"
 search in a large scope does not count its rows again while nothing was written. Time
 alone ends an entry too: one holding a memory with an expiry is dropped when the first
 of them expires (else a search returned one hit fewer until the next write).
-
-The records of the rows searches return are kept with the vectors, under the same
-validity, so a repeated search in a scope reads nothing from SQL.
 """
 
 from __future__ import annotations
@@ -27,40 +24,33 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from ._types import MemoryItem
-
 __all__ = ["ScopeCache", "ScopeVectors"]
 
 _ID_BYTES = 100  # rough per-id cost of the Python list of ids
-_ITEM_BYTES = 1_000  # rough cost of a MemoryItem besides its text and metadata
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScopeVectors:
     """A scope's ids and unit-length vectors (rows of ``unit``; ``None`` when empty), or
     ``large``: the scope has more rows than the exact-search bound.
 
     ``expires_at``: the earliest expiry among the rows (naive UTC; ``None``: none
-    expires); the entry is stale from then on, as after a write. ``items``: the records
-    of rows searches returned, kept as long as the vectors (:meth:`ScopeCache.remember`).
+    expires); the entry is stale from then on, as after a write.
     """
 
     ids: list[str]
     unit: np.ndarray | None
     large: bool = False
     expires_at: datetime | None = None
-    items: dict[str, MemoryItem] = field(default_factory=dict)
-    item_bytes: int = 0
 
     @property
     def nbytes(self) -> int:
-        vectors = 0 if self.unit is None else self.unit.nbytes
-        return vectors + _ID_BYTES * len(self.ids) + self.item_bytes
+        return (0 if self.unit is None else self.unit.nbytes) + _ID_BYTES * len(self.ids)
 
 
 def unit_rows(matrix: np.ndarray) -> np.ndarray:
@@ -122,19 +112,6 @@ class ScopeCache:
             self._entries[key] = entry
             self._bytes += entry.nbytes
             self._evict()
-
-    def remember(
-        self, scope: dict[str, str], entry: ScopeVectors, items: dict[str, MemoryItem]
-    ) -> None:
-        """Keep ``items`` (records of ``entry``'s rows, read after it) with ``entry``:
-        valid as long as its vectors. An entry not in the cache just holds them."""
-        size = sum(_ITEM_BYTES + len(i.text) + 200 * len(i.metadata) for i in items.values())
-        with self._lock:
-            entry.items.update(items)
-            entry.item_bytes += size
-            if self._entries.get(_key(scope)) is entry:
-                self._bytes += size
-                self._evict()
 
     def _evict(self) -> None:
         while self._bytes > self._max_bytes and self._entries:

@@ -249,10 +249,7 @@ class Searcher:
         else:
             top = np.argsort(-scores, kind="stable")
         chosen = [(found.ids[i], float(scores[i])) for i in top]
-        missing = [i for i, _ in chosen if i not in found.items]
-        if missing:  # kept with the scope's vectors, as long as they hold
-            self._cache.remember(scope, found, self._stores.records.fetch(missing))
-        items = found.items
+        items = self._stores.records.fetch([i for i, _ in chosen])
         return [items[i].model_copy(update={"score": s}) for i, s in chosen if i in items]
 
     def _scope_vectors(

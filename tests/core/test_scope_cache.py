@@ -64,32 +64,3 @@ async def test_a_cached_scope_ends_when_a_memory_in_it_expires(
         later = await memory.search("coffee note special", user_id="u", limit=10)
         assert len(later) == 10
         assert short.results[0].id not in {h.id for h in later}
-
-
-async def test_a_repeated_search_reads_no_records(tmp_path: Path) -> None:
-    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
-        ids = await memory.add_many(
-            [
-                {"text": f"note {i} about sailing", "user_id": "u", "metadata": {"n": i}}
-                for i in range(30)
-            ]
-        )
-        first = await memory.search("sailing note 4", user_id="u", limit=5)
-        records = memory._stores.records
-        fetched: list[list[str]] = []
-        fetch = records.fetch
-
-        def counted(wanted: list[str], **kwargs: object) -> object:
-            fetched.append(list(wanted))
-            return fetch(wanted, **kwargs)  # type: ignore[arg-type]
-
-        records.fetch = counted  # type: ignore[method-assign]
-        again = await memory.search("sailing note 4", user_id="u", limit=5)
-        assert fetched == []  # records kept with the scope's vectors
-        assert [(h.id, h.score, h.metadata) for h in again] == [
-            (h.id, h.score, h.metadata) for h in first
-        ]
-        await memory.update(ids[4], text="sailing note 4, revised")
-        revised = await memory.search("sailing note 4", user_id="u", limit=5)
-        assert fetched  # the write ended the entry, records and all
-        assert next(h for h in revised if h.id == ids[4]).text == "sailing note 4, revised"
