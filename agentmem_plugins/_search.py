@@ -271,7 +271,7 @@ class Searcher:
                 if plain:
                     self._cache.store(scope, version, ScopeVectors([], None, large=True))
                 return None
-        ids, matrix, expires_at = records.vectors_expiring(scope, flt, **post)
+        ids, matrix, expires_at = records.vectors(scope, flt, **post)
         found = ScopeVectors(ids, None if matrix is None else _unit(matrix), expires_at=expires_at)
         if plain:
             self._cache.store(scope, version, found)

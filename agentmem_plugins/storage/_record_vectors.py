@@ -39,30 +39,10 @@ class RecordVectors:
         as_of: datetime | None = None,
         limit: int | None = None,
         live_after: datetime | None = None,
-    ) -> tuple[builtins.list[str], np.ndarray | None]:
-        """Ids and stacked vectors of the matching rows (for exact search on small sets)."""
-        ids, matrix, _ = self.vectors_expiring(
-            scope,
-            flt,
-            include_invalidated=include_invalidated,
-            as_of=as_of,
-            limit=limit,
-            live_after=live_after,
-        )
-        return ids, matrix
-
-    def vectors_expiring(
-        self,
-        scope: dict[str, str],
-        flt: Filter | None,
-        *,
-        include_invalidated: bool = False,
-        as_of: datetime | None = None,
-        limit: int | None = None,
-        live_after: datetime | None = None,
     ) -> tuple[builtins.list[str], np.ndarray | None, datetime | None]:
-        """:meth:`vectors`, and the earliest expiry among the rows (naive UTC; ``None``:
-        none expires), until which a copy of them holds (``_scope_cache``)."""
+        """Ids and stacked vectors of the matching rows (for exact search on small sets),
+        and the earliest expiry among them (naive UTC; ``None``: none expires), until
+        which a copy of them holds (``_scope_cache``)."""
         where = self._where(
             scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
@@ -93,7 +73,8 @@ class RecordVectors:
         through the DBAPI (13 rows: 1.8 -> 0.1 ms; the count query, the expiry probe and
         statement building were all of it); expired memories are left out by the clause."""
         if self.dialect != "sqlite" or not set(scope) <= _SCOPE_COLUMNS:
-            return self.vectors(scope, None, live_after=live_after, limit=limit)
+            ids, matrix, _ = self.vectors(scope, None, live_after=live_after, limit=limit)
+            return ids, matrix
         keys = sorted(scope)  # column names from that fixed set, never from input
         where = [f"{k} = ?" for k in keys]
         params: builtins.list[Any] = [scope[k] for k in keys]
