@@ -19,6 +19,11 @@ dropped and made again (``reset()``, perhaps in another process), whose fragment
 start over: the search checks the ids it maps against the records (``plausible``) and
 clears the map when they do not fit.
 
+This reads ``_rowid`` as a row address, which it is on a table without stable row ids
+(LanceDB's default, 0.40). With stable row ids the map would still be right (scans and
+searches report the same ``_rowid``), but every new row would look like an unknown
+offset of a known "fragment" and cost a full scan.
+
 Cost: about 40 bytes per row (the ids as one Arrow string array per fragment, offsets as
 uint32), held only for a table with an ANN index and at most ``MAX_ROWS`` rows. After a
 compaction the old fragments' entries stay until the map holds ``STALE_SHARE`` times the

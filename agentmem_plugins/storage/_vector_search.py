@@ -121,13 +121,14 @@ class VectorSearch:
         checked afterwards on the rows found.
 
         LanceDB returns the candidates' row addresses alone, mapped to ids in memory
-        (``_row_ids``; ids from LanceDB until the map knows the rows); their vectors, and
-        whether they are in ``scope``, come from the records (``_vectors_of``), and the
-        candidates are scored and ordered exactly here: the IVF_SQ index ranks them by
-        its 8-bit codes. LanceDB's "take" of a result's columns cost more than its index
-        search at 1M rows (51 probes, 27 rows: ids 11.1 ms; ids and vectors 12.9; with
-        the scope column too 16.7; issue 14), and more so on object storage (60k rows on
-        moto S3: 2.0 -> 0.39 s with ids alone)."""
+        (``_row_ids``; until the map knows the rows, and after a miss, which costs a
+        second query, LanceDB returns the ids); their vectors, and whether they are in
+        ``scope``, come from the records (``_vectors_of``), and the candidates are scored
+        and ordered exactly here: the IVF_SQ index ranks them by its 8-bit codes.
+        LanceDB's "take" of a result's columns cost more than its index search at 1M
+        rows (51 probes, 27 rows: no column 7.7-8.2 ms, ids 10.6-11.1; ids and vectors
+        12.9; with the scope column too 16.7; issue 14), and more so on object storage
+        (60k rows on moto S3, search p50: every column 2.0 s, ids 0.36, none 0.043)."""
         ids, distances, mapped = self._candidates(
             vector, scope, k, prefilter=prefilter, by_address=by_address
         )
