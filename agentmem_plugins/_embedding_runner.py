@@ -79,3 +79,19 @@ class EmbeddingRunner:
         except Exception as exc:
             raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+    @property
+    def blocking(self) -> bool:
+        """Whether query embedding is a blocking call (the embedder has no
+        ``aembed_query``): a search may then embed in the worker thread it searches in,
+        :meth:`query_now`, one thread hop fewer than :meth:`query`."""
+        return self.embedder is not None and getattr(self.embedder, "aembed_query", None) is None
+
+    def query_now(self, text: str) -> np.ndarray:
+        """:meth:`query` as a blocking call, in the calling (worker) thread."""
+        embedder = self._require()
+        try:
+            out = embedder.embed_query(text)
+        except Exception as exc:
+            raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
+        return np.asarray(out, dtype=np.float32).reshape(-1)

@@ -6,6 +6,7 @@ state of its own and relies on the attributes ``AsyncMemory.__init__`` sets.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -92,11 +93,15 @@ class ReadMethods:
             assert query is not None
             hits = await self._searcher.fulltext(query, scope, flt, limit, **post)
         else:
+            qvec: np.ndarray | Callable[[], np.ndarray]
             if vector is not None:
                 qvec = check_vector(vector, dim=self._stores.space.dim)
             else:
                 assert query is not None
-                qvec = await self._runner.query(query)
+                if self._runner.blocking:  # embedded in the search's worker thread
+                    qvec = functools.partial(self._runner.query_now, query)
+                else:
+                    qvec = await self._runner.query(query)
             if mode == "vector":
                 hits = await self._searcher.vector(qvec, scope, flt, limit, **post)
             else:

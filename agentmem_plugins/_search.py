@@ -61,16 +61,31 @@ class Searcher:
         self._fusion = dict(fusion or {})  # keyword arguments of _fusion.fuse
 
     async def vector(
-        self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
+        self,
+        vector: np.ndarray | Callable[[], np.ndarray],
+        scope: dict[str, str],
+        flt: Filter | None,
+        k: int,
+        **post: Any,
     ) -> list[MemoryItem]:
+        """The ``k`` nearest. ``vector`` may be a blocking function that computes it (a
+        query embedding): it then runs in the first round's worker thread, one thread hop
+        fewer per search."""
+        known: list[np.ndarray] = [] if callable(vector) else [vector]
+
+        def query() -> np.ndarray:
+            if not known:
+                known.append(vector())  # type: ignore[operator]
+            return known[0]
+
         def fetch(n: int) -> list[tuple[str, float]]:
-            return self._stores.vectors.search_vector(vector, scope, n)
+            return self._stores.vectors.search_vector(query(), scope, n)
 
         def first(n: int) -> tuple[list[MemoryItem], bool]:
             # Few matching rows (a selective filter, or simply a small scope such as one
             # user's memories): exact scoring of their vectors from SQL beats an index
             # probe. Else the index's first round, in the same worker-thread call.
-            hits = self._exact_in_thread(vector, scope, flt, k, self._exact_max, **post)
+            hits = self._exact_in_thread(query(), scope, flt, k, self._exact_max, **post)
             if hits is not None:
                 return hits, True
             return self._round(fetch, n, scope, flt, k, post)
@@ -161,7 +176,7 @@ class Searcher:
     async def hybrid(
         self,
         text: str | None,
-        vector: np.ndarray,
+        vector: np.ndarray | Callable[[], np.ndarray],
         scope: dict[str, str],
         flt: Filter | None,
         k: int,
