@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from agentmem_plugins import AsyncMemory
+from agentmem_plugins import AsyncMemory, _upkeep_schedule
 from agentmem_plugins.storage import _row_ids
 from agentmem_plugins.storage._row_ids import RowIds, plausible
 
@@ -133,9 +133,18 @@ async def _with_ids_from_lancedb(memory: AsyncMemory, query: str) -> list[tuple[
     return [(h.id, h.score) for h in hits]
 
 
-async def test_searches_through_the_address_map(tmp_path: Path) -> None:
+async def test_searches_through_the_address_map(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # upkeep only when asked: a compaction between a settled map and the next search
+    # would make that search miss (and answer with LanceDB's ids, which is right too)
+    monkeypatch.setattr(_upkeep_schedule, "IDLE_UPKEEP_S", 3600.0)
     async with AsyncMemory(
-        path=tmp_path / "store", embedder="hash", ann_min_rows=256, exact_search_max_rows=0
+        path=tmp_path / "store",
+        embedder="hash",
+        ann_min_rows=256,
+        exact_search_max_rows=0,
+        compact_every_writes=10_000,
     ) as memory:
         await memory.add_many(_texts(1200, "first"))
         await memory._io(memory._stores.maintain)
