@@ -250,3 +250,22 @@ def test_an_empty_scan_leaves_an_empty_ready_map() -> None:
         assert row_ids.lookup(np.array([1 << 32], dtype=np.uint64)) is None
     finally:
         row_ids.close()
+
+
+def test_writes_refresh_the_map_only_while_searches_use_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bulk load that nobody searches meanwhile pays no scans: ``active`` (what the
+    vector index's writes check) is true only after a recent lookup."""
+    monkeypatch.setattr(_row_ids, "ACTIVE_S", 1.0)
+    scan, calls = _scan_of({(1 << 32) + 0: "a"})
+    row_ids = RowIds(scan, lambda: 1)
+    try:
+        row_ids.refresh_soon()
+        _until(lambda: row_ids.ready)
+        assert not row_ids.active  # filled, but no search has used it
+        assert row_ids.lookup(np.array([1 << 32], dtype=np.uint64)) == ["a"]
+        assert row_ids.active
+        _until(lambda: not row_ids.active)
+    finally:
+        row_ids.close()
