@@ -13,11 +13,13 @@ row while the table lives. Fragments are never rewritten in place (a delete mark
 in a deletion file, compaction writes new fragments), and a new fragment takes an id
 above every fragment the table has had. So the map only grows; it learns new fragments
 by scanning ``_rowid >= (first unseen fragment) << 32``, which reads only those
-fragments. Addresses it does not know are a miss (the search then asks for ids, as
-before, and the map is refreshed in the background). What the map cannot see is a table
-dropped and made again (``reset()``, perhaps in another process), whose fragment ids
-start over: the search checks the ids it maps against the records (``plausible``) and
-clears the map when they do not fit.
+fragments. Addresses it does not know are a miss: the search reads those candidates' ids
+by address (``take_row_ids``: 13.5 ms for a 1M-row search against 9.8 through the map
+and 10.3 with the ids from the query), and the map is refreshed in the background.
+
+What the map cannot see is a table dropped and made again (``reset()``, perhaps in
+another process), whose fragment ids start over: the search checks the ids it maps
+against the records (``plausible``) and clears the map when they do not fit.
 
 This reads ``_rowid`` as a row address, which it is on a table without stable row ids
 (LanceDB's default, 0.40). With stable row ids the map would still be right (scans and

@@ -121,8 +121,8 @@ class VectorSearch:
         checked afterwards on the rows found.
 
         LanceDB returns the candidates' row addresses alone, mapped to ids in memory
-        (``_row_ids``; until the map knows the rows, and after a miss, which costs a
-        second query, LanceDB returns the ids); their vectors, and whether they are in
+        (``_row_ids``; until the map is built the query returns ids, and after a miss the
+        ids are read by address); their vectors, and whether they are in
         ``scope``, come from the records (``_vectors_of``), and the candidates are scored
         and ordered exactly here: the IVF_SQ index ranks them by its 8-bit codes.
         LanceDB's "take" of a result's columns cost more than its index search at 1M
@@ -172,9 +172,23 @@ class VectorSearch:
         run = _one_hop()
         if by_address and self._has_ann and self._row_ids.ready:
             found = run(_collect(self._query(vector, scope, k, prefilter, ["_distance"])))
-            ids = self._row_ids.lookup(found.column("_rowid").to_numpy())
+            addresses = found.column("_rowid").to_numpy()
+            distances = found.column("_distance").to_numpy()
+            ids = self._row_ids.lookup(addresses)
             if ids is not None:
-                return ids, found.column("_distance").to_numpy(), True
+                return ids, distances, True
+            # rows the map has not learnt yet (new since its last scan, being read now):
+            # their ids by address, 2-4 ms where asking the index again cost the whole
+            # search (a search right after a write would otherwise pay twice)
+            wanted = addresses.tolist()
+            taken = run(
+                self._table._table.take_row_ids(wanted).select(["id"]).with_row_id().to_arrow()
+            )
+            by_row = dict(
+                zip(taken.column("_rowid").to_pylist(), taken.column("id").to_pylist(), strict=True)
+            )
+            kept = [n for n, a in enumerate(wanted) if a in by_row]  # deleted meanwhile: gone
+            return [by_row[wanted[n]] for n in kept], distances[kept], False
         elif self._has_ann:
             self._row_ids.refresh_soon()
         found = run(_collect(self._query(vector, scope, k, prefilter, ["id", "_distance"])))

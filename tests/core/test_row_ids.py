@@ -190,6 +190,37 @@ async def test_searches_through_the_address_map(
         assert [(h.id, h.score) for h in hits] == expected
 
 
+async def test_a_miss_reads_the_new_rows_ids_by_address_without_asking_the_index_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_upkeep_schedule, "IDLE_UPKEEP_S", 3600.0)
+    async with AsyncMemory(
+        path=tmp_path / "store",
+        embedder="hash",
+        ann_min_rows=256,
+        exact_search_max_rows=0,
+        compact_every_writes=10_000,
+    ) as memory:
+        await memory.add_many(_texts(1200, "first"))
+        await memory._io(memory._stores.maintain)
+        await memory.search("subject 7 item7", user_id="docs", limit=10)
+        await _map_ready(memory)
+        vectors = memory._stores.vectors
+        monkeypatch.setattr(vectors._row_ids, "refresh_soon", lambda **_: None)  # stays behind
+        new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
+        queries: list[list[str]] = []
+        query = vectors._query
+
+        def counted(*args: Any) -> Any:
+            queries.append(args[-1])
+            return query(*args)
+
+        monkeypatch.setattr(vectors, "_query", counted)
+        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+        assert hits[0].id == new[0]
+        assert queries == [["_distance"]]  # one index query; the ids came by address
+
+
 async def test_rows_another_opener_writes_and_compacts_are_found(tmp_path: Path) -> None:
     """Another opener (as another process would) appends rows and compacts the table:
     this opener's map misses their addresses, answers from LanceDB's ids meanwhile, and
