@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -133,11 +133,11 @@ async def _with_ids_from_lancedb(memory: AsyncMemory, query: str) -> list[tuple[
     return [(h.id, h.score) for h in hits]
 
 
-async def test_searches_through_the_address_map(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # upkeep only when asked: a compaction between a settled map and the next search
-    # would make that search miss (and answer with LanceDB's ids, which is right too)
+@pytest.fixture
+async def indexed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncMemory]:
+    """1,200 rows under an ANN index, searched once, the address map filled; upkeep runs
+    only when a test asks (a compaction between a settled map and the next search would
+    make that search miss, which is right too but not what these tests look at)."""
     monkeypatch.setattr(_upkeep_schedule, "IDLE_UPKEEP_S", 3600.0)
     async with AsyncMemory(
         path=tmp_path / "store",
@@ -148,82 +148,74 @@ async def test_searches_through_the_address_map(
     ) as memory:
         await memory.add_many(_texts(1200, "first"))
         await memory._io(memory._stores.maintain)
-        vectors = memory._stores.vectors
-        assert vectors._has_ann
-        before = await memory.search("subject 7 item7", user_id="docs", limit=10)
+        assert memory._stores.vectors._has_ann
+        await memory.search("subject 7 item7", user_id="docs", limit=10)
         await _map_ready(memory)
-        calls: list[bool] = []
-        lookup = vectors._row_ids.lookup
+        yield memory
 
-        def counted(row_ids: np.ndarray) -> list[str] | None:
-            found = lookup(row_ids)
-            calls.append(found is not None)
-            return found
 
-        vectors._row_ids.lookup = counted  # type: ignore[method-assign]
-        after = await memory.search("subject 7 item7", user_id="docs", limit=10)
-        assert calls and all(calls)  # answered through the map
-        assert [(h.id, h.score) for h in after] == [(h.id, h.score) for h in before]
-        assert await _with_ids_from_lancedb(memory, "subject 7 item7") == [
-            (h.id, h.score) for h in before
-        ]
+async def test_searches_through_the_address_map(indexed: AsyncMemory) -> None:
+    memory = indexed
+    vectors = memory._stores.vectors
+    before = await _with_ids_from_lancedb(memory, "subject 7 item7")
+    calls: list[bool] = []
+    lookup = vectors._row_ids.lookup
 
-        # new rows: a new fragment, found at once (a miss asks LanceDB for ids)
-        new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
-        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
-        assert hits[0].id == new[0]
-        await _map_ready(memory)
-        calls.clear()
-        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
-        assert hits[0].id == new[0] and all(calls)
+    def counted(row_ids: np.ndarray) -> list[str] | None:
+        found = lookup(row_ids)
+        calls.append(found is not None)
+        return found
 
-        # compaction moves every row to new fragments; searches stay right
-        await memory.add_many(_texts(300, "second"))
-        await memory._io(memory._stores.maintain)
-        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
-        assert hits[0].id == new[0]
-        await _map_ready(memory)
-        calls.clear()
-        hits = await memory.search("subject 7 item7", user_id="docs", limit=10)
-        assert calls and all(calls)
-        expected = await _with_ids_from_lancedb(memory, "subject 7 item7")
-        assert [(h.id, h.score) for h in hits] == expected
+    vectors._row_ids.lookup = counted  # type: ignore[method-assign]
+    after = await memory.search("subject 7 item7", user_id="docs", limit=10)
+    assert calls and all(calls)  # answered through the map
+    assert [(h.id, h.score) for h in after] == before
+
+    # new rows: a new fragment, found at once (a miss reads their ids by address)
+    new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
+    hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+    assert hits[0].id == new[0]
+    await _map_ready(memory)
+    calls.clear()
+    hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+    assert hits[0].id == new[0] and all(calls)
+
+    # compaction moves every row to new fragments; searches stay right
+    await memory.add_many(_texts(300, "second"))
+    await memory._io(memory._stores.maintain)
+    hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+    assert hits[0].id == new[0]
+    await _map_ready(memory)
+    calls.clear()
+    hits = await memory.search("subject 7 item7", user_id="docs", limit=10)
+    assert calls and all(calls)
+    expected = await _with_ids_from_lancedb(memory, "subject 7 item7")
+    assert [(h.id, h.score) for h in hits] == expected
 
 
 async def test_a_miss_reads_the_new_rows_ids_by_address_without_asking_the_index_again(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    indexed: AsyncMemory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_upkeep_schedule, "IDLE_UPKEEP_S", 3600.0)
-    async with AsyncMemory(
-        path=tmp_path / "store",
-        embedder="hash",
-        ann_min_rows=256,
-        exact_search_max_rows=0,
-        compact_every_writes=10_000,
-    ) as memory:
-        await memory.add_many(_texts(1200, "first"))
-        await memory._io(memory._stores.maintain)
-        await memory.search("subject 7 item7", user_id="docs", limit=10)
-        await _map_ready(memory)
-        vectors = memory._stores.vectors
-        monkeypatch.setattr(vectors._row_ids, "refresh_soon", lambda **_: None)  # stays behind
-        new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
-        queries: list[list[str]] = []
-        query = vectors._query
+    memory = indexed
+    vectors = memory._stores.vectors
+    monkeypatch.setattr(vectors._row_ids, "refresh_soon", lambda **_: None)  # stays behind
+    new = await memory.add_many([{"text": "zebra quartz unique words", "user_id": "docs"}])
+    queries: list[list[str]] = []
+    query = vectors._query
 
-        def counted(*args: Any) -> Any:
-            queries.append(args[-1])
-            return query(*args)
+    def counted(*args: Any) -> Any:
+        queries.append(args[-1])
+        return query(*args)
 
-        monkeypatch.setattr(vectors, "_query", counted)
-        hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
-        assert hits[0].id == new[0]
-        assert queries == [["_distance"]]  # one index query; the ids came by address
+    monkeypatch.setattr(vectors, "_query", counted)
+    hits = await memory.search("zebra quartz unique words", user_id="docs", limit=3)
+    assert hits[0].id == new[0]
+    assert queries == [["_distance"]]  # one index query; the ids came by address
 
 
 async def test_rows_another_opener_writes_and_compacts_are_found(tmp_path: Path) -> None:
     """Another opener (as another process would) appends rows and compacts the table:
-    this opener's map misses their addresses, answers from LanceDB's ids meanwhile, and
+    this opener's map misses their addresses, reads their ids by address meanwhile, and
     learns them."""
     path = tmp_path / "store"
     options: dict[str, Any] = {"embedder": "hash", "ann_min_rows": 256, "exact_search_max_rows": 0}
