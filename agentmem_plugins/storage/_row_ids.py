@@ -14,8 +14,9 @@ in a deletion file, compaction writes new fragments), and a new fragment takes a
 above every fragment the table has had. So the map only grows; it learns new fragments
 by scanning ``_rowid >= (first unseen fragment) << 32``, which reads only those
 fragments. Addresses it does not know are a miss: the search reads those candidates' ids
-by address (``take_row_ids``: 13.5 ms for a 1M-row search against 9.8 through the map
-and 10.3 with the ids from the query), and the map is refreshed in the background.
+by address (``take_row_ids``: 10.1 ms for a 1M-row search against 7.7 through the map
+and 8.1 with the ids from the query, a ``/tmp`` probe), and the map is refreshed in the
+background.
 
 What the map cannot see is a table dropped and made again (``reset()``, perhaps in
 another process), whose fragment ids start over: the search checks the ids it maps

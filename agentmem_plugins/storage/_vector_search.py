@@ -182,7 +182,7 @@ class VectorSearch:
             # search (a search right after a write would otherwise pay twice)
             wanted = addresses.tolist()
             taken = run(
-                self._table._table.take_row_ids(wanted).select(["id"]).with_row_id().to_arrow()
+                _collect(self._table._table.take_row_ids(wanted).select(["id"]).with_row_id())
             )
             by_row = dict(
                 zip(taken.column("_rowid").to_pylist(), taken.column("id").to_pylist(), strict=True)
