@@ -21,6 +21,7 @@ from .. import _expiry
 from .._filters import Filter
 from ._bulk import sqlite_param
 from ._record_columns import M, _chunks
+from ._sqlite_packed import packed_rows
 
 __all__ = ["RecordVectors"]
 
@@ -57,10 +58,12 @@ class RecordVectors:
                 params = tuple(
                     sqlite_param(compiled.params[name]) for name in compiled.positiontup or ()
                 )
-                cursor = conn.connection.dbapi_connection.execute(compiled.string, params)  # type: ignore[union-attr]
-                rows = cursor.fetchall()
-            else:
-                rows = [tuple(r) for r in conn.execute(query)]
+                dbapi = conn.connection.dbapi_connection
+                columns = ["id", "expires_at"]
+                found, data = packed_rows(dbapi, compiled.string, params, columns, "vector")
+                ids, matrix = _unpacked([r[0] for r in found], data)
+                return ids, matrix, _earliest(r[1] for r in found)
+            rows = [tuple(r) for r in conn.execute(query)]
         ids, matrix = _stacked(rows)
         return ids, matrix, _earliest(r[2] for r in rows)
 
@@ -87,10 +90,9 @@ class RecordVectors:
         params += [sqlite_param(_expiry.utc_now()), limit]
         sql = f"SELECT id, vector FROM memories WHERE {' AND '.join(where)} LIMIT ?"
         with self._read.connect() as conn:
-            cursor = conn.connection.dbapi_connection
-            assert cursor is not None
-            rows = cursor.execute(sql, tuple(params)).fetchall()
-        return _stacked(rows)
+            dbapi = conn.connection.dbapi_connection
+            rows, data = packed_rows(dbapi, sql, params, ["id"], "vector")
+        return _unpacked([r[0] for r in rows], data)
 
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
@@ -125,14 +127,19 @@ class RecordVectors:
                     cols = ", ".join(["id", "vector", *keys])  # names from that fixed set
                     marks = ", ".join("?" * len(chunk))
                     sql = f"SELECT {cols} FROM memories WHERE id IN ({marks})"
-                    rows = dbapi.execute(sql, tuple(chunk)).fetchall()
+                    found, data = packed_rows(dbapi, sql, chunk, ["id", *keys], "vector")
+                    _, matrix = _unpacked([r[0] for r in found], data)
+                    rows = [(r[0], matrix[n], *r[1:]) for n, r in enumerate(found)]  # type: ignore[index]
                 else:
                     columns = [M.c.id, M.c.vector, *(M.c[k] for k in keys)]
                     query = sa.select(*columns).where(M.c.id.in_(chunk))
-                    rows = [tuple(r) for r in conn.execute(query)]
+                    rows = [
+                        (r[0], np.frombuffer(r[1], dtype=np.float32), *r[2:])
+                        for r in conn.execute(query)
+                    ]
                 for row in rows:
                     inside = all(row[2 + n] == scope[k] for n, k in enumerate(keys))
-                    out[row[0]] = np.frombuffer(row[1], dtype=np.float32) if inside else None
+                    out[row[0]] = row[1] if inside else None
         return out
 
 
@@ -146,6 +153,17 @@ def _earliest(values: Iterable[datetime | str | None]) -> datetime | None:
     if isinstance(found, str):
         return datetime.fromisoformat(found)
     return found
+
+
+def _unpacked(ids: builtins.list[str], data: bytes) -> tuple[builtins.list[str], np.ndarray | None]:
+    """Ids and their vectors' bytes joined in the same order (:func:`packed_rows`) as
+    the ids and one ``(len(ids), dim)`` matrix."""
+    if not ids:
+        return [], None
+    matrix = np.frombuffer(data, dtype=np.float32)
+    if matrix.size % len(ids):
+        raise RuntimeError(f"{len(data)} bytes of vectors do not split into {len(ids)} rows")
+    return ids, matrix.reshape(len(ids), -1)
 
 
 def _stacked(rows: Sequence[Any]) -> tuple[builtins.list[str], np.ndarray | None]:
