@@ -261,18 +261,23 @@ class _AiohttpPost:
         )
         self._max_connections = max_connections
         self._session: Any = None
+        self._proxy: dict[str, Any] = {}
 
     async def post(self, body: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
         aiohttp = self._aiohttp
         if self._session is None:
+            # HTTP(S)_PROXY / NO_PROXY, as httpx honours them, looked up once: with
+            # ``trust_env=True`` aiohttp looks them up, and reads ~/.netrc, in a worker
+            # thread on every request (two thread hops per call), and an entry in
+            # ~/.netrc for the LLM's host then clashes with the API key's header
+            self._proxy = await asyncio.to_thread(_env_proxy, self._url)
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
                 connector=aiohttp.TCPConnector(limit=self._max_connections),
-                trust_env=True,  # HTTP(S)_PROXY / NO_PROXY, as httpx honours them
             )
         try:
-            async with self._session.post(self._url, json=body) as response:
+            async with self._session.post(self._url, json=body, **self._proxy) as response:
                 return response.status, response.headers, await response.read()
         except asyncio.TimeoutError as exc:  # aiohttp's timeouts derive from it
             raise LLMTransientError(f"LLM request timed out ({type(exc).__name__})") from exc
@@ -285,3 +290,16 @@ class _AiohttpPost:
         if self._session is not None:
             await self._session.close()
             self._session = None
+
+
+def _env_proxy(url: str) -> dict[str, Any]:
+    """aiohttp's ``proxy`` and ``proxy_auth`` for ``url`` from the environment (none when
+    ``NO_PROXY`` covers its host or no proxy is set for its scheme)."""
+    from aiohttp.helpers import get_env_proxy_for_url
+    from yarl import URL
+
+    try:
+        proxy, auth = get_env_proxy_for_url(URL(url))
+    except LookupError:
+        return {}
+    return {"proxy": proxy, "proxy_auth": auth}

@@ -291,3 +291,21 @@ async def test_both_clients_go_through_the_proxy_the_environment_names(monkeypat
         server.close()
         await server.wait_closed()
     assert seen == [b"POST http://llm.example.invalid/v1/chat/completions HTTP/1.1"]
+
+
+@HTTP_CLIENTS
+async def test_a_netrc_entry_for_the_host_does_not_clash_with_the_api_key(
+    llm_server, monkeypatch, tmp_path, http
+):
+    # aiohttp with trust_env=True read ~/.netrc on every request and, finding the host,
+    # refused to send the API key's Authorization header beside it (ValueError); like
+    # httpx (>= 0.24) the client now leaves netrc alone
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    base = llm_server.base_url
+    async with OpenAIChatModel(base, "agentmem-rules", api_key="sk-test", http_client=http) as llm:
+        messages = build_extraction_messages(["My name is Bob."])
+        answer = await call_json(llm, messages, schema=ExtractionAnswer)
+    assert [f.text for f in answer.facts] == ["Name is Bob"]
