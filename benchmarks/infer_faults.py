@@ -21,7 +21,8 @@ alternate within each repetition, so "before" and "after" share the machine's lo
 ``agentmem_plugins`` (client and loopback server) and this tree's harness files copied
 into its ``benchmarks/``.
 A variant ``after+hedge`` also sets ``llm_hedge_percentile=95``; ``after+aiohttp`` sets
-``llm_http_client="aiohttp"`` (the ``fast-http`` extra), ``after+aiohttp+hedge`` both;
+``llm_http_client="aiohttp"`` (the default since the sixth pass; ``after+httpx`` the
+former default), ``after+aiohttp+hedge`` both;
 ``after+c128`` and ``after+aiohttp+c128`` raise ``llm_max_concurrency`` from 64 to 128
 (100 users' calls and their hedge copies all in flight at once).
 Reported per variant: turns/s (median, min-max), LLM requests and tokens per turn as the
@@ -49,6 +50,8 @@ VARIANTS = {
     "before": {},
     "after": {},
     "after+hedge": {"llm_hedge_percentile": 95.0},
+    # the HTTP client that was the default until issue 13's sixth pass
+    "after+httpx": {"llm_http_client": "httpx"},
     "after+aiohttp": {"llm_http_client": "aiohttp"},
     "after+aiohttp+hedge": {"llm_http_client": "aiohttp", "llm_hedge_percentile": 95.0},
     # 128 call slots: room for 100 users' calls and their hedge copies (default 64)

@@ -1,11 +1,11 @@
 """``OpenAIChatModel``: any OpenAI-compatible chat-completions endpoint over HTTP.
 
 OpenAI, Ollama (``http://localhost:11434/v1``), vLLM, llama.cpp server, or the loopback
-test server. One pooled keep-alive ``httpx.AsyncClient`` (HTTP/1.1) per instance, or with
-``http_client="aiohttp"`` (the ``fast-http`` extra) one ``aiohttp.ClientSession``: the same
-requests and the same classification for a quarter of the client CPU per request (0.6 vs
-2.6 ms measured against the loopback server; it matters where the HTTP client, not the
-model, is what a busy process spends its time on). It does not retry: it only classifies
+test server. One ``aiohttp.ClientSession`` per instance (the default), or with
+``http_client="httpx"`` pooled keep-alive ``httpx.AsyncClient``s (HTTP/1.1): the same
+requests and the same classification, aiohttp for a quarter of the client CPU per request
+(0.6 vs 2.6 ms measured against the loopback server; it matters where the HTTP client,
+not the model, is what a busy process spends its time on). It does not retry: it only classifies
 failures so :func:`~agentmem_plugins.llms.call_json` (the one place retries live) knows
 what to do::
 
@@ -71,8 +71,8 @@ class OpenAIChatModel:
     connection is not bounded (bound concurrency with ``call_json(limit=...)`` instead).
     ``max_connections`` keep-alive HTTP/1.1 connections at most, in pools of 8.
     ``temperature`` is sent only when given (some reasoning models reject it).
-    ``http_client``: ``"httpx"`` (default) or ``"aiohttp"`` (needs
-    ``pip install 'agentmem-plugins[fast-http]'``; ``transport`` is httpx's only).
+    ``http_client``: ``"aiohttp"`` or ``"httpx"``; by default aiohttp, or httpx when a
+    ``transport`` (an httpx transport, e.g. ``httpx.MockTransport``) is given.
     ``prompt_tokens``/``completion_tokens``/``requests`` count what the server reported.
 
     Example::
@@ -93,7 +93,7 @@ class OpenAIChatModel:
         temperature: float | None = None,
         extra_body: dict[str, Any] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
-        http_client: Literal["httpx", "aiohttp"] = "httpx",
+        http_client: Literal["httpx", "aiohttp"] | None = None,
     ) -> None:
         if not base_url:
             raise ConfigError("base_url is required, e.g. 'https://api.openai.com/v1'")
@@ -108,6 +108,8 @@ class OpenAIChatModel:
             headers["Authorization"] = f"Bearer {api_key}"
         if max_connections < 1:
             raise ConfigError("max_connections must be at least 1")
+        if http_client is None:
+            http_client = "aiohttp" if transport is None else "httpx"
         if http_client not in ("httpx", "aiohttp"):
             raise ConfigError(f"http_client must be 'httpx' or 'aiohttp', got {http_client!r}")
         if http_client == "aiohttp" and transport is not None:
@@ -120,7 +122,8 @@ class OpenAIChatModel:
         # #1035), which collapsed one 200-connection pool to ~20 requests/s here; pools
         # of 8 keep that cost flat. A request goes to the least busy pool.
         shards = 1 if transport is not None else -(-max_connections // _POOL_SIZE)
-        per_shard = -(-max_connections // shards)
+        shards = 0 if self._aiohttp is not None else shards
+        per_shard = -(-max_connections // max(shards, 1))
         self._clients = [
             httpx.AsyncClient(
                 base_url=self.base_url,
@@ -156,7 +159,7 @@ class OpenAIChatModel:
             "api_key": config.llm_api_key,
             "timeout_s": config.llm_timeout_s,
             "max_connections": config.llm_max_concurrency,
-            "http_client": getattr(config, "llm_http_client", "httpx"),
+            "http_client": getattr(config, "llm_http_client", None),
         }
         kwargs.update(overrides)
         return cls(config.llm_base_url, config.llm_model, **kwargs)
@@ -249,7 +252,7 @@ class _AiohttpPost:
             import aiohttp
         except ImportError as exc:
             raise ImportError(
-                "http_client='aiohttp' needs aiohttp: pip install 'agentmem-plugins[fast-http]'"
+                "http_client='aiohttp' needs aiohttp (pip install aiohttp), or use 'httpx'"
             ) from exc
         self._aiohttp = aiohttp
         self._url = base_url + "/chat/completions"
@@ -261,16 +264,15 @@ class _AiohttpPost:
         )
         self._max_connections = max_connections
         self._session: Any = None
-        self._proxy: dict[str, Any] = {}
+        # HTTP(S)_PROXY / NO_PROXY, as httpx honours them, read once as httpx does: with
+        # ``trust_env=True`` aiohttp reads them, and ~/.netrc, in a worker thread on every
+        # request (two thread hops per call), and a ~/.netrc entry for the LLM's host
+        # then clashes with the API key's header
+        self._proxy = _env_proxy(self._url)
 
     async def post(self, body: dict[str, Any]) -> tuple[int, Mapping[str, str], bytes]:
         aiohttp = self._aiohttp
-        if self._session is None:
-            # HTTP(S)_PROXY / NO_PROXY, as httpx honours them, looked up once: with
-            # ``trust_env=True`` aiohttp looks them up, and reads ~/.netrc, in a worker
-            # thread on every request (two thread hops per call), and an entry in
-            # ~/.netrc for the LLM's host then clashes with the API key's header
-            self._proxy = await asyncio.to_thread(_env_proxy, self._url)
+        if self._session is None:  # no await before it is set: one session per client
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,

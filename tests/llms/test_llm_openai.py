@@ -148,15 +148,23 @@ def test_from_config():
         llm_timeout_s=3,
         llm_max_concurrency=7,
     )
-    llm = OpenAIChatModel.from_config(cfg)
+    llm = OpenAIChatModel.from_config(cfg)  # aiohttp by default
     assert (llm.base_url, llm.model) == ("http://127.0.0.1:1/v1", "tiny")
-    assert llm._clients[0].timeout.read == 3
-    assert len(llm._clients) == 1  # 7 connections: one pool
-    assert len(OpenAIChatModel("http://127.0.0.1:1", "m", max_connections=20)._clients) == 3
+    assert llm._aiohttp is not None and llm._aiohttp._timeout.sock_read == 3
+    assert llm._aiohttp._max_connections == 7 and llm._clients == []
+    httpx_one = OpenAIChatModel.from_config(cfg.model_copy(update={"llm_http_client": "httpx"}))
+    assert httpx_one._aiohttp is None and httpx_one._clients[0].timeout.read == 3
+    assert len(httpx_one._clients) == 1  # 7 connections: one pool
+    twenty = OpenAIChatModel("http://127.0.0.1:1", "m", max_connections=20, http_client="httpx")
+    assert len(twenty._clients) == 3
     with pytest.raises(ConfigError, match="llm_base_url"):
         OpenAIChatModel.from_config(MemoryConfig(llm_base_url=None, llm_model=None))
-    fast = OpenAIChatModel.from_config(cfg.model_copy(update={"llm_http_client": "aiohttp"}))
-    assert fast._aiohttp is not None
+    mocked = OpenAIChatModel("http://127.0.0.1:1", "m", transport=httpx.MockTransport(print))
+    assert mocked._aiohttp is None  # an httpx transport: httpx
+    with pytest.raises(ConfigError, match="transport"):
+        OpenAIChatModel(
+            "http://127.0.0.1:1", "m", transport=httpx.MockTransport(print), http_client="aiohttp"
+        )
     with pytest.raises(ConfigError, match="http_client"):
         OpenAIChatModel("http://127.0.0.1:1", "m", http_client="urllib")  # type: ignore[arg-type]
 
@@ -309,3 +317,19 @@ async def test_a_netrc_entry_for_the_host_does_not_clash_with_the_api_key(
         messages = build_extraction_messages(["My name is Bob."])
         answer = await call_json(llm, messages, schema=ExtractionAnswer)
     assert [f.text for f in answer.facts] == ["Name is Bob"]
+
+
+async def test_concurrent_first_calls_share_one_aiohttp_session(llm_server, monkeypatch):
+    import aiohttp
+
+    made = []
+    real = aiohttp.ClientSession
+
+    def counting(*args, **kwargs):
+        made.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aiohttp, "ClientSession", counting)
+    async with OpenAIChatModel(llm_server.base_url, "agentmem-rules") as llm:  # aiohttp
+        await asyncio.gather(*(llm.complete(MSG) for _ in range(10)))
+    assert len(made) == 1
