@@ -176,7 +176,7 @@ class MemoryConfig(BaseModel):
     llm_retry_max_wait_s: float = Field(20.0, gt=0)
     llm_max_reasks: int = Field(2, ge=0)
     # the HTTP client of the built-in OpenAI-compatible model: "aiohttp" spends a quarter
-    # of httpx's CPU per request (issue 13: +14-33% turns/s with each add waiting)
+    # of httpx's CPU per request (issue 13: +22% turns/s with each add waiting)
     llm_http_client: Literal["httpx", "aiohttp"] = "aiohttp"
     # a request still running past this percentile of recent latencies gets a second copy,
     # first answer wins (bounds the tail of hung requests); None: no hedging. On by
