@@ -75,7 +75,7 @@ async def test_store_reads_and_writes_through_packed_rows(tmp_path: Path) -> Non
         revisions = records.revisions_of([ids[0], one, "missing"])
         assert set(revisions) == {ids[0], one}
 
-        hits = await mem.search(vector=vectors[42], user_id="u", limit=1)
-        assert hits[0].id == ids[42] or hits[0].score >= 0.999
+        hits = await mem.search(vector=vectors[42], user_id="u", limit=3)
+        assert ids[42] in {h.id for h in hits if h.score > 0.999}  # exact, from the scope
         assert await mem.count(user_id="u") == 300
         assert len(await mem.history(ids[0])) == 1
