@@ -13,12 +13,15 @@ How. ``json_group_array(json_array(...))`` carries the plain columns and
 aggregates step over the same rows in the same order, so the n-th array row owns the
 n-th slice of the blob. ``group_concat`` copies a blob's bytes as they are in a UTF-8
 database (``CAST ... AS BLOB`` hands them back as bytes); the store's tables are created
-as UTF-8 and the tests read all-zero vectors back this way.
+as UTF-8 and the tests read all-zero vectors back this way. A packed value larger than
+SQLite allows (1 GB by default: a scope of ~650k 384-dimension vectors) is read row by
+row instead.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +39,25 @@ def packed_rows(
     fields = ", ".join(f'"{c}"' for c in columns)
     joined = f"CAST(group_concat(\"{blob}\", '') AS BLOB)" if blob is not None else "NULL"
     sql = f"SELECT json_group_array(json_array({fields})), {joined} FROM ({select})"
-    rows_json, data = dbapi.execute(sql, tuple(params)).fetchone()
+    try:
+        rows_json, data = dbapi.execute(sql, tuple(params)).fetchone()
+    except sqlite3.DataError:  # a packed value over SQLite's limit (1 GB): row by row
+        return _row_by_row(dbapi, select, params, columns, blob)
     rows: list[list[Any]] = json.loads(rows_json)
     return rows, data or b""
+
+
+def _row_by_row(
+    dbapi: Any, select: str, params: Sequence[Any], columns: Sequence[str], blob: str | None
+) -> tuple[list[list[Any]], bytes]:
+    """:func:`packed_rows`' result, read a row at a time (a scope too large to pack)."""
+    cursor = dbapi.execute(select, tuple(params))
+    names = [d[0] for d in cursor.description]
+    at = [names.index(c) for c in columns]
+    rows: list[list[Any]] = []
+    parts: list[bytes] = []
+    for row in cursor:
+        rows.append([row[i] for i in at])
+        if blob is not None:
+            parts.append(row[names.index(blob)])
+    return rows, b"".join(parts)

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from agentmem_plugins import AsyncMemory
 from agentmem_plugins.storage._sqlite_packed import packed_rows
@@ -34,6 +35,20 @@ def test_packed_rows_keep_every_value_and_the_row_order(tmp_path: Path) -> None:
     assert data == b"".join(r[3] for r in expected)
     assert packed_rows(conn, "SELECT id FROM t WHERE id = ?", ("zzz",), ["id"], "id") == ([], b"")
     assert packed_rows(conn, "SELECT id FROM t WHERE id = ?", ("a",), ["id"]) == ([["a"]], b"")
+
+
+@pytest.mark.skipif(not hasattr(sqlite3.Connection, "setlimit"), reason="Python >= 3.11")
+def test_a_result_too_large_to_pack_is_read_row_by_row(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "t.db")
+    conn.execute("CREATE TABLE t (id TEXT, vector BLOB)")
+    rows = [(f"id{i}", np.full(64, i, dtype=np.float32).tobytes()) for i in range(20)]
+    conn.executemany("INSERT INTO t VALUES (?, ?)", rows)
+    select = "SELECT vector, id FROM t ORDER BY id"
+    packed = packed_rows(conn, select, (), ["id"], "vector")
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 4096)  # 20 rows of 256 bytes do not fit
+
+    assert packed_rows(conn, select, (), ["id"], "vector") == packed
+    assert packed[0] == [[r[0]] for r in sorted(rows)]
 
 
 async def test_store_reads_and_writes_through_packed_rows(tmp_path: Path) -> None:
