@@ -7,7 +7,9 @@ that every caller of the embedder gets it, not only the write path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import contextlib
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -74,10 +76,11 @@ class EmbeddingRunner:
 
     async def query(self, text: str) -> np.ndarray:
         embedder = self._require()
-        try:
+        if self.blocking:  # the blocking call, in a worker thread
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.query_now, text)
+        with _failures(embedder):
             out = await embed_query_async(embedder, text, self._executor)
-        except Exception as exc:
-            raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
         return np.asarray(out, dtype=np.float32).reshape(-1)
 
     @property
@@ -90,8 +93,15 @@ class EmbeddingRunner:
     def query_now(self, text: str) -> np.ndarray:
         """:meth:`query` as a blocking call, in the calling (worker) thread."""
         embedder = self._require()
-        try:
+        with _failures(embedder):
             out = embedder.embed_query(text)
-        except Exception as exc:
-            raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc
         return np.asarray(out, dtype=np.float32).reshape(-1)
+
+
+@contextlib.contextmanager
+def _failures(embedder: Embedder) -> Iterator[None]:
+    """A query embedding's failure, whatever it raised, as an :class:`EmbedderError`."""
+    try:
+        yield
+    except Exception as exc:
+        raise EmbedderError(f"embedder {embedder.name!r} failed: {exc}") from exc

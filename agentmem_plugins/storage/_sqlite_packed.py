@@ -56,8 +56,9 @@ def _row_by_row(
     at = [names.index(c) for c in columns]
     rows: list[list[Any]] = []
     parts: list[bytes] = []
+    where = None if blob is None else names.index(blob)
     for row in cursor:
         rows.append([row[i] for i in at])
-        if blob is not None:
-            parts.append(row[names.index(blob)])
+        if where is not None:
+            parts.append(row[where])
     return rows, b"".join(parts)
