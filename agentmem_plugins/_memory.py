@@ -193,7 +193,9 @@ class AsyncMemory(ReadMethods, WriteMethods):
         return await self._pipeline().pending()
 
     async def retry_pending(self) -> list[AddResult]:
-        """Replay every pending item through intelligent mode."""
+        """Replay through intelligent mode every pending item that no other live process
+        holds: parked items, and those a crashed process had taken. Each is claimed
+        first, so two processes never replay the same item."""
         self._check_open()
         return await self._pipeline().retry_pending()
 

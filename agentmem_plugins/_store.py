@@ -32,7 +32,7 @@ import threading
 import uuid
 from collections.abc import Awaitable, Sequence
 from datetime import timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._check import CheckReport, compare
 from ._config import MemoryConfig
@@ -308,6 +308,11 @@ class Stores:
             written.update(dict.fromkeys(chunk))
             written.update({r["id"]: r["rev"] for r in rows})
         return written
+
+    def claim_pending(self) -> list[dict[str, Any]]:
+        """The pending items this session holds once it has claimed every item no other
+        live session works on (:meth:`Journal.claim_pending`)."""
+        return self.journal.claim_pending(self.session, self._stale_after)
 
     # --- crashes and repair ------------------------------------------------------------
 

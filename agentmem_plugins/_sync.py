@@ -391,7 +391,9 @@ class Memory:
         return self._loop.call(self._async.pending())
 
     def retry_pending(self) -> list[AddResult]:
-        """Replay every pending item through intelligent mode."""
+        """Replay through intelligent mode every pending item that no other live process
+        holds: parked items, and those a crashed process had taken. Each is claimed
+        first, so two processes never replay the same item."""
         return self._loop.call(self._async.retry_pending())
 
     def flush(self) -> None:

@@ -8,8 +8,10 @@ concurrently. A group whose processing fails (the LLM after its retries, or a st
 recorded as pending work with its error (DESIGN invariant 4);
 :meth:`ScopeQueues.retry_pending` replays it. Input handed over with ``wait=False`` is
 durable as a pending record before ``add`` returns, and that record is cleared once its
-group is applied. Pending records written or cleared while an earlier write is in flight
-share the next transaction (a group commit: one per loop turn, not one per message).
+group is applied. Each record names the session working on it; a replay first claims the
+records no other live session holds (``Journal.claim_pending``). Pending records written
+or cleared while an earlier write is in flight share the next transaction (a group
+commit: one per loop turn, not one per message).
 """
 
 from __future__ import annotations
@@ -109,6 +111,8 @@ class ScopeQueues:
         self._context_messages = context_messages
         self._queues: dict[ScopeKey, _ScopeQueue] = {}
         self._detached: set[asyncio.Future[AddResult]] = set()
+        #: pending records whose job left its queue and is not yet cleared or parked
+        self._taken: set[str] = set()
         self._add_pending = _GroupCommit[dict[str, Any]](io, stores.records.add_pending)
         self._delete_pending = _GroupCommit[str](io, stores.records.delete_pending)
 
@@ -139,28 +143,16 @@ class ScopeQueues:
         return AddResult(pending_id=job.pending_id)
 
     async def pending(self) -> list[PendingWork]:
-        rows = await self._io(self._stores.records.list_pending)
-        return [
-            PendingWork(
-                id=r["id"],
-                user_id=r["user_id"],
-                agent_id=r["agent_id"],
-                run_id=r["run_id"],
-                messages=[Message.model_validate(m) for m in r["messages"]],
-                metadata=r["metadata"] or {},
-                error=r["error"],
-                attempts=r["attempts"],
-                created_at=utc(r["created_at"]),
-            )
-            for r in rows
-        ]
+        return [_work_of(r) for r in await self._io(self._stores.records.list_pending)]
 
     async def retry_pending(self) -> list[AddResult]:
-        """Replay every pending item that is not queued right now."""
-        queued = {j.pending_id for q in self._queues.values() for j in q.jobs}
+        """Replay every pending item that no live session works on (this one included:
+        items queued or in flight here are left alone)."""
+        claimed = await self._io(self._stores.claim_pending)
+        queued = {j.pending_id for q in self._queues.values() for j in q.jobs} | self._taken
         loop = asyncio.get_running_loop()
         futures = []
-        for work in await self.pending():
+        for work in map(_work_of, claimed):
             if work.id in queued:
                 continue
             scope = {k: v for k in SCOPE_FIELDS if (v := getattr(work, k))}
@@ -215,10 +207,13 @@ class ScopeQueues:
             del self._queues[key]
 
     async def _clear_pending(self, job: Job) -> None:
-        if job.recorded is not None:
-            await job.recorded
-        if job.pending_id is not None:
-            await self._delete_pending(job.pending_id)
+        try:
+            if job.recorded is not None:
+                await job.recorded
+            if job.pending_id is not None:
+                await self._delete_pending(job.pending_id)
+        finally:
+            self._taken.discard(job.pending_id or "")
 
     def _take_group(self, queue: _ScopeQueue) -> list[Job]:
         """The next jobs to share one extraction call: same metadata, bounded size."""
@@ -234,6 +229,7 @@ class ScopeQueues:
             else:
                 rest.append(job)
         queue.jobs[:] = rest
+        self._taken.update(job.pending_id for job in group if job.pending_id is not None)
         return group
 
     async def _park(self, scope: dict[str, str], group: list[Job], exc: Exception) -> None:
@@ -257,6 +253,8 @@ class ScopeQueues:
                 if not job.future.done():
                     job.future.set_exception(store_exc)
                 continue
+            finally:  # parked (or not recorded at all): replayable from now on
+                self._taken.discard(job.pending_id or "")
             if not job.future.done():
                 job.future.set_result(AddResult(pending_id=job.pending_id))
 
@@ -272,6 +270,22 @@ class ScopeQueues:
             "error": error,
             "attempts": job.attempts,
             "created_at": _expiry.utc_now(),
+            # a hand-over is this session's to process; a parked item is anyone's to replay
+            "session_id": self._stores.session if error is None else None,
         }
         await self._add_pending(row)
         return pending_id
+
+
+def _work_of(row: dict[str, Any]) -> PendingWork:
+    return PendingWork(
+        id=row["id"],
+        user_id=row["user_id"],
+        agent_id=row["agent_id"],
+        run_id=row["run_id"],
+        messages=[Message.model_validate(m) for m in row["messages"]],
+        metadata=row["metadata"] or {},
+        error=row["error"],
+        attempts=row["attempts"],
+        created_at=utc(row["created_at"]),
+    )

@@ -9,6 +9,9 @@
   recovery costs what was in flight, not what is stored.
 - **Leases.** A named row with a holder and an expiry: one process at a time runs
   maintenance; the others skip it.
+- **Pending work.** Each item names the session working on it (the one that recorded a
+  hand-over, or that claimed the item to replay it); a replay claims only items no live
+  session holds, so one item is never extracted by two processes at once.
 
 Claims are single ``UPDATE ... WHERE`` statements, so two processes recovering at once
 never both take the same crashed session's intents (SQLite serialises writers;
@@ -29,13 +32,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from ._tables import IntentRow, LeaseRow, SessionRow
+from ._tables import IntentRow, LeaseRow, PendingRow, SessionRow
 
 __all__ = ["Intent", "Journal", "pid_alive"]
 
 S = SessionRow.__table__  # type: ignore[attr-defined]
 I = IntentRow.__table__  # type: ignore[attr-defined]  # noqa: E741
 L = LeaseRow.__table__  # type: ignore[attr-defined]
+P = PendingRow.__table__  # type: ignore[attr-defined]
 HOST = socket.gethostname()[:255]
 
 
@@ -195,6 +199,23 @@ class Journal:
                 .returning(I.c.id, I.c.ids)
             )
             return [Intent(r.id, me, list(r.ids)) for r in conn.execute(claim)]
+
+    # --- pending work ------------------------------------------------------------------
+
+    def claim_pending(self, me: str, stale_after: timedelta) -> list[dict[str, Any]]:
+        """Take the pending items that no other live session works on (parked ones, and
+        those of crashed or closed sessions) and return every item ``me`` now holds,
+        oldest first."""
+        with self._read.connect() as conn:
+            sessions = [r._asdict() for r in conn.execute(sa.select(S))]
+        others = {s["id"] for s in sessions} - self._dead(me, stale_after, sessions) - {me}
+        claim = P.update().values(session_id=me)
+        if others:  # (NOT IN is never true of a NULL)
+            claim = claim.where(P.c.session_id.is_(None) | P.c.session_id.not_in(others))
+        with self._write.begin() as conn:
+            conn.execute(claim)
+            mine = sa.select(P).where(P.c.session_id == me).order_by(P.c.created_at)
+            return [r._asdict() for r in conn.execute(mine)]
 
     # --- leases ------------------------------------------------------------------------
 

@@ -174,9 +174,12 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
             conn.execute(P.insert(), list(rows))
 
     def update_pending(self, pending_id: str, *, error: str | None, attempts: int) -> None:
+        """Park an item again after a failed replay: free for any process to replay."""
         with self._write.begin() as conn:
             conn.execute(
-                P.update().where(P.c.id == pending_id).values(error=error, attempts=attempts)
+                P.update()
+                .where(P.c.id == pending_id)
+                .values(error=error, attempts=attempts, session_id=None)
             )
 
     def delete_pending(self, pending_ids: Sequence[str]) -> None:

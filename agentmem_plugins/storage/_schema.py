@@ -14,6 +14,8 @@ History (add a step to ``_MIGRATIONS`` and bump ``SCHEMA_VERSION`` for every cha
 2. PostgreSQL: ``memories.metadata`` becomes JSONB with a GIN index (``jsonb_path_ops``),
    so metadata equality filters are answered from the index. SQLite: no change.
 3. ``memories.expires_at`` (memory expiry, TTL) and its index.
+4. ``pending_work.session_id``: the live session working on an item (a hand-over it
+   recorded, or a replay it claimed), so ``retry_pending`` in another process leaves it be.
 
 The vectors of the pgvector backend (``memory_vectors``) are derived data, rebuilt from
 the records on open when the table is missing (see ``storage/_pgvector.py``).
@@ -32,7 +34,7 @@ from ._tables import HistoryRow, IntentRow, LeaseRow, MemoryRow, MetaRow, Pendin
 
 __all__ = ["SCHEMA_VERSION", "VERSION_KEY", "connection_error", "ensure_schema", "stored_version"]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_KEY = "schema_version"
 META = MetaRow.__table__  # type: ignore[attr-defined]
 _TABLES = [
@@ -76,8 +78,14 @@ def _to_v3(conn: Connection, dialect: str) -> None:
     )
 
 
+def _to_v4(conn: Connection, dialect: str) -> None:
+    columns = {c["name"] for c in sa.inspect(conn).get_columns("pending_work")}
+    if "session_id" not in columns:
+        conn.exec_driver_sql("ALTER TABLE pending_work ADD COLUMN session_id VARCHAR(64)")
+
+
 # _MIGRATIONS[v] takes a store from version v to v + 1
-_MIGRATIONS: dict[int, Callable[[Connection, str], None]] = {1: _to_v2, 2: _to_v3}
+_MIGRATIONS: dict[int, Callable[[Connection, str], None]] = {1: _to_v2, 2: _to_v3, 3: _to_v4}
 
 
 def connection_error(exc: BaseException, url: str) -> ConfigError:

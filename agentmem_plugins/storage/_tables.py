@@ -86,6 +86,9 @@ class PendingRow(SQLModel, table=True):
     error: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
     created_at: datetime = Field(sa_column=Column(DateTime, nullable=False))
+    #: the session working on it: the one that recorded a hand-over, or that claimed the
+    #: item to replay it; ``None`` once parked (free for any process to replay)
+    session_id: str | None = Field(default=None, max_length=64)
 
 
 class MetaRow(SQLModel, table=True):

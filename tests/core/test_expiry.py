@@ -24,6 +24,7 @@ from agentmem_plugins import (
     NotFoundError,
 )
 from agentmem_plugins.llms import RuleBasedChatModel
+from agentmem_plugins.storage._schema import SCHEMA_VERSION
 
 PG_URL = os.environ.get("AGENTMEM_TEST_POSTGRES_URL")
 SHORT = 60  # seconds; the clock fixture jumps past it
@@ -369,4 +370,4 @@ def test_a_store_from_before_expiry_gains_the_column_on_open(tmp_path) -> None:
     version = db.execute("SELECT value FROM store_meta WHERE key = 'schema_version'").fetchone()
     db.close()
     assert "ix_memories_expires_at" in indexes
-    assert version == ("3",)
+    assert version == (str(SCHEMA_VERSION),)

@@ -344,3 +344,19 @@ async def test_handed_over_messages_are_recorded_in_group_commits(tmp_path) -> N
         assert sum(cleared) == 12 and len(cleared) < 12
         assert await memory.pending() == []
         assert [m.text for m in await memory.get_all(user_id="user3")] == ["Lives in Town3"]
+
+
+async def test_retry_pending_skips_work_whose_group_is_in_flight(tmp_path) -> None:
+    # the handed-over message is being extracted (its pending record not yet cleared):
+    # replaying it as well would extract it twice
+    llm = RuleBasedChatModel(latency_s=0.3)
+    async with AsyncMemory(path=tmp_path, embedder="hash", llm=llm) as memory:
+        await memory.add("I live in Kyoto.", user_id="u", wait=False)
+        while llm.call_count == 0:
+            await asyncio.sleep(0.01)
+        assert len(await memory.pending()) == 1  # recorded, still in flight
+        assert await memory.retry_pending() == []
+        await memory.flush()
+        assert llm.call_count == 1
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Kyoto"]
+        assert await memory.pending() == []
