@@ -314,6 +314,14 @@ class Stores:
         live session works on (:meth:`Journal.claim_pending`)."""
         return self.journal.claim_pending(self.session, self._stale_after)
 
+    def take_leases(self, names: Sequence[str], ttl: timedelta) -> set[str]:
+        """The leases ``names`` this session holds once it has taken every one no other
+        live session holds (:meth:`Journal.take_leases`)."""
+        return self.journal.take_leases(names, self.session, ttl, self._stale_after)
+
+    def drop_leases(self, names: Sequence[str]) -> None:
+        self.journal.drop_leases(names, self.session)
+
     # --- crashes and repair ------------------------------------------------------------
 
     def recover(self) -> int:

@@ -21,9 +21,9 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from .. import _expiry
 from .._io import IO
@@ -31,13 +31,13 @@ from .._store import Stores
 from .._types import AddResult, Message, PendingWork
 from .._validation import SCOPE_FIELDS
 from ..storage import utc
+from ._group_commit import GroupCommit
+from ._scope_leases import ScopeKey, ScopeLeases
 
 __all__ = ["MAX_MESSAGES_PER_CALL", "Process", "ScopeQueues"]
 
 log = logging.getLogger("agentmem_plugins")
-ScopeKey = tuple[tuple[str, str], ...]
 MAX_MESSAGES_PER_CALL = 40
-T = TypeVar("T")
 
 
 @dataclass
@@ -55,39 +55,6 @@ class _ScopeQueue:
     jobs: list[Job] = field(default_factory=list)
     worker: asyncio.Task[None] | None = None
     context: deque[Message] = field(default_factory=deque)
-
-
-class _GroupCommit(Generic[T]):
-    """Items for one blocking store call (``write(items)``), collected from concurrent
-    callers: the items that arrive while a call is in flight go together in the next."""
-
-    def __init__(self, io: IO, write: Callable[[Sequence[T]], None]) -> None:
-        self._io = io
-        self._write = write
-        self._waiting: list[tuple[T, asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
-
-    async def __call__(self, item: T) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await future
-
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # callers of this loop turn join the first call too
-        while self._waiting:
-            batch, self._waiting = self._waiting, []
-            try:
-                await self._io(self._write, [item for item, _ in batch])
-            except Exception as exc:  # every caller of that call learns it failed
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in batch:
-                if not future.done():
-                    future.set_result(None)
 
 
 # (scope, the group's jobs, the scope's recent messages) -> one result per job
@@ -113,8 +80,9 @@ class ScopeQueues:
         self._detached: set[asyncio.Future[AddResult]] = set()
         #: pending records whose job left its queue and is not yet cleared or parked
         self._taken: set[str] = set()
-        self._add_pending = _GroupCommit[dict[str, Any]](io, stores.records.add_pending)
-        self._delete_pending = _GroupCommit[str](io, stores.records.delete_pending)
+        self._leases = ScopeLeases(io, stores)
+        self._add_pending = GroupCommit[dict[str, Any], None](io, stores.records.add_pending)
+        self._delete_pending = GroupCommit[str, None](io, stores.records.delete_pending)
 
     async def add(
         self,
@@ -174,6 +142,10 @@ class ScopeQueues:
                 return
             await asyncio.gather(*workers, *list(self._detached), return_exceptions=True)
 
+    async def close(self) -> None:
+        """Give up the scope leases (after :meth:`drain`)."""
+        await self._leases.close()
+
     # --- per-scope serialisation and coalescing ----------------------------------------
 
     def _enqueue(self, scope: dict[str, str], job: Job) -> None:
@@ -191,6 +163,7 @@ class ScopeQueues:
         while queue.jobs:
             group = self._take_group(queue)
             try:
+                await self._leases.hold(key)  # no other process works on the scope meanwhile
                 results = await self._process(scope, group, queue.context)
             except Exception as exc:  # LLM or store failure: the input is parked, not lost
                 await self._park(scope, group, exc)
@@ -203,6 +176,7 @@ class ScopeQueues:
                     log.error("could not clear pending record %s: %s", job.pending_id, outcome)
                 if not job.future.done():
                     job.future.set_result(result)
+        self._leases.idle(key)
         if not queue.jobs and self._queues.get(key) is queue and not queue.context:
             del self._queues[key]
 

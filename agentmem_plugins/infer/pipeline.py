@@ -118,7 +118,7 @@ class InferPipeline:
         return await self._queues.pending()
 
     async def retry_pending(self) -> list[AddResult]:
-        """Replay every pending item that is not queued right now."""
+        """Replay every pending item no live session works on (``ScopeQueues``)."""
         return await self._queues.retry_pending()
 
     async def drain(self) -> None:
@@ -126,6 +126,7 @@ class InferPipeline:
 
     async def close(self) -> None:
         await self.drain()
+        await self._queues.close()
         closer = getattr(self._llm, "aclose", None)
         if closer is not None and self._cfg.llm is None:  # we built it, we close it
             await closer()

@@ -245,3 +245,44 @@ class Journal:
     def release(self, name: str, holder: str) -> None:
         with self._write.begin() as conn:
             conn.execute(L.delete().where(L.c.name == name, L.c.holder == holder))
+
+    def take_leases(
+        self, names: Sequence[str], holder: str, ttl: timedelta, stale_after: timedelta
+    ) -> set[str]:
+        """Take (or extend) the leases ``names`` in one transaction, each unless another
+        live session holds it unexpired (a crashed holder's lease is taken at once);
+        returns the names ``holder`` holds now."""
+        if not names:
+            return set()
+        now = _now()
+        with self._write.begin() as conn:
+            sessions = [r._asdict() for r in conn.execute(sa.select(S))]
+            others = {s["id"] for s in sessions} - self._dead(holder, stale_after, sessions)
+            others.discard(holder)
+            free = sa.or_(L.c.holder == holder, L.c.expires_at < now, L.c.holder.not_in(others))
+            conn.execute(
+                L.update()
+                .where(L.c.name.in_(names), free)
+                .values(holder=holder, expires_at=now + ttl)
+            )
+            rows = [{"name": n, "holder": holder, "expires_at": now + ttl} for n in names]
+            conn.execute(_insert_new(conn.dialect.name).values(rows))
+            held = sa.select(L.c.name).where(L.c.name.in_(names), L.c.holder == holder)
+            return set(conn.execute(held).scalars())
+
+    def drop_leases(self, names: Sequence[str], holder: str) -> None:
+        """Give up the leases ``names`` that ``holder`` holds."""
+        if names:
+            with self._write.begin() as conn:
+                conn.execute(L.delete().where(L.c.name.in_(names), L.c.holder == holder))
+
+
+def _insert_new(dialect: str) -> Any:
+    """An ``INSERT`` into the leases that skips names already there."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(L).on_conflict_do_nothing(index_elements=["name"])
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(L).on_conflict_do_nothing(index_elements=["name"])
