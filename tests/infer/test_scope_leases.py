@@ -1,17 +1,22 @@
 """Intelligent mode across processes: one scope is reconciled by one process at a time.
 
 Each open of a store is a session of its own, so two handles in one test stand for two
-processes (the leases are rows in SQL, the same for both).
+processes (the leases are rows in SQL, the same for both); the last test runs two real
+worker processes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
+import time
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from agentmem_plugins import AsyncMemory
+from agentmem_plugins import AsyncMemory, Memory
 from agentmem_plugins.infer import _scope_leases
 from agentmem_plugins.llms import RuleBasedChatModel
 
@@ -78,3 +83,38 @@ async def test_a_crashed_holders_lease_is_taken_at_once(tmp_path) -> None:
             assert other._stores.take_leases(["scope:x", "scope:z"], ttl) == {"scope:z"}
             stores.drop_leases(["scope:x"])
             assert other._stores.take_leases(["scope:x"], ttl) == {"scope:x"}
+
+
+CHILD = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from datetime import datetime, timezone
+    from agentmem_plugins import AsyncMemory, Memory
+    from agentmem_plugins.llms import RuleBasedChatModel
+
+    async def main(path, city, month, start):
+        when = datetime(2024, int(month), 5, tzinfo=timezone.utc)
+        llm = RuleBasedChatModel(latency_s=0.1)
+        async with AsyncMemory(path=path, embedder="hash", llm=llm) as memory:
+            await asyncio.sleep(max(0.0, float(start) - time.time()))
+            await asyncio.gather(*(
+                memory.add([{"role": "user", "content": f"I live in {city}{u}.",
+                             "observed_at": when}], user_id=f"u{u}")
+                for u in range(10)
+            ))
+
+    asyncio.run(main(*sys.argv[1:]))
+    """
+)
+
+
+def test_two_worker_processes_keep_time_straight(tmp_path) -> None:
+    start = time.time() + 6  # both have opened the store by then, and add at once
+    children = [
+        subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), city, month, str(start)])
+        for city, month in (("Berlin", "1"), ("Lisbon", "6"))
+    ]
+    assert [child.wait(timeout=120) for child in children] == [0, 0]
+    with Memory(path=tmp_path, embedder="hash") as memory:
+        for u in range(10):
+            assert [m.text for m in memory.get_all(user_id=f"u{u}")] == [f"Lives in Lisbon{u}"]
