@@ -60,7 +60,7 @@ class ScopeLeases:
         self._stores = stores
         self._expires: dict[str, float] = {}  # name -> loop time its lease ends
         self._idle: dict[str, asyncio.TimerHandle] = {}
-        self._dropping: set[asyncio.Task[None]] = set()
+        self._dropping: dict[str, asyncio.Task[None]] = {}  # name -> its release
 
     async def hold(self, key: ScopeKey) -> None:
         """Return once this session holds ``key``'s lease for at least ``RENEW_LEFT_S``."""
@@ -71,6 +71,9 @@ class ScopeLeases:
         loop = asyncio.get_running_loop()
         if self._expires.get(name, 0.0) - loop.time() > RENEW_LEFT_S:
             return
+        dropping = self._dropping.get(name)
+        if dropping is not None:  # its release first, or it would undo the take below
+            await dropping
         wait = RETRY_FIRST_S
         while True:
             asked = loop.time()
@@ -92,8 +95,8 @@ class ScopeLeases:
         self._idle.pop(name, None)
         self._expires.pop(name, None)
         task = asyncio.ensure_future(self._drop_logged(name))
-        self._dropping.add(task)
-        task.add_done_callback(self._dropping.discard)
+        self._dropping[name] = task
+        task.add_done_callback(lambda _: self._dropping.pop(name, None))
 
     async def _drop_logged(self, name: str) -> None:
         try:
@@ -107,7 +110,7 @@ class ScopeLeases:
             timer.cancel()
         self._idle.clear()
         if self._dropping:
-            await asyncio.gather(*self._dropping)
+            await asyncio.gather(*self._dropping.values())
         names, self._expires = list(self._expires), {}
         if names:
             await self._io(self._stores.drop_leases, names)

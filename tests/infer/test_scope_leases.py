@@ -70,8 +70,8 @@ async def test_an_idle_scope_gives_its_lease_up(tmp_path, monkeypatch) -> None:
         assert lease_rows(memory) == []
 
 
-async def test_a_crashed_holders_lease_is_taken_at_once(tmp_path) -> None:
-    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+async def test_a_crashed_holders_lease_is_taken_at_once(tmp_path, backend) -> None:
+    async with AsyncMemory(path=tmp_path, embedder="hash", **backend) as memory:
         stores = memory._stores
         ttl = timedelta(seconds=60)
         journal, stale = stores.journal, timedelta(seconds=60)
@@ -79,7 +79,7 @@ async def test_a_crashed_holders_lease_is_taken_at_once(tmp_path) -> None:
         assert journal.take_leases(["scope:x"], "f" * 32, ttl, stale) == {"scope:x"}
         assert stores.take_leases(["scope:x", "scope:y"], ttl) == {"scope:x", "scope:y"}
         # a live session's lease is not taken
-        async with AsyncMemory(path=tmp_path, embedder="hash") as other:
+        async with AsyncMemory(path=tmp_path, embedder="hash", **backend) as other:
             assert other._stores.take_leases(["scope:x", "scope:z"], ttl) == {"scope:z"}
             stores.drop_leases(["scope:x"])
             assert other._stores.take_leases(["scope:x"], ttl) == {"scope:x"}
