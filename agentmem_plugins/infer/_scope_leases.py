@@ -96,7 +96,12 @@ class ScopeLeases:
         self._expires.pop(name, None)
         task = asyncio.ensure_future(self._drop_logged(name))
         self._dropping[name] = task
-        task.add_done_callback(lambda _: self._dropping.pop(name, None))
+        task.add_done_callback(self._dropped)
+
+    def _dropped(self, task: asyncio.Task[None]) -> None:
+        for name, dropping in list(self._dropping.items()):
+            if dropping is task:
+                del self._dropping[name]
 
     async def _drop_logged(self, name: str) -> None:
         try:
