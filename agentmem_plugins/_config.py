@@ -182,6 +182,11 @@ class MemoryConfig(BaseModel):
     # first answer wins (bounds the tail of hung requests); None: no hedging. On by
     # default since issue 13 measured it: +22-43% turns/s under faults (BENCHMARKS.md)
     llm_hedge_percentile: float | None = Field(95.0, gt=0, lt=100)
+    # hedged copies may go out beside llm_max_concurrency requests, up to this many more
+    # (None: an eighth of llm_max_concurrency, at least 1; 0: a copy only into a free
+    # slot). Without room of their own, copies cannot go out when every slot is busy,
+    # which is when a hung request costs most (issue 13, BENCHMARKS.md)
+    llm_hedge_room: int | None = Field(None, ge=0)
     extraction_instructions: str | None = None
     neighbours_per_fact: int = Field(5, ge=1, le=50)
     context_messages: int = Field(6, ge=0)

@@ -85,7 +85,7 @@ class InferPipeline:
         self._writer = writer
         self._searcher = searcher
         self._runner = runner
-        self._limit = ConcurrencyLimit(self._cfg.llm_max_concurrency)
+        self._limit = ConcurrencyLimit(self._cfg.llm_max_concurrency, self._cfg.llm_hedge_room)
         percentile = self._cfg.llm_hedge_percentile
         self._hedge = LatencyHedge(percentile) if percentile is not None else None
         self._queues = ScopeQueues(

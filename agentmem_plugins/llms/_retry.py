@@ -34,7 +34,7 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -53,46 +53,67 @@ _FENCE = re.compile(r"^```(?:json|JSON)?\s*\n?(.*?)\n?```$", re.DOTALL)
 
 
 class ConcurrencyLimit:
-    """At most ``max_in_flight`` LLM calls at once (``async with limit: ...``).
+    """At most ``max_in_flight`` LLM calls at once (``async with limit: ...``), and beside
+    them at most ``hedge_room`` hedged copies (:meth:`hedge_slot`).
 
-    One per store (from ``MemoryConfig.llm_max_concurrency``), shared by every call.
+    One per store (from ``MemoryConfig.llm_max_concurrency`` and ``llm_hedge_room``),
+    shared by every call. The room of its own is what lets a copy go out when every slot
+    is busy, which is exactly when a hung request costs most: it holds its slot for the
+    whole client timeout (issue 13: with 100 users on 64 slots, 1% of turns took 2.7 s).
     The semaphore is created lazily so the object can be built outside a running loop.
     """
 
-    def __init__(self, max_in_flight: int) -> None:
+    def __init__(self, max_in_flight: int, hedge_room: int | None = None) -> None:
         if max_in_flight < 1:
             raise ConfigError("max_in_flight must be at least 1")
+        if hedge_room is not None and hedge_room < 0:
+            raise ConfigError("hedge_room must be >= 0 (0: hedged copies only in free slots)")
         self.max_in_flight = max_in_flight
+        #: default: an eighth of the slots, at least one
+        self.hedge_room = max(1, max_in_flight // 8) if hedge_room is None else hedge_room
         self.in_flight = 0
         self.peak = 0
+        self._hedges = 0  # copies in the room of their own
         self._sem: asyncio.Semaphore | None = None
 
     async def __aenter__(self) -> ConcurrencyLimit:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.max_in_flight)
-        await self._sem.acquire()
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
+        await self._semaphore().acquire()
+        self._count(1)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         self.release()
 
-    async def try_acquire(self) -> bool:
-        """Take a slot only if one is free now (for a hedged copy); ``release()`` it."""
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.max_in_flight)
-        if self._sem.locked():
-            return False
-        await self._sem.acquire()  # a slot is free: returns without waiting
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-        return True
+    async def hedge_slot(self) -> Callable[[], None] | None:
+        """A slot for a hedged copy if one is free now: one of the ordinary slots, else
+        one of the ``hedge_room``; ``None`` when neither is. Returns its release."""
+        sem = self._semaphore()
+        if not sem.locked():
+            await sem.acquire()  # a slot is free: returns without waiting
+            self._count(1)
+            return self.release
+        if self._hedges >= self.hedge_room:
+            return None
+        self._hedges += 1
+        self._count(1)
+        return self._release_hedge
 
     def release(self) -> None:
-        self.in_flight -= 1
-        assert self._sem is not None
-        self._sem.release()
+        self._count(-1)
+        self._semaphore().release()
+
+    def _release_hedge(self) -> None:
+        self._hedges -= 1
+        self._count(-1)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_in_flight)
+        return self._sem
+
+    def _count(self, change: int) -> None:
+        self.in_flight += change
+        self.peak = max(self.peak, self.in_flight)
 
 
 class LatencyHedge:
@@ -334,9 +355,14 @@ async def _send(
     racing: set[asyncio.Future[Any]] = {first} if due is None else {first, due}
     try:
         await asyncio.wait(racing, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        # a copy only into a free slot: on a saturated store it would take the slot of a
-        # request that has waited for one (tried: 10% fewer turns/s with each add waiting)
-        copy = not first.done() and (limit is None or await limit.try_acquire())
+        # a copy only into a free slot or the limit's hedge room: waiting for a slot would
+        # take it from a request that has waited for one (tried: 10% fewer turns/s with
+        # each add waiting)
+        release = None
+        copy = not first.done()
+        if copy and limit is not None:
+            release = await limit.hedge_slot()  # never waits
+            copy = release is not None
     except BaseException:
         first.cancel()
         raise
@@ -364,5 +390,5 @@ async def _send(
             if not task.done():
                 task.cancel()
         await asyncio.gather(first, second, return_exceptions=True)
-        if limit is not None:
-            limit.release()
+        if release is not None:
+            release()

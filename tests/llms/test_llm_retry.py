@@ -8,7 +8,12 @@ import time
 import pytest
 from pydantic import BaseModel
 
-from agentmem_plugins._errors import LLMRequestError, LLMResponseError, LLMTransientError
+from agentmem_plugins._errors import (
+    ConfigError,
+    LLMRequestError,
+    LLMResponseError,
+    LLMTransientError,
+)
 from agentmem_plugins.infer.schema import ExtractionAnswer
 from agentmem_plugins.llms import (
     ConcurrencyLimit,
@@ -280,7 +285,7 @@ async def test_a_cancelled_call_leaves_no_request_and_no_slot_behind():
     hedge = LatencyHedge(95, min_samples=3)
     for _ in range(3):
         hedge.record(0.01)
-    limit = ConcurrencyLimit(1)
+    limit = ConcurrencyLimit(1, hedge_room=0)
     llm = ScriptedChatModel([_hung])
     call = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
                                          hedge=hedge))  # fmt: skip
@@ -306,9 +311,53 @@ async def test_no_hedge_before_enough_latencies_or_without_a_free_slot():
         await asyncio.sleep(0.2)
         return GOOD
 
-    limit = ConcurrencyLimit(1)  # the call holds the only slot: no room for a copy
+    limit = ConcurrencyLimit(1, hedge_room=0)  # the call holds the only slot: no room
     await call_json(ScriptedChatModel([slow]), MSGS, schema=ExtractionAnswer, limit=limit,
                     hedge=hedge)  # fmt: skip
     assert hedge.hedged == 0
     with pytest.raises(ValueError):
         LatencyHedge(100)
+
+
+async def test_a_hung_call_is_hedged_even_when_every_slot_is_busy():
+    # issue 13: 100 users on 64 slots keep every slot busy, and a hung request held its
+    # slot for the whole client timeout because its copy found none free
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+    limit = ConcurrencyLimit(2, hedge_room=1)
+    busy = asyncio.Event()
+
+    async def holder(_messages, _json_mode):
+        await busy.wait()
+        return GOOD
+
+    llm = ScriptedChatModel([_hung, holder, _quick(0.01)])
+    start = time.monotonic()
+    hung = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    other = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit))
+    answer = await asyncio.wait_for(hung, 5)
+    assert answer.facts[0].text == "Likes tea" and (hedge.hedged, hedge.hedge_wins) == (1, 1)
+    assert time.monotonic() - start < 1
+    assert limit.peak == 3  # the two slots and the room's one
+    busy.set()
+    await other
+    assert limit.in_flight == 0
+
+
+async def test_the_hedge_room_is_bounded():
+    limit = ConcurrencyLimit(1, hedge_room=1)
+    async with limit:
+        release = await limit.hedge_slot()
+        assert release is not None and limit.in_flight == 2
+        assert await limit.hedge_slot() is None  # room taken, no slot free
+        release()
+        assert limit.in_flight == 1
+    release = await limit.hedge_slot()  # an ordinary slot is free again: that one is used
+    assert release is not None and limit.in_flight == 1
+    release()
+    assert limit.in_flight == 0
+    assert ConcurrencyLimit(64).hedge_room == 8 and ConcurrencyLimit(3).hedge_room == 1
+    with pytest.raises(ConfigError):
+        ConcurrencyLimit(4, hedge_room=-1)
