@@ -28,6 +28,7 @@ import httpx
 
 from .._errors import ConfigError, LLMRequestError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage
+from ._retry import hedge_room_for
 
 __all__ = ["OpenAIChatModel", "parse_retry_after"]
 
@@ -158,7 +159,14 @@ class OpenAIChatModel:
         kwargs: dict[str, Any] = {
             "api_key": config.llm_api_key,
             "timeout_s": config.llm_timeout_s,
-            "max_connections": config.llm_max_concurrency,
+            # the calls the store lets out at once, its hedged copies included: a copy
+            # that waits for a pooled connection waits for the hung request it hedges
+            "max_connections": config.llm_max_concurrency
+            + (
+                hedge_room_for(config.llm_max_concurrency, getattr(config, "llm_hedge_room", None))
+                if getattr(config, "llm_hedge_percentile", None) is not None
+                else 0
+            ),
             "http_client": getattr(config, "llm_http_client", None),
         }
         kwargs.update(overrides)

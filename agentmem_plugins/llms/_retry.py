@@ -43,13 +43,26 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from .._errors import ConfigError, LLMResponseError, LLMTransientError
 from ._protocol import ChatMessage, ChatModel
 
-__all__ = ["ConcurrencyLimit", "LatencyHedge", "call_json", "parse_json_answer", "retry_wait"]
+__all__ = [
+    "ConcurrencyLimit",
+    "LatencyHedge",
+    "call_json",
+    "hedge_room_for",
+    "parse_json_answer",
+    "retry_wait",
+]
 
 logger = logging.getLogger("agentmem_plugins")
 
 T = TypeVar("T", bound=BaseModel)
 
 _FENCE = re.compile(r"^```(?:json|JSON)?\s*\n?(.*?)\n?```$", re.DOTALL)
+
+
+def hedge_room_for(max_in_flight: int, hedge_room: int | None) -> int:
+    """Hedged copies allowed beside ``max_in_flight`` calls: ``hedge_room`` as given, or
+    by default an eighth of ``max_in_flight``, at least one."""
+    return max(1, max_in_flight // 8) if hedge_room is None else hedge_room
 
 
 class ConcurrencyLimit:
@@ -69,8 +82,7 @@ class ConcurrencyLimit:
         if hedge_room is not None and hedge_room < 0:
             raise ConfigError("hedge_room must be >= 0 (0: hedged copies only in free slots)")
         self.max_in_flight = max_in_flight
-        #: default: an eighth of the slots, at least one
-        self.hedge_room = max(1, max_in_flight // 8) if hedge_room is None else hedge_room
+        self.hedge_room = hedge_room_for(max_in_flight, hedge_room)
         self.in_flight = 0
         self.peak = 0
         self._hedges = 0  # copies in the room of their own

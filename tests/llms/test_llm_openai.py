@@ -151,10 +151,16 @@ def test_from_config():
     llm = OpenAIChatModel.from_config(cfg)  # aiohttp by default
     assert (llm.base_url, llm.model) == ("http://127.0.0.1:1/v1", "tiny")
     assert llm._aiohttp is not None and llm._aiohttp._timeout.sock_read == 3
-    assert llm._aiohttp._max_connections == 7 and llm._clients == []
+    # 7 calls and one hedged copy beside them (llm_hedge_room's default for 7): a copy
+    # waiting for a pooled connection would wait for the hung request it hedges
+    assert llm._aiohttp._max_connections == 8 and llm._clients == []
+    unhedged = cfg.model_copy(update={"llm_hedge_percentile": None})
+    assert OpenAIChatModel.from_config(unhedged)._aiohttp._max_connections == 7
+    roomy = cfg.model_copy(update={"llm_hedge_room": 5})
+    assert OpenAIChatModel.from_config(roomy)._aiohttp._max_connections == 12
     httpx_one = OpenAIChatModel.from_config(cfg.model_copy(update={"llm_http_client": "httpx"}))
     assert httpx_one._aiohttp is None and httpx_one._clients[0].timeout.read == 3
-    assert len(httpx_one._clients) == 1  # 7 connections: one pool
+    assert len(httpx_one._clients) == 1  # 8 connections: one pool
     twenty = OpenAIChatModel("http://127.0.0.1:1", "m", max_connections=20, http_client="httpx")
     assert len(twenty._clients) == 3
     with pytest.raises(ConfigError, match="llm_base_url"):
