@@ -21,8 +21,9 @@ it is held only while a request is in flight, never during a backoff sleep. An o
 :class:`LatencyHedge` sends a second copy of a request that runs past a percentile of
 recent latencies and takes whichever answers first: the tail of a hung request then
 costs about the percentile, not the client timeout. A request sent before the percentile
-is known (a store's first calls) is hedged once it is. A copy is sent only into a free
-concurrency slot.
+is known (a store's first calls) is hedged once it is. A copy goes into a free
+concurrency slot or the limit's hedge room, never waiting for one; a copy that fails
+transiently is sent again after the retry wait while the first request keeps running.
 """
 
 from __future__ import annotations
@@ -279,6 +280,7 @@ async def call_json(
     if max_retries < 0 or max_reasks < 0:
         raise ConfigError("max_retries and max_reasks must be >= 0")
     asks = _Asks(list(messages), max_reasks)
+    waits = (base_wait_s, max_wait_s)  # a hedged copy's re-sends wait as retries do
     retrying = AsyncRetrying(
         retry=retry_if_exception_type(LLMTransientError),
         stop=stop_after_attempt(max_retries + 1),
@@ -289,9 +291,9 @@ async def call_json(
     async for attempt in retrying:
         with attempt:
             if limit is None:
-                return await _ask_until_valid(model, asks, schema, None, hedge)
+                return await _ask_until_valid(model, asks, schema, None, hedge, waits)
             async with limit:
-                return await _ask_until_valid(model, asks, schema, limit, hedge)
+                return await _ask_until_valid(model, asks, schema, limit, hedge, waits)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -332,12 +334,13 @@ async def _ask_until_valid(
     schema: type[T],
     limit: ConcurrencyLimit | None,
     hedge: LatencyHedge | None,
+    waits: tuple[float, float],
 ) -> T:
     """Ask, and re-ask at once (in the caller's slot) while the answer is malformed."""
     while True:
         text: str | None = None
         try:
-            text = await _send(model, asks.conversation, limit, hedge)
+            text = await _send(model, asks.conversation, limit, hedge, waits)
             return parse_json_answer(text, schema)
         except LLMResponseError as exc:
             asks.reject(text, exc)
@@ -358,7 +361,9 @@ async def _send(
     conversation: list[ChatMessage],
     limit: ConcurrencyLimit | None,
     hedge: LatencyHedge | None,
+    waits: tuple[float, float],
 ) -> str:
+    """One request, hedged once it runs past ``hedge``'s delay (:func:`_hedged`)."""
     if hedge is None:
         return await _timed(model, conversation, hedge)
     first: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))
@@ -367,40 +372,89 @@ async def _send(
     racing: set[asyncio.Future[Any]] = {first} if due is None else {first, due}
     try:
         await asyncio.wait(racing, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
-        # a copy only into a free slot or the limit's hedge room: waiting for a slot would
-        # take it from a request that has waited for one (tried: 10% fewer turns/s with
-        # each add waiting)
-        release = None
-        copy = not first.done()
-        if copy and limit is not None:
-            release = await limit.hedge_slot()  # never waits
-            copy = release is not None
     except BaseException:
         first.cancel()
         raise
     finally:
         if due is not None:
             due.cancel()
-    if not copy:
-        return await first
-    hedge.hedged += 1
-    second: asyncio.Future[str] = asyncio.ensure_future(_timed(model, conversation, hedge))
+    if first.done():
+        return first.result()
+    return await _hedged(first, model, conversation, limit, hedge, waits)
+
+
+async def _hedged(
+    first: asyncio.Future[str],
+    model: ChatModel,
+    conversation: list[ChatMessage],
+    limit: ConcurrencyLimit | None,
+    hedge: LatencyHedge,
+    waits: tuple[float, float],
+) -> str:
+    """``first`` has run past the hedge delay: race copies of it until one answers.
+
+    One copy at a time, in a free slot or the limit's hedge room (never waiting for
+    one: that slot would be taken from a request that has waited for it, tried: 10%
+    fewer turns/s with each add waiting). A copy that fails transiently is sent again
+    after the retry wait (``waits``: base and cap, :func:`retry_wait`; ``Retry-After``
+    honoured), up to ``_MAX_COPIES`` in all, while ``first`` keeps running: a copy's 500
+    beside a hung request used to leave the call waiting for the whole client timeout
+    (issue 13: one such call in a run set its end, 3.8 s against 1.6). The first answer
+    wins; when every request has failed and no copy is due, the first error is raised
+    (the caller's retry takes over)."""
+    copy: asyncio.Future[str] | None = None
+    release: Callable[[], None] | None = None
+    error: BaseException | None = None
+    copies = 0
+    next_copy: float | None = time.monotonic()  # when the next copy may go; None: never
     try:
-        pending: set[asyncio.Future[str]] = {first, second}
-        error: BaseException | None = None
-        while pending:
-            done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        while True:
+            if copy is None and next_copy is not None and time.monotonic() >= next_copy:
+                next_copy = None
+                release = _no_slot if limit is None else await limit.hedge_slot()
+                if release is not None:  # never waits: no room now, no copy
+                    copies += 1
+                    hedge.hedged += 1
+                    copy = asyncio.ensure_future(_timed(model, conversation, hedge))
+            running = {t for t in (first, copy) if t is not None and not t.done()}
+            if not running:
+                assert error is not None
+                raise error
+            timeout = None if next_copy is None else max(0.0, next_copy - time.monotonic())
+            done, _ = await asyncio.wait(
+                running, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in done:
-                if task.exception() is None:
-                    hedge.hedge_wins += task is second
+                failure = task.exception()
+                if failure is None:
+                    hedge.hedge_wins += task is copy
                     return task.result()
-                error = error or task.exception()
-        assert error is not None
-        raise error
+                error = error or failure
+                if task is copy:
+                    copy = None
+                    assert release is not None
+                    release()
+                    release = None
+                    if isinstance(failure, LLMTransientError) and copies < _MAX_COPIES:
+                        after = getattr(failure, "retry_after", None)
+                        wait = retry_wait(copies, *waits, after if _is_number(after) else None)
+                        next_copy = time.monotonic() + wait
     finally:
-        for task in (first, second):
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(first, second, return_exceptions=True)
+        pending = [t for t in (first, copy) if t is not None and not t.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
         if release is not None:
             release()
+
+
+#: copies of one hedged request at most (a copy that fails transiently is sent again)
+_MAX_COPIES = 3
+
+
+def _no_slot() -> None:
+    """The release of a copy sent without a concurrency limit."""
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -361,3 +361,51 @@ async def test_the_hedge_room_is_bounded():
     assert ConcurrencyLimit(64).hedge_room == 8 and ConcurrencyLimit(3).hedge_room == 1
     with pytest.raises(ConfigError):
         ConcurrencyLimit(4, hedge_room=-1)
+
+
+def _failing(seconds, error):
+    async def run(_messages, _json_mode):
+        await asyncio.sleep(seconds)
+        raise error
+
+    return run
+
+
+async def test_a_copy_that_fails_is_sent_again_while_the_hung_request_runs():
+    # issue 13: a copy's 500 beside a hung request left the call waiting for the whole
+    # client timeout; one such call set the end of a whole run (3.8 s against 1.6)
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+    llm = ScriptedChatModel([_hung, _failing(0.01, LLMTransientError("500")), _quick(0.01)])
+    limit = ConcurrencyLimit(4)
+    start = time.monotonic()
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, hedge=hedge,
+                             base_wait_s=0.02)  # fmt: skip
+    assert answer.facts[0].text == "Likes tea"
+    assert time.monotonic() - start < 1
+    assert (hedge.hedged, hedge.hedge_wins, len(llm.calls)) == (2, 1, 3)
+    assert limit.in_flight == 0
+
+
+async def test_a_failed_copy_waits_its_retry_after_and_copies_are_bounded():
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+
+    async def hangs_then_fails(_messages, _json_mode):
+        await asyncio.sleep(0.6)
+        raise LLMTransientError("timeout")
+
+    fails = [_failing(0.0, LLMTransientError("429", retry_after=0.1)) for _ in range(3)]
+    llm = ScriptedChatModel([hangs_then_fails, *fails, GOOD])
+    limit = ConcurrencyLimit(2)
+    start = time.monotonic()
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, hedge=hedge,
+                             base_wait_s=0.001, max_retries=1)  # fmt: skip
+    assert answer.facts[0].text == "Likes tea"
+    # three copies, each after the previous one's Retry-After; then the first request's
+    # own failure, and the caller's retry answers
+    assert hedge.hedged == 3 and len(llm.calls) == 5
+    assert 0.6 <= time.monotonic() - start < 2
+    assert limit.in_flight == 0
