@@ -393,30 +393,34 @@ async def _hedged(
 ) -> str:
     """``first`` has run past the hedge delay: race copies of it until one answers.
 
-    One copy at a time, in a free slot or the limit's hedge room (never waiting for
-    one: that slot would be taken from a request that has waited for it, tried: 10%
-    fewer turns/s with each add waiting). A copy that fails transiently is sent again
-    after the retry wait (``waits``: base and cap, :func:`retry_wait`; ``Retry-After``
-    honoured), up to ``_MAX_COPIES`` in all, while ``first`` keeps running: a copy's 500
-    beside a hung request used to leave the call waiting for the whole client timeout
-    (issue 13: one such call in a run set its end, 3.8 s against 1.6). The first answer
-    wins; when every request has failed and no copy is due, the first error is raised
-    (the caller's retry takes over)."""
-    copy: asyncio.Future[str] | None = None
-    release: Callable[[], None] | None = None
+    A copy goes now; another when the latest copy has itself run past the delay, or
+    after the retry wait when it failed transiently (``waits``: base and cap,
+    :func:`retry_wait`; ``Retry-After`` honoured); at most ``_MAX_COPIES`` in all. The
+    requests already out keep running, and the first answer wins. Each copy takes a free
+    slot or the limit's hedge room, never waiting for one (that slot would be taken from
+    a request that has waited for it, tried: 10% fewer turns/s with each add waiting);
+    with no room now, no copy. A single copy that failed, or hung like the request it
+    hedged, used to leave the call waiting for the whole client timeout (issue 13: one
+    such call set the end of a handed-over run, 3.5-3.8 s against 1.6-2.1). When every
+    request has failed and no copy is due, the first error is raised (the caller's retry
+    takes over)."""
+    releases: dict[asyncio.Future[str], Callable[[], None]] = {}
     error: BaseException | None = None
     copies = 0
-    next_copy: float | None = time.monotonic()  # when the next copy may go; None: never
+    next_copy: float | None = time.monotonic()  # when the next copy goes; None: none
     try:
         while True:
-            if copy is None and next_copy is not None and time.monotonic() >= next_copy:
+            if next_copy is not None and time.monotonic() >= next_copy:
                 next_copy = None
                 release = _no_slot if limit is None else await limit.hedge_slot()
                 if release is not None:  # never waits: no room now, no copy
                     copies += 1
                     hedge.hedged += 1
                     copy = asyncio.ensure_future(_timed(model, conversation, hedge))
-            running = {t for t in (first, copy) if t is not None and not t.done()}
+                    releases[copy] = release
+                    if copies < _MAX_COPIES:  # if this one runs long too, another
+                        next_copy = time.monotonic() + (hedge.delay() or 0.0)
+            running = {t for t in (first, *releases) if not t.done()}
             if not running:
                 assert error is not None
                 raise error
@@ -427,24 +431,21 @@ async def _hedged(
             for task in done:
                 failure = task.exception()
                 if failure is None:
-                    hedge.hedge_wins += task is copy
+                    hedge.hedge_wins += task is not first
                     return task.result()
                 error = error or failure
-                if task is copy:
-                    copy = None
-                    assert release is not None
-                    release()
-                    release = None
+                if task in releases:
+                    releases.pop(task)()
                     if isinstance(failure, LLMTransientError) and copies < _MAX_COPIES:
                         after = getattr(failure, "retry_after", None)
                         wait = retry_wait(copies, *waits, after if _is_number(after) else None)
                         next_copy = time.monotonic() + wait
     finally:
-        pending = [t for t in (first, copy) if t is not None and not t.done()]
+        pending = [t for t in (first, *releases) if not t.done()]
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if release is not None:
+        for release in releases.values():
             release()
 
 

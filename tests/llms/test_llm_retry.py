@@ -409,3 +409,18 @@ async def test_a_failed_copy_waits_its_retry_after_and_copies_are_bounded():
     assert hedge.hedged == 3 and len(llm.calls) == 5
     assert 0.6 <= time.monotonic() - start < 2
     assert limit.in_flight == 0
+
+
+async def test_a_copy_that_hangs_too_gets_a_copy_of_its_own():
+    # both the request and its copy hung: the call used to wait for the client timeout
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.02)
+    llm = ScriptedChatModel([_hung, _hung, _quick(0.01)])
+    limit = ConcurrencyLimit(1, hedge_room=2)
+    start = time.monotonic()
+    answer = await call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, hedge=hedge)
+    assert answer.facts[0].text == "Likes tea"
+    assert time.monotonic() - start < 1
+    assert (hedge.hedged, hedge.hedge_wins, limit.peak) == (2, 1, 3)
+    assert limit.in_flight == 0
