@@ -158,6 +158,7 @@ class UpkeepSchedule:
         commits = self.commits
 
         def due() -> None:
+            self._follow_up = None  # ran: not pending any more (see _follow_up_pending)
             if self.commits == commits:
                 self.start()
             else:
@@ -166,8 +167,7 @@ class UpkeepSchedule:
         self._follow_up = asyncio.get_running_loop().call_later(seconds, due)
 
     def _follow_up_pending(self) -> bool:
-        return (
-            self._follow_up is not None
-            and not self._follow_up.cancelled()
-            and self._follow_up.when() > asyncio.get_running_loop().time()
-        )
+        # not judged by the clock: a timer that is due but whose callback the busy loop
+        # has not run yet is still pending (a benchmark or test waiting for upkeep saw
+        # neither a timer nor a run in that gap, and went on before upkeep ran)
+        return self._follow_up is not None and not self._follow_up.cancelled()
