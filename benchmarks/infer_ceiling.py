@@ -8,9 +8,12 @@ hedging and concurrency bound (``call_json``, ``ConcurrencyLimit``, ``LatencyHed
 the built-in aiohttp client), and nothing else: no embedding, no neighbour read, no
 write. Each user awaits every call before the next, as ``sequential`` does, so the
 figure is the ceiling "each add waiting" could reach on this machine if the store's own
-work cost nothing::
+work cost nothing. ``--handover nowait`` sends each user's messages as the pipeline
+groups them when they are handed over (measured: two calls per user, the first message
+alone, then the other 19, which arrive while it is processed), so the figure bounds
+"handed over" the same way::
 
-    python -m benchmarks.infer_ceiling [--repeats 3] [--max-concurrency 64]
+    python -m benchmarks.infer_ceiling [--repeats 3] [--max-concurrency 64] [--handover nowait]
 
 Reported: turns/s per run (and median), the mean call, the median user's 20 calls and
 the slowest user's (the run ends with it), requests per turn, and calls that failed
@@ -38,7 +41,9 @@ from .infer_workload import workload
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 
 
-async def one_run(base_url: str, users: int, turns: int, max_concurrency: int) -> dict[str, Any]:
+async def one_run(
+    base_url: str, users: int, turns: int, max_concurrency: int, handover: str
+) -> dict[str, Any]:
     config = MemoryConfig(
         llm_base_url=base_url,
         llm_model="agentmem-rules",
@@ -53,13 +58,19 @@ async def one_run(base_url: str, users: int, turns: int, max_concurrency: int) -
     per_user: list[float] = []
     failed: list[str] = []
 
-    async def user(messages: list[str]) -> None:
+    async def user(texts: list[str]) -> None:
         started = time.perf_counter()
         context: list[Message] = []
-        for i, text in enumerate(messages):
-            message = Message(role="user", content=text, observed_at=T0 + timedelta(minutes=i))
+        said = [
+            Message(role="user", content=text, observed_at=T0 + timedelta(minutes=i))
+            for i, text in enumerate(texts)
+        ]
+        # one call per message; handed over, the pipeline's groups: the first message
+        # alone, then the rest, which arrived while it was processed
+        groups = [said[:1], said[1:]] if handover == "nowait" else [[m] for m in said]
+        for group in groups:
             prompt = build_extract_decide_messages(
-                [message], [], context=context[-6:], now=message.observed_at
+                group, [], context=context[-6:], now=group[-1].observed_at
             )
             t = time.perf_counter()
             try:
@@ -74,9 +85,9 @@ async def one_run(base_url: str, users: int, turns: int, max_concurrency: int) -
                     hedge=hedge,
                 )
             except (LLMResponseError, LLMTransientError):  # the pipeline parks these
-                failed.append(text)
+                failed.append(group[0].content)
             calls.append(time.perf_counter() - t)
-            context.append(message)
+            context.extend(group)
         per_user.append(time.perf_counter() - started)
 
     scripts = workload(users, turns, seed=0)
@@ -105,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fault-rate", type=float, default=0.10)
     p.add_argument("--malformed-rate", type=float, default=0.05)
     p.add_argument("--max-concurrency", type=int, default=64)
+    p.add_argument("--handover", default="sequential", choices=("sequential", "nowait"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
@@ -122,7 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             server.reset_stats()
             run = asyncio.run(
-                one_run(server.base_url, args.users, args.messages, args.max_concurrency)
+                one_run(
+                    server.base_url, args.users, args.messages, args.max_concurrency, args.handover
+                )
             )
             run["llm_requests_per_turn"] = server.stats()["chat_requests"] / (
                 args.users * args.messages

@@ -332,11 +332,12 @@ async def test_a_hung_call_is_hedged_even_when_every_slot_is_busy():
         await busy.wait()
         return GOOD
 
-    llm = ScriptedChatModel([_hung, holder, _quick(0.01)])
+    llm = ScriptedChatModel([holder, _hung, _quick(0.01)])
+    other = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit))
+    await asyncio.sleep(0.01)  # other holds one slot (its request is the script's first)
     start = time.monotonic()
     hung = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
                                          hedge=hedge))  # fmt: skip
-    other = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit))
     answer = await asyncio.wait_for(hung, 5)
     assert answer.facts[0].text == "Likes tea" and (hedge.hedged, hedge.hedge_wins) == (1, 1)
     assert time.monotonic() - start < 1
@@ -423,4 +424,24 @@ async def test_a_copy_that_hangs_too_gets_a_copy_of_its_own():
     assert answer.facts[0].text == "Likes tea"
     assert time.monotonic() - start < 1
     assert (hedge.hedged, hedge.hedge_wins, limit.peak) == (2, 1, 3)
+    assert limit.in_flight == 0
+
+
+async def test_a_hung_call_with_no_room_at_first_is_hedged_once_room_frees_up():
+    # no room when the delay passed: the copy used to be given up for good, and the
+    # call waited for the whole client timeout
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.02)
+    limit = ConcurrencyLimit(2, hedge_room=0)
+    llm = ScriptedChatModel([_quick(0.15), _hung, _quick(0.01)])
+    start = time.monotonic()
+    other = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit))
+    await asyncio.sleep(0.01)  # other holds one slot
+    hung = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    answer = await asyncio.wait_for(hung, 5)
+    assert answer.facts[0].text == "Likes tea" and (hedge.hedged, hedge.hedge_wins) == (1, 1)
+    assert 0.15 <= time.monotonic() - start < 1  # after the other call freed its slot
+    await other
     assert limit.in_flight == 0
