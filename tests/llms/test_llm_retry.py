@@ -445,3 +445,23 @@ async def test_a_hung_call_with_no_room_at_first_is_hedged_once_room_frees_up():
     assert 0.15 <= time.monotonic() - start < 1  # after the other call freed its slot
     await other
     assert limit.in_flight == 0
+
+
+async def test_a_call_cancelled_while_its_copies_run_leaves_nothing_behind():
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(0.01)
+    limit = ConcurrencyLimit(1, hedge_room=2)
+    llm = ScriptedChatModel([_hung, _hung, _hung])
+    call = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
+                                         hedge=hedge))  # fmt: skip
+    await asyncio.sleep(0.1)  # the request and two copies out (each past the delay)
+    assert (hedge.hedged, limit.in_flight) == (2, 3)
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    await asyncio.sleep(0)
+    assert limit.in_flight == 0
+    release = await limit.hedge_slot()  # the room is free again
+    assert release is not None
+    release()
