@@ -93,6 +93,7 @@ class InferPipeline:
             stores=stores,
             io=io,
             context_messages=self._cfg.context_messages,
+            handover_quiet_s=self._cfg.infer_handover_quiet_ms / 1000,
         )
         self.llm_calls = 0
         self.decision_calls = 0

@@ -271,6 +271,38 @@ async def test_handed_over_messages_keep_their_order(tmp_path) -> None:
         assert await memory.pending() == []
 
 
+@pytest.mark.parametrize(("quiet_ms", "calls"), [(25.0, 1), (0.0, 2)])
+async def test_a_burst_of_hand_overs_is_extracted_in_one_call(tmp_path, quiet_ms, calls) -> None:
+    # each hand-over returns once its pending record is durable, so an agent's burst
+    # arrives a few milliseconds apart; taken at once, the first message went alone
+    llm = RuleBasedChatModel(latency_s=0.05)
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm=llm, infer_handover_quiet_ms=quiet_ms
+    ) as memory:
+        for town in ("Oslo", "Lima", "Kyoto", "Porto"):
+            await memory.add(f"I live in {town}.", user_id="u", wait=False)
+        await memory.flush()
+        assert llm.call_count == calls
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Porto"]
+        assert len(await memory.get_all(user_id="u", include_invalidated=True)) == 4
+        assert await memory.pending() == []
+
+
+async def test_a_waiting_caller_skips_the_quiet_wait_and_a_lone_hand_over_waits_at_most_half_a_second(tmp_path) -> None:
+    llm = RuleBasedChatModel()
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", llm=llm, infer_handover_quiet_ms=1_000
+    ) as memory:
+        started = asyncio.get_running_loop().time()
+        await memory.add("I live in Oslo.", user_id="u")  # wait=True
+        assert asyncio.get_running_loop().time() - started < 0.9
+        handed = asyncio.get_running_loop().time()
+        await memory.add("I live in Lima.", user_id="u", wait=False)
+        await memory.flush()  # alone in its queue: taken after the quiet wait, <= 0.5 s
+        assert 0.4 <= asyncio.get_running_loop().time() - handed < 0.9
+        assert [m.text for m in await memory.get_all(user_id="u")] == ["Lives in Lima"]
+
+
 async def test_neighbours_of_many_facts_match_one_search_each(amem) -> None:
     import numpy as np
 
