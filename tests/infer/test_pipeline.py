@@ -288,7 +288,9 @@ async def test_a_burst_of_hand_overs_is_extracted_in_one_call(tmp_path, quiet_ms
         assert await memory.pending() == []
 
 
-async def test_a_waiting_caller_skips_the_quiet_wait_and_a_lone_hand_over_waits_at_most_half_a_second(tmp_path) -> None:
+async def test_a_waiting_caller_skips_the_quiet_wait_a_lone_hand_over_waits_half_a_second(
+    tmp_path,
+) -> None:
     llm = RuleBasedChatModel()
     async with AsyncMemory(
         path=tmp_path, embedder="hash", llm=llm, infer_handover_quiet_ms=1_000
