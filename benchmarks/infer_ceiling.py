@@ -9,9 +9,11 @@ the built-in aiohttp client), and nothing else: no embedding, no neighbour read,
 write. Each user awaits every call before the next, as ``sequential`` does, so the
 figure is the ceiling "each add waiting" could reach on this machine if the store's own
 work cost nothing. ``--handover nowait`` sends each user's messages as the pipeline
-groups them when they are handed over (measured: two calls per user, the first message
-alone, then the other 19, which arrive while it is processed), so the figure bounds
-"handed over" the same way::
+groups them when they are handed over without the quiet wait
+(``infer_handover_quiet_ms=0``; measured: two calls per user, the first message alone,
+then the other 19, which arrive while it is processed), so the figure bounds "handed
+over" with that grouping (with the wait, the default, the pipeline makes one call per
+user)::
 
     python -m benchmarks.infer_ceiling [--repeats 3] [--max-concurrency 64] [--handover nowait]
 
