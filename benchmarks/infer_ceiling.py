@@ -37,7 +37,7 @@ from agentmem_plugins.infer.prompts import build_extract_decide_messages
 from agentmem_plugins.infer.schema import ExtractDecideAnswer
 from agentmem_plugins.llms import ConcurrencyLimit, LatencyHedge, OpenAIChatModel, call_json
 
-from .infer_server import ServerHandle
+from .infer_server import ServerHandle, add_workload_args
 from .infer_workload import workload
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
@@ -112,29 +112,16 @@ async def one_run(
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--users", type=int, default=100)
-    p.add_argument("--messages", type=int, default=20)
-    p.add_argument("--latency-ms", type=float, default=200.0)
-    p.add_argument("--fault-rate", type=float, default=0.10)
-    p.add_argument("--malformed-rate", type=float, default=0.05)
+    add_workload_args(p)
     p.add_argument("--max-concurrency", type=int, default=64)
     p.add_argument("--handover", default="sequential", choices=("sequential", "nowait"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--json", default=None)
     args = p.parse_args(argv)
-    third = args.fault_rate / 3
     runs = []
     for _ in range(args.repeats):
         with ServerHandle("subprocess", latency_ms=args.latency_ms, seed=0) as server:
-            server.configure(
-                error_rate=2 * third,
-                rate_limit_share=0.5,
-                timeout_rate=third,
-                malformed_rate=args.malformed_rate,
-                retry_after_s=0.2,
-                hang_s=3.0,
-            )
-            server.reset_stats()
+            server.issue13_faults(args.fault_rate, args.malformed_rate)
             run = asyncio.run(
                 one_run(
                     server.base_url, args.users, args.messages, args.max_concurrency, args.handover

@@ -44,6 +44,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .infer_server import add_workload_args
+
 ROOT = Path(__file__).resolve().parent.parent
 HARNESS = ("infer_faults.py", "infer_ours.py", "infer_server.py", "infer_workload.py")
 VARIANTS = {
@@ -70,17 +72,8 @@ def one_run(args: argparse.Namespace) -> dict[str, Any]:
 
     scripts = workload(args.users, args.messages, seed=args.seed)
     config = json.loads(args.config)
-    third = args.fault_rate / 3
     with ServerHandle("subprocess", latency_ms=args.latency_ms, seed=args.seed) as server:
-        server.configure(
-            error_rate=2 * third,
-            rate_limit_share=0.5,
-            timeout_rate=third,
-            malformed_rate=args.malformed_rate,
-            retry_after_s=0.2,
-            hang_s=3.0,
-        )
-        server.reset_stats()
+        server.issue13_faults(args.fault_rate, args.malformed_rate)
         result = asyncio.run(
             run_ours(
                 server.base_url,
@@ -193,11 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--handovers", default="sequential,nowait")
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--before-tree", default=None)
-    p.add_argument("--users", type=int, default=100)
-    p.add_argument("--messages", type=int, default=20)
-    p.add_argument("--latency-ms", type=float, default=200.0)
-    p.add_argument("--fault-rate", type=float, default=0.10)
-    p.add_argument("--malformed-rate", type=float, default=0.05)
+    add_workload_args(p)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="write all repetitions here")

@@ -10,6 +10,7 @@ Both speak HTTP on 127.0.0.1 only; :class:`ServerHandle` reads ``/stats`` and ch
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -85,6 +86,30 @@ class ServerHandle:
 
     def configure(self, **changes: Any) -> dict[str, Any]:
         return self._call("/config", changes)
+
+    def issue13_faults(self, fault_rate: float, malformed_rate: float) -> None:
+        """Issue 13's fault mix, and the statistics reset: ``fault_rate`` split in thirds
+        (429 with ``Retry-After`` 0.2 s, 500, a request held 3 s), ``malformed_rate``
+        answers spoilt."""
+        third = fault_rate / 3
+        self.configure(
+            error_rate=2 * third,
+            rate_limit_share=0.5,
+            timeout_rate=third,
+            malformed_rate=malformed_rate,
+            retry_after_s=0.2,
+            hang_s=3.0,
+        )
+        self.reset_stats()
+
+
+def add_workload_args(parser: argparse.ArgumentParser) -> None:
+    """Issue 13's workload: users, turns, server latency and fault mix."""
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--messages", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=200.0)
+    parser.add_argument("--fault-rate", type=float, default=0.10)
+    parser.add_argument("--malformed-rate", type=float, default=0.05)
 
     def wait_idle(self, timeout_s: float = 30.0) -> None:
         """Until no request is in flight (e.g. a hanging 'timeout' request was dropped)."""

@@ -132,14 +132,7 @@ def main() -> None:
 
     threading.Thread.run = named_run  # type: ignore[method-assign]
     with ServerHandle("subprocess", latency_ms=200, seed=0) as server:
-        server.configure(
-            error_rate=2 * 0.1 / 3,
-            rate_limit_share=0.5,
-            timeout_rate=0.1 / 3,
-            malformed_rate=0.05,
-            retry_after_s=0.2,
-            hang_s=3.0,
-        )
+        server.issue13_faults(0.10, 0.05)
         before = thread_cpu()
         result = asyncio.run(
             run_ours(

@@ -245,6 +245,14 @@ async def test_a_slow_call_is_hedged_past_the_percentile_and_the_copy_wins():
     assert limit.in_flight == 0  # the hung request was cancelled, both slots returned
 
 
+def _known_hedge(seconds):
+    """A hedge whose delay is known: three latencies of ``seconds`` recorded."""
+    hedge = LatencyHedge(95, min_samples=3)
+    for _ in range(3):
+        hedge.record(seconds)
+    return hedge
+
+
 def _quick(seconds):
     async def run(_messages, _json_mode):
         await asyncio.sleep(seconds)
@@ -282,9 +290,7 @@ async def test_a_call_sent_before_the_percentile_is_known_is_hedged_once_it_is()
 
 
 async def test_a_cancelled_call_leaves_no_request_and_no_slot_behind():
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.01)
+    hedge = _known_hedge(0.01)
     limit = ConcurrencyLimit(1, hedge_room=0)
     llm = ScriptedChatModel([_hung])
     call = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
@@ -322,9 +328,7 @@ async def test_no_hedge_before_enough_latencies_or_without_a_free_slot():
 async def test_a_hung_call_is_hedged_even_when_every_slot_is_busy():
     # issue 13: 100 users on 64 slots keep every slot busy, and a hung request held its
     # slot for the whole client timeout because its copy found none free
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.01)
+    hedge = _known_hedge(0.01)
     limit = ConcurrencyLimit(2, hedge_room=1)
     busy = asyncio.Event()
 
@@ -375,9 +379,7 @@ def _failing(seconds, error):
 async def test_a_copy_that_fails_is_sent_again_while_the_hung_request_runs():
     # issue 13: a copy's 500 beside a hung request left the call waiting for the whole
     # client timeout; one such call set the end of a whole run (3.8 s against 1.6)
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.01)
+    hedge = _known_hedge(0.01)
     llm = ScriptedChatModel([_hung, _failing(0.01, LLMTransientError("500")), _quick(0.01)])
     limit = ConcurrencyLimit(4)
     start = time.monotonic()
@@ -390,9 +392,7 @@ async def test_a_copy_that_fails_is_sent_again_while_the_hung_request_runs():
 
 
 async def test_a_failed_copy_waits_its_retry_after_and_copies_are_bounded():
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.01)
+    hedge = _known_hedge(0.01)
 
     async def hangs_then_fails(_messages, _json_mode):
         await asyncio.sleep(0.6)
@@ -414,9 +414,7 @@ async def test_a_failed_copy_waits_its_retry_after_and_copies_are_bounded():
 
 async def test_a_copy_that_hangs_too_gets_a_copy_of_its_own():
     # both the request and its copy hung: the call used to wait for the client timeout
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.02)
+    hedge = _known_hedge(0.02)
     llm = ScriptedChatModel([_hung, _hung, _quick(0.01)])
     limit = ConcurrencyLimit(1, hedge_room=2)
     start = time.monotonic()
@@ -430,9 +428,7 @@ async def test_a_copy_that_hangs_too_gets_a_copy_of_its_own():
 async def test_a_hung_call_with_no_room_at_first_is_hedged_once_room_frees_up():
     # no room when the delay passed: the copy used to be given up for good, and the
     # call waited for the whole client timeout
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.02)
+    hedge = _known_hedge(0.02)
     limit = ConcurrencyLimit(2, hedge_room=0)
     llm = ScriptedChatModel([_quick(0.15), _hung, _quick(0.01)])
     start = time.monotonic()
@@ -448,9 +444,7 @@ async def test_a_hung_call_with_no_room_at_first_is_hedged_once_room_frees_up():
 
 
 async def test_a_call_cancelled_while_its_copies_run_leaves_nothing_behind():
-    hedge = LatencyHedge(95, min_samples=3)
-    for _ in range(3):
-        hedge.record(0.01)
+    hedge = _known_hedge(0.01)
     limit = ConcurrencyLimit(1, hedge_room=2)
     llm = ScriptedChatModel([_hung, _hung, _hung])
     call = asyncio.create_task(call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit,
