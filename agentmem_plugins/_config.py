@@ -194,7 +194,7 @@ class MemoryConfig(BaseModel):
     # joined their scope's queue for this long (at most 0.5 s after the first): a burst
     # becomes one LLM call, not the first message alone and then the rest (issue 13:
     # +25-35% turns/s handed over). 0: at once
-    infer_handover_quiet_ms: float = Field(25.0, ge=0, le=1_000)
+    infer_handover_quiet_ms: float = Field(25.0, ge=0, le=500)
 
     @field_validator("path", mode="before")
     @classmethod

@@ -293,7 +293,7 @@ async def test_a_waiting_caller_skips_the_quiet_wait_a_lone_hand_over_waits_half
 ) -> None:
     llm = RuleBasedChatModel()
     async with AsyncMemory(
-        path=tmp_path, embedder="hash", llm=llm, infer_handover_quiet_ms=1_000
+        path=tmp_path, embedder="hash", llm=llm, infer_handover_quiet_ms=500
     ) as memory:
         started = asyncio.get_running_loop().time()
         await memory.add("I live in Oslo.", user_id="u")  # wait=True
