@@ -193,7 +193,7 @@ class MemoryConfig(BaseModel):
     # messages handed over with wait=False are taken for extraction once no new one has
     # joined their scope's queue for this long (at most 0.5 s after the first): a burst
     # becomes one LLM call, not the first message alone and then the rest (issue 13:
-    # +25-35% turns/s handed over). 0: at once
+    # 839 -> 1,117 turns/s handed over, median of 9 runs; half the LLM calls). 0: at once
     infer_handover_quiet_ms: float = Field(25.0, ge=0, le=500)
 
     @field_validator("path", mode="before")
