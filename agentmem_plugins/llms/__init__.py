@@ -4,9 +4,10 @@
 """
 
 from ._fake import ChatCall, RuleBasedChatModel, ScriptedChatModel
+from ._hedging import ConcurrencyLimit, LatencyHedge
 from ._openai import OpenAIChatModel
 from ._protocol import ChatMessage, ChatModel
-from ._retry import ConcurrencyLimit, LatencyHedge, call_json, parse_json_answer, retry_wait
+from ._retry import call_json, parse_json_answer, retry_wait
 
 __all__ = [
     "ChatCall",

@@ -27,8 +27,8 @@ from typing import Any, Literal
 import httpx
 
 from .._errors import ConfigError, LLMRequestError, LLMResponseError, LLMTransientError
+from ._hedging import hedge_room_for
 from ._protocol import ChatMessage
-from ._retry import hedge_room_for
 
 __all__ = ["OpenAIChatModel", "parse_retry_after"]
 
