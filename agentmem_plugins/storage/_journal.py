@@ -131,6 +131,11 @@ class Journal:
             and (s["heartbeat_at"] < limit or (s["host"] == HOST and not pid_alive(s["pid"])))
         }
 
+    def _others_alive(self, conn: Connection, me: str, stale_after: timedelta) -> set[str]:
+        """The sessions other than ``me`` that are alive now (read on ``conn``)."""
+        sessions = [r._asdict() for r in conn.execute(sa.select(S))]
+        return {s["id"] for s in sessions} - self._dead(me, stale_after, sessions) - {me}
+
     # --- intents -----------------------------------------------------------------------
 
     def record(
@@ -207,8 +212,7 @@ class Journal:
         those of crashed or closed sessions) and return every item ``me`` now holds,
         oldest first."""
         with self._read.connect() as conn:
-            sessions = [r._asdict() for r in conn.execute(sa.select(S))]
-        others = {s["id"] for s in sessions} - self._dead(me, stale_after, sessions) - {me}
+            others = self._others_alive(conn, me, stale_after)
         claim = P.update().values(session_id=me)
         if others:  # (NOT IN is never true of a NULL)
             claim = claim.where(P.c.session_id.is_(None) | P.c.session_id.not_in(others))
@@ -256,9 +260,7 @@ class Journal:
             return set()
         now = _now()
         with self._write.begin() as conn:
-            sessions = [r._asdict() for r in conn.execute(sa.select(S))]
-            others = {s["id"] for s in sessions} - self._dead(holder, stale_after, sessions)
-            others.discard(holder)
+            others = self._others_alive(conn, holder, stale_after)
             free = sa.or_(L.c.holder == holder, L.c.expires_at < now, L.c.holder.not_in(others))
             conn.execute(
                 L.update()
