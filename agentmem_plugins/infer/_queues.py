@@ -198,8 +198,8 @@ class ScopeQueues:
         ``QUIET_MAX_S`` have passed. An agent handing over a burst of messages, each
         after the previous one's pending record is durable (8-15 ms apart), then has
         them extracted in one call; taken at once, the first message went alone and the
-        rest waited for it (issue 13, handed over: two calls per user, 810-860 turns/s;
-        with the wait one call, 1,030-1,150 in the same probe). Nobody awaits a
+        rest waited for it (issue 13, handed over: two calls per user; with the wait one,
+        and 839 -> 1,117 turns/s, ``benchmarks.infer_faults``, median of 9). Nobody awaits a
         hand-over's result, so the wait costs no caller anything; a caller waiting for
         its result (``wait=True``) or a replay never waits here."""
         if self._handover_quiet_s <= 0 or queue.jobs[0].recorded is None:

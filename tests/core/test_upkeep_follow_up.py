@@ -71,6 +71,20 @@ async def test_writes_in_between_postpone_it() -> None:
     assert store.calls[1] - store.calls[0] >= 0.2  # looked again 0.1 s after the write
 
 
+async def test_a_follow_up_due_but_not_yet_run_is_still_pending() -> None:
+    # judged by the clock, the gap between a timer falling due and a busy loop running
+    # its callback read as "nothing pending", and a caller waiting for upkeep went on
+    store = _Store(again_s=0.01)
+    writer = _writer(store)
+    writer.upkeep.start()
+    await writer.upkeep.wait()  # the first run asked for another in 0.01 s
+    assert len(store.calls) == 1
+    time.sleep(0.05)  # the loop is busy: the timer is due, its callback has not run
+    assert writer.upkeep.pending()
+    await _until_settled(writer, store, calls=2)
+    assert len(store.calls) == 2 and not writer.upkeep.pending()
+
+
 class _FailingOnce(_Store):
     def maintain(self) -> float | None:
         self.calls.append(time.monotonic())
