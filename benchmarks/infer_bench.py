@@ -107,6 +107,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.messages = args.messages or (10 if args.quick else 20)
     args.mem0_workers = args.mem0_workers or args.users
     args.out = Path(args.out) if args.out else RESULTS / ("infer_quick" if args.quick else "infer")
+    if args.workdir:
+        Path(args.workdir).mkdir(parents=True, exist_ok=True)
     return args
 
 
@@ -417,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
                 "hang_s": args.hang_s,
                 "llm_timeout_s": args.fault_timeout_s,
                 "retries": "MemoryConfig defaults: llm_max_retries 5, llm_max_reasks 2, "
-                "backoff 0.5 s doubling (full jitter), capped at 20 s",
+                "first retry after 0.1-0.25 s, doubling (jitter x1-2.5), Retry-After "
+                "honoured, capped at 20 s; hedged copies past the 95th percentile",
             },
         },
         "environment": env,

@@ -102,6 +102,12 @@ class ServerHandle:
         )
         self.reset_stats()
 
+    def wait_idle(self, timeout_s: float = 30.0) -> None:
+        """Until no request is in flight (e.g. a hanging 'timeout' request was dropped)."""
+        deadline = time.monotonic() + timeout_s
+        while self.stats()["in_flight"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+
 
 def add_workload_args(parser: argparse.ArgumentParser) -> None:
     """Issue 13's workload: users, turns, server latency and fault mix."""
@@ -110,12 +116,6 @@ def add_workload_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-ms", type=float, default=200.0)
     parser.add_argument("--fault-rate", type=float, default=0.10)
     parser.add_argument("--malformed-rate", type=float, default=0.05)
-
-    def wait_idle(self, timeout_s: float = 30.0) -> None:
-        """Until no request is in flight (e.g. a hanging 'timeout' request was dropped)."""
-        deadline = time.monotonic() + timeout_s
-        while self.stats()["in_flight"] and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 def cpu_seconds(pid: int | None) -> float | None:
