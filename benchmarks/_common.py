@@ -132,7 +132,9 @@ def lance_table_info(store_path: Path) -> dict[str, Any]:
     if "memories" not in db.list_tables().tables:
         return {"exists": False}
     table = db.open_table("memories")
-    stats = table.stats()
+    # LanceDB 0.40 annotates stats() as the TableStatistics dataclass but returns a dict
+    raw: Any = table.stats()
+    stats: dict[str, Any] = raw if isinstance(raw, dict) else asdict(raw)
     frag = stats.get("fragment_stats", {})
     info["rows"] = stats.get("num_rows")
     info["fragments"] = frag.get("num_fragments")
@@ -140,7 +142,11 @@ def lance_table_info(store_path: Path) -> dict[str, Any]:
     info["versions"] = len(table.list_versions())
     info["indices"] = []
     for ix in table.list_indices():
-        entry = {"name": ix.name, "type": str(ix.index_type), "columns": list(ix.columns)}
+        entry: dict[str, Any] = {
+            "name": ix.name,
+            "type": str(ix.index_type),
+            "columns": list(ix.columns),
+        }
         with contextlib.suppress(Exception):
             st = table.index_stats(ix.name)
             entry["num_indexed_rows"] = getattr(st, "num_indexed_rows", None)

@@ -24,11 +24,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from ._common import base_parser, log, percentile, temp_store_dir
 from ._texts import sentences
 
+if TYPE_CHECKING:
+    from agentmem_plugins._writer import _Batch
+
+P = ParamSpec("P")
+T = TypeVar("T")
 _held = threading.local()  # what the current worker-thread call is, for the pool events
 _lane = contextvars.ContextVar("lane", default="?")  # each lane persists in a task of its own
 
@@ -51,10 +56,10 @@ async def run(path: Path, size: int) -> dict[str, list[float]]:
     async with AsyncMemory(path=path, embedder="hash") as memory:
         writer, stores = memory._writer, memory._stores
         plain_io = memory._io
-        async def io(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        async def io(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
             who = f"{_lane.get()} {getattr(fn, '__qualname__', '?')}"
 
-            def call() -> Any:
+            def call() -> T:
                 _held.who = who
                 t0 = time.perf_counter()
                 try:
@@ -67,11 +72,11 @@ async def run(path: Path, size: int) -> dict[str, list[float]]:
         memory._io = writer._io = io  # type: ignore[method-assign]
         persist = writer._persist
 
-        async def timed_persist(batch: Any) -> None:
-            _lane.set("small" if batch.requests[0].is_small() else "bulk")
+        async def timed_persist(collected: _Batch) -> None:
+            _lane.set("small" if collected.requests[0].is_small() else "bulk")
             t0 = time.perf_counter()
             try:
-                await persist(batch)
+                await persist(collected)
             finally:
                 record(f"persist: {_lane.get()}", time.perf_counter() - t0)
 

@@ -27,6 +27,7 @@ chunk in turn, so comparisons hold on a loaded machine.
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -95,10 +96,15 @@ def round_robin(configs: dict[str, Callable[[list[str]], Any]], chunks: list[lis
     for r, chunk in enumerate(chunks):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            out[name].append(_timed(lambda c=chunk, f=configs[name]: f(c)))
+            out[name].append(_timed(functools.partial(configs[name], chunk)))
         log(f"round {r + 1}/{len(chunks)} ({len(chunk)} texts): " + ", ".join(
             f"{k} {len(chunk) / v[-1][0]:,.1f}/s" for k, v in out.items()))
     return out
+
+
+def _run_feeds(session: Any, names: set[str], feeds: list[dict[str, np.ndarray]]) -> list[Any]:
+    """Every batch of ``feeds`` through ``session`` (the inputs it takes)."""
+    return [session.run(None, {k: v for k, v in f.items() if k in names}) for f in feeds]
 
 
 def _ort_levels(model_dir: Path, ours: Any, texts: list[str]) -> dict[str, float]:
@@ -119,7 +125,7 @@ def _ort_levels(model_dir: Path, ours: Any, texts: list[str]) -> dict[str, float
         session = ort.InferenceSession(str(model_dir / "model.onnx"), so, providers=["CPUExecutionProvider"])
         names = {i.name for i in session.get_inputs()}
         session.run(None, {k: v for k, v in feeds[0].items() if k in names})
-        out[name] = _rate(len(texts), lambda s=session, nm=names: [s.run(None, {k: v for k, v in f.items() if k in nm}) for f in feeds])
+        out[name] = _rate(len(texts), functools.partial(_run_feeds, session, names, feeds))
     return out
 
 
@@ -151,7 +157,8 @@ def run(quick: bool = False, reps: int | None = None, workdir: str | None = None
         return [tb[col] / ta[col] for ta, tb in zip(timings[a], timings[b], strict=True)]
 
     queries = [t.split(".")[0] + "?" for t in dialogue_turns(60, seed=7)]
-    lat_ours, lat_default = [], []
+    lat_ours: list[float] = []
+    lat_default: list[float] = []
     for q in queries:
         for fn, acc in ((lambda q=q: ours.embed_query(q), lat_ours), (lambda q=q: list(default.query_embed(q)), lat_default)):
             t0 = time.perf_counter()
@@ -186,9 +193,9 @@ def run(quick: bool = False, reps: int | None = None, workdir: str | None = None
         for k, v in got.items():
             results.append(Result(f"embed.sweep.{k.replace(' ', '_')}", WORKLOAD, k, "texts/s",
                                   [sweep_chunk / w for w, _ in v], params={"chunk": sweep_chunk}, diagnostic=True))
-        for k, v in _ort_levels(model_dir, ours, sweep_chunks[0]).items():
-            log(f"graph optimisation {k}: {v:,.1f}/s")
-            results.append(Result(f"embed.ort.{k}", WORKLOAD, f"bare ORT session, {k}", "texts/s", [v],
+        for k, rate in _ort_levels(model_dir, ours, sweep_chunks[0]).items():
+            log(f"graph optimisation {k}: {rate:,.1f}/s")
+            results.append(Result(f"embed.ort.{k}", WORKLOAD, f"bare ORT session, {k}", "texts/s", [rate],
                                   params={"chunk": sweep_chunk}, diagnostic=True))
     return results
 

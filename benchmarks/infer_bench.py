@@ -35,8 +35,8 @@ Every run is checked, not only timed (:func:`benchmarks.infer_ours.verify`): eac
 returned, every stated fact is stored (or superseded in the same coalesced call), no
 duplicates, and each user's valid facts equal the rules applied one message at a time.
 Diagnostics (not targets): ours with each user awaiting every add (the discipline Mem0
-is driven with), ours with ``add(wait=False)``, and ``--experiment exact-neighbours``
-(the proposed fix for the measured bottleneck, see :mod:`benchmarks.infer_experiments`).
+is driven with), ours with ``add(wait=False)``, and one run with its awaited steps timed
+(:class:`benchmarks.infer_experiments.Phases`).
 """
 
 from __future__ import annotations
@@ -304,7 +304,7 @@ def markdown(report: dict[str, Any]) -> str:
         + (
             f"{mc['users_matching_rules']}/{mc['users']} (stored {mc['stored']:,}, "
             f"add-only: every stated fact; errors {m0['errors']}) |"
-            if mc
+            if m0 and mc
             else "n/a |"
         )
         + " all |"
@@ -382,7 +382,7 @@ def _lost_after_retry(reps: list[dict[str, Any]]) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     scripts = workload(args.users, args.messages, seed=args.seed)
-    env = {
+    env: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
@@ -504,59 +504,29 @@ def main(argv: list[str] | None = None) -> int:
         # diagnostics
         report["diagnostics"] = []
         if not args.skip_diagnostics:
-            from . import infer_experiments
-
-            fix = (
-                "ours + proposed fix (exact-neighbours: one scope read + one matrix "
-                "product instead of one ANN query per fact)"
-            )
-            runs: list[tuple[str, dict[str, Any], str | None, bool]] = [
+            runs = [  # (label, hand-over)
                 (
                     "ours, each user awaiting every add (no coalescing; Mem0's discipline)",
-                    {"handover": "sequential"},
-                    None,
-                    False,
+                    "sequential",
                 ),
                 (
                     "ours, each user awaiting every add(wait=False) hand-over, clock stopped "
                     "after flush()",
-                    {"handover": "nowait"},
-                    None,
-                    False,
+                    "nowait",
                 ),
-                (fix, {}, "exact-neighbours", False),
             ]
-            if not args.skip_faults:
-                runs.append((f"{fix}, with the faults of run 4", {}, "exact-neighbours", True))
-            for label, kwargs, experiment, faults in runs:
-                undo = infer_experiments.apply(experiment) if experiment else None
-                if faults:
-                    set_faults(args, server)
-                try:
-                    d_reps = run_ours_reps(
-                        args,
-                        server,
-                        scripts,
-                        label.split(" (")[0] + (", faults" if faults else ""),
-                        timeout_s=args.fault_timeout_s if faults else 60.0,
-                        retry_rounds=5 if faults else 0,
-                        **kwargs,
-                    )
-                finally:
-                    if undo:
-                        undo()
-                    server.configure(error_rate=0.0, timeout_rate=0.0, malformed_rate=0.0)
-                entry = {
-                    "label": label,
-                    **summarise(d_reps),
-                    "check": check_summary(d_reps),
-                    "reps": d_reps,
-                }
-                if faults:
-                    clean = next(d for d in report["diagnostics"] if d["label"] == fix)
-                    entry["cost_pct"] = 100 * (entry["rate_median"] / clean["rate_median"] - 1)
-                    entry["lost_after_retry_max"] = _lost_after_retry(d_reps)
-                report["diagnostics"].append(entry)
+            for label, handover in runs:
+                d_reps = run_ours_reps(
+                    args, server, scripts, label.split(" (")[0], handover=handover, timeout_s=60.0
+                )
+                report["diagnostics"].append(
+                    {
+                        "label": label,
+                        **summarise(d_reps),
+                        "check": check_summary(d_reps),
+                        "reps": d_reps,
+                    }
+                )
     env["loadavg_end"] = os.getloadavg()
     _notes(report)
     args.out.parent.mkdir(parents=True, exist_ok=True)

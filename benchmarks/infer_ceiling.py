@@ -46,7 +46,9 @@ T0 = datetime(2024, 6, 1, 12, 0, tzinfo=timezone.utc)
 async def one_run(
     base_url: str, users: int, turns: int, max_concurrency: int, handover: str
 ) -> dict[str, Any]:
-    config = MemoryConfig(
+    # build(): keyword overrides, the way Memory(**fields) takes them (a direct
+    # MemoryConfig(...) call reads to mypy as missing every Field(default, ...) argument)
+    config = MemoryConfig.build(
         llm_base_url=base_url,
         llm_model="agentmem-rules",
         llm_timeout_s=2.0,

@@ -40,7 +40,7 @@ def _guard_sockets() -> None:
     """Refuse every connection that is not to a loopback address (or a Unix socket)."""
     original = socket.socket.connect
 
-    def connect(self: socket.socket, address: Any) -> Any:
+    def connect(self: socket.SocketType, address: Any) -> None:
         if self.family in (socket.AF_INET, socket.AF_INET6):
             host = address[0]
             try:
@@ -275,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
             stats = _server(args.base_url, "/stats")
             # Mem0 2.x only adds: every distinct fact a user stated should be stored once
             users_ok = duplicates = 0
-            mismatch = []
+            mismatch: list[dict[str, Any]] = []
             stored_total = 0
             for s in scripts:
                 texts = [rules.normalise(t) for t in stored[s.user_id]]

@@ -72,12 +72,12 @@ def _timed_sync(owner: Any, name: str, label: str) -> None:
 def instrument_writer() -> None:
     persist = _writer.Writer._persist
 
-    async def timed_persist(self: Any, batch: Any) -> None:
-        lane = "small" if batch.requests[0].is_small() else "bulk"
-        ROWS[lane].append(batch.rows)
+    async def timed_persist(self: _writer.Writer, collected: _writer._Batch) -> None:
+        lane = "small" if collected.requests[0].is_small() else "bulk"
+        ROWS[lane].append(collected.rows)
         t0 = time.perf_counter()
         try:
-            await persist(self, batch)
+            await persist(self, collected)
         finally:
             WALL[f"writer: persist, {lane} lane"].append(time.perf_counter() - t0)
 
@@ -163,13 +163,13 @@ def main() -> None:
         )
     for lane, rows in ROWS.items():
         print(f"  {lane} lane: {len(rows)} batches, {sum(rows) / len(rows):.1f} rows each")
-    cpu: dict[str, float] = collections.Counter()
+    cpu: dict[str, float] = collections.defaultdict(float)
     for tid, (comm, seconds) in after.items():
         cpu[names.get(tid, comm)] += seconds - before.get(tid, (comm, 0.0))[1]
     gone = result["client_cpu_s"] - sum(cpu.values())
     print(
         "  client CPU by thread:",
-        ", ".join(f"{k} {v:.2f} s" for k, v in cpu.most_common(4)),
+        ", ".join(f"{k} {v:.2f} s" for k, v in sorted(cpu.items(), key=lambda kv: -kv[1])[:4]),
         f", threads ended before the end {gone:.2f} s",
     )
 

@@ -105,7 +105,7 @@ def user_script(index: int, n_messages: int, *, seed: int = 0) -> UserScript:
         lead = rng.choice(["Actually, ", "Oh and ", "Update: ", ""])
         suffix = " now." if key in ("city", "company", "job") else "."
         changes.append(lead + template.format(value)[:-1] + suffix)
-    restated = rng.choice(facts[1:])
+    restated: str | None = rng.choice(facts[1:])
     messages: list[str] = []
     statements = [*facts]
     while len(messages) < n_messages:

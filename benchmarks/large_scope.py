@@ -129,7 +129,7 @@ async def ingest(memory: Any, size: int, batch: int, probe_ms: float, builds: _B
     stop, go = asyncio.Event(), asyncio.Event()
     go.set()
     probe = asyncio.create_task(_probe(memory, probe_ms / 1000, probes, stop, go))
-    windows = []
+    windows: list[dict[str, Any]] = []
     step = max(batch, size // 10)
     texts_seed = 1_000
     t_start = time.perf_counter()
@@ -307,7 +307,8 @@ async def run(path: Path, size: int, batch: int, n_users: int, user_rows: int,
         out["ingest"] = await ingest(memory, size, batch, probe_ms, builds, search_at,
                                      search_now)
         out["upkeep_after_ingest_s"] = {"idle_upkeep": await _settle(memory)}
-        stats = memory._stores.vectors._table
+        # the LanceDB index's table (this store is a local path): private, not on the protocol
+        stats = memory._stores.vectors._table  # type: ignore[attr-defined]
         vec = [ix for ix in stats.list_indices() if list(ix.columns) == ["vector"]]
         from agentmem_plugins.storage._upkeep import (
             ann_partitions,

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +144,13 @@ async def search(fields: dict[str, Any], n: int, queries: int) -> dict[str, Any]
         del ids
         picks = rng.integers(0, n, queries)
         qs = vectors[picks] + 0.05 * rng.normal(size=(queries, DIM)).astype(np.float32)
-        for label, scope_of in (
-            ("one_scope", lambda i: {"user_id": "one"}),
-            ("per_user", lambda i: {"user_id": "one", "agent_id": f"user{i // 100}"}),
+        agent_of: Callable[[int], str | None]
+        for label, agent_of in (
+            ("one_scope", lambda i: None),
+            ("per_user", lambda i: f"user{i // 100}"),
         ):
             lat, rec = [], []
             for q, pick in zip(qs, picks, strict=True):
-                scope = scope_of(int(pick))
                 if label == "one_scope":
                     cand = np.arange(n)
                 else:
@@ -157,7 +158,9 @@ async def search(fields: dict[str, Any], n: int, queries: int) -> dict[str, Any]
                     cand = np.arange(base, min(n, base + 100))
                 truth = cand[np.argsort(-(vectors[cand] @ q))[:10]]
                 t = time.perf_counter()
-                hits = await m.search(vector=q, limit=10, **scope)
+                hits = await m.search(
+                    vector=q, limit=10, user_id="one", agent_id=agent_of(int(pick))
+                )
                 lat.append(1000 * (time.perf_counter() - t))
                 want = {order[i] for i in truth}
                 rec.append(len(want & {h.id for h in hits}) / len(want))

@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from agentmem_plugins import SearchMode
 from agentmem_plugins._fusion import fuse
 
 from ._common import Result, Timer, base_parser, finish, log, temp_store_dir
@@ -90,7 +91,7 @@ async def _rankings(
     data: Dataset,
     vectors: np.ndarray,
     qvecs: np.ndarray,
-    modes: Sequence[str],
+    modes: Sequence[SearchMode],
     **config: Any,
 ) -> dict[str, list[Ranking]]:
     """Per mode, per question: the store's depth-50 ranking ``[(turn id, score)]``."""
@@ -105,9 +106,9 @@ async def _rankings(
                     for t, v in zip(data.turns, vectors, strict=True)
                 ]
             )
-            async def one(q: Question, qv: np.ndarray, mode: str) -> Ranking:
+            async def one(q: Question, qv: np.ndarray, mode: SearchMode) -> Ranking:
                 hits = await memory.search(
-                    q.text, vector=None if mode == "fulltext" else qv, user_id=q.user,
+                    q.text, vector=None if mode == "fulltext" else qv.tolist(), user_id=q.user,
                     limit=DEPTH, mode=mode,
                 )
                 return [(h.id, float(h.score or 0.0)) for h in hits]
@@ -138,7 +139,7 @@ def metrics(questions: Sequence[Question], rankings: Sequence[Ranking]) -> dict[
 def _by_kind(questions: Sequence[Question], rankings: Sequence[Ranking]) -> dict[str, dict[str, float]]:
     kinds = sorted({q.kind for q in questions})
     return {
-        kind: metrics(*zip(*[(q, r) for q, r in zip(questions, rankings, strict=True) if q.kind == kind], strict=True))  # type: ignore[arg-type]
+        kind: metrics(*zip(*[(q, r) for q, r in zip(questions, rankings, strict=True) if q.kind == kind], strict=True))
         for kind in kinds
     }
 

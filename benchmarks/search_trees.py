@@ -77,7 +77,9 @@ async def measure(config: dict[str, Any], n_users: int, n_queries: int) -> dict[
     from ._common import percentile, warm_up
     from ._texts import questions, users
 
-    out: dict[str, Any] = {"code": str(Path(sys.modules["agentmem_plugins"].__file__).parent)}
+    code = sys.modules["agentmem_plugins"].__file__
+    assert code is not None  # a regular package, imported from its files
+    out: dict[str, Any] = {"code": str(Path(code).parent)}
     async with AsyncMemory(**config) as memory:
         qs = questions(n_queries, seed=3)
         kinds = [("large_scope", ["docs"]), ("user_scopes", users(n_users))]
@@ -160,18 +162,18 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
     summary: dict[str, Any] = {"size": args.size, "store": str(store), "s3": args.s3,
                                "env": environment(),
                                "trees": {}}
-    for tree, found in runs.items():
-        summary["trees"][tree] = {
+    for tree_name, tree_runs in runs.items():
+        summary["trees"][tree_name] = {
             name: {
-                "p50_ms": [f[name]["p50_ms"] for f in found],
-                "p95_ms": [f[name]["p95_ms"] for f in found],
-                "cpu_ms_per_search": [f[name]["cpu_ms_per_search"] for f in found],
+                "p50_ms": [f[name]["p50_ms"] for f in tree_runs],
+                "p95_ms": [f[name]["p95_ms"] for f in tree_runs],
+                "cpu_ms_per_search": [f[name]["cpu_ms_per_search"] for f in tree_runs],
                 "same_top10_as_first_tree": sum(
-                    a == b for a, b in zip(found[0][name]["top10"],
+                    a == b for a, b in zip(tree_runs[0][name]["top10"],
                                            reference[name]["top10"], strict=True)),
             }
             for name in ("large_scope", "user_scopes")
-            if name in found[0]
+            if name in tree_runs[0]
         }
     print(json.dumps(summary["trees"], indent=1))
     if args.json:
