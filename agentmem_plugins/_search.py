@@ -29,6 +29,11 @@ from ._types import MemoryItem
 
 __all__ = ["Searcher"]
 
+#: a round's candidates: ``(id, score)`` of the ``n`` best, and (where the backend reads
+#: them with their vectors) their records' columns put in the dict by id
+#: (:meth:`VectorIndex.search_vector`)
+Fetch = Callable[[int, dict[str, dict[str, Any]]], list[tuple[str, float]]]
+
 EXACT_MAX_ROWS = 4096
 CACHE_BYTES = 256 * 2**20
 
@@ -78,8 +83,8 @@ class Searcher:
                 known.append(vector())  # type: ignore[operator]
             return known[0]
 
-        def fetch(n: int) -> list[tuple[str, float]]:
-            return self._stores.vectors.search_vector(query(), scope, n)
+        def fetch(n: int, rows: dict[str, dict[str, Any]]) -> list[tuple[str, float]]:
+            return self._stores.vectors.search_vector(query(), scope, n, rows=rows)
 
         def first(n: int) -> tuple[list[MemoryItem], bool]:
             # Few matching rows (a selective filter, or simply a small scope such as one
@@ -168,7 +173,7 @@ class Searcher:
     async def fulltext(
         self, text: str, scope: dict[str, str], flt: Filter | None, k: int, **post: Any
     ) -> list[MemoryItem]:
-        def fetch(n: int) -> list[tuple[str, float]]:
+        def fetch(n: int, rows: dict[str, dict[str, Any]]) -> list[tuple[str, float]]:
             return self._stores.vectors.search_text(text, scope, n)
 
         return await self._widen(fetch, scope, flt, k, **post)
@@ -195,7 +200,7 @@ class Searcher:
 
     async def _widen(
         self,
-        fetch: Callable[[int], list[tuple[str, float]]],
+        fetch: Fetch,
         scope: dict[str, str],
         flt: Filter | None,
         k: int,
@@ -219,7 +224,7 @@ class Searcher:
 
     def _round(
         self,
-        fetch: Callable[[int], list[tuple[str, float]]],
+        fetch: Fetch,
         n: int,
         scope: dict[str, str],
         flt: Filter | None,
@@ -227,12 +232,39 @@ class Searcher:
         post: dict[str, Any],
     ) -> tuple[list[MemoryItem], bool]:
         """One round of :meth:`_widen`: the hits, and whether they are final."""
-        candidates = fetch(n)
-        items = self._stores.records.fetch(
-            [i for i, _ in candidates], scope=scope, flt=flt, **_fetch_post(post)
-        )
-        hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
+        rows: dict[str, dict[str, Any]] = {}
+        candidates = fetch(n, rows)
+        if rows and flt is None and not (post.get("as_of") or post.get("live_after")):
+            hits = self._kept(candidates, rows, k, post.get("include_invalidated", False))
+        else:
+            items = self._stores.records.fetch(
+                [i for i, _ in candidates], scope=scope, flt=flt, **_fetch_post(post)
+            )
+            hits = [items[i].model_copy(update={"score": s}) for i, s in candidates if i in items]
         return hits, len(hits) >= k or len(candidates) < n
+
+    def _kept(
+        self,
+        candidates: list[tuple[str, float]],
+        rows: dict[str, dict[str, Any]],
+        k: int,
+        include_invalidated: bool,
+    ) -> list[MemoryItem]:
+        """The first ``k`` candidates whose records came with them (in the scope) and
+        hold: unexpired and, unless asked otherwise, not invalidated, as
+        ``RecordStore.fetch`` keeps them. One read of the records, not two, and only the
+        memories returned are built: 0.5 ms per search at 1M rows (issue 14)."""
+        now = _expiry.utc_now()
+        hits: list[MemoryItem] = []
+        for i, score in candidates:
+            values = rows.get(i)
+            if values is None or (values["invalid_at"] is not None and not include_invalidated):
+                continue
+            if (item := self._stores.records.item(values, now, score)) is not None:
+                hits.append(item)
+                if len(hits) == k:
+                    break
+        return hits
 
     async def _exact(
         self, vector: np.ndarray, scope: dict[str, str], flt: Filter | None, k: int, **post: Any

@@ -35,7 +35,12 @@ class VectorBackend(Protocol):
     def delete(self, ids: Sequence[str]) -> None: ...
 
     def search_vector(
-        self, vector: np.ndarray, scope: dict[str, str], k: int
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        rows: dict[str, dict[str, Any]] | None = None,  # see VectorIndex.search_vector
     ) -> list[tuple[str, float]]: ...
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]: ...

@@ -360,9 +360,16 @@ class PgVectorIndex:
         return "".join(f" AND {p}" for p in parts)
 
     def search_vector(
-        self, vector: np.ndarray, scope: dict[str, str], k: int
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        rows: dict[str, dict[str, Any]] | None = None,
     ) -> list[tuple[str, float]]:
-        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``."""
+        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``, scored on
+        the stored vectors by pgvector itself; ``rows`` is left as it is, so the search
+        reads the records next."""
         if self._dim is None:
             return []
         params: list[Any] = []
@@ -379,9 +386,9 @@ class PgVectorIndex:
                     "ORDER BY d LIMIT %s",
                     [query, *params, k],
                 )
-                rows = cur.fetchall()
-        rows.sort(key=lambda r: r[1])  # relaxed_order may return neighbours slightly out of order
-        return [(i, 1.0 - float(d)) for i, d in rows]
+                found = cur.fetchall()
+        found.sort(key=lambda r: r[1])  # relaxed_order may return neighbours slightly out of order
+        return [(i, 1.0 - float(d)) for i, d in found]
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, ts_rank_cd)`` of the best full-text matches in ``scope``."""

@@ -24,7 +24,7 @@ from ._changes import utc
 from ._record_columns import _ITEM_COLS, _ITEM_DATES, _ITEM_NAMES, _ITEM_SQL, H, M, _chunks
 from ._sqlite_packed import packed_rows
 
-__all__ = ["RecordReads", "to_item"]
+__all__ = ["RecordReads", "sqlite_item", "to_item"]
 
 
 class RecordReads:
@@ -121,6 +121,17 @@ class RecordReads:
                         out[row.id] = to_item(values)
         return out
 
+    def item(
+        self, values: dict[str, Any], now: datetime, score: float | None = None
+    ) -> MemoryItem | None:
+        """A memory from its ``_ITEM_NAMES`` values as a read of this store returned them
+        (:meth:`RecordVectors.candidate_vectors`); ``None`` once it has expired."""
+        if self.dialect == "sqlite":
+            return sqlite_item(values, now, score)
+        if _expiry.has_expired(values["expires_at"], now):  # naive UTC, as ``now``
+            return None
+        return to_item(values, score)
+
     def _fetch_sqlite(
         self, ids: Sequence[str], scope: dict[str, str], include_invalidated: bool
     ) -> dict[str, MemoryItem]:
@@ -141,14 +152,8 @@ class RecordReads:
                     values = dict(zip(_ITEM_NAMES, row, strict=True))
                     if any(values[k] != v for k, v in scope.items()):
                         continue
-                    for name in _ITEM_DATES:
-                        if (text := values[name]) is not None:
-                            values[name] = datetime.fromisoformat(text)
-                    if _expiry.has_expired(values["expires_at"], now):
-                        continue
-                    if values["metadata"] is not None:
-                        values["metadata"] = json.loads(values["metadata"])
-                    out[row[0]] = to_item(values)
+                    if (item := sqlite_item(values, now)) is not None:
+                        out[row[0]] = item
         return out
 
     def list(
@@ -237,6 +242,23 @@ class RecordReads:
                 HistoryEvent(**{**r._asdict(), "created_at": utc(r.created_at)})
                 for r in conn.execute(query)
             ]
+
+
+def sqlite_item(
+    values: dict[str, Any], now: datetime, score: float | None = None
+) -> MemoryItem | None:
+    """A memory from its ``_ITEM_NAMES`` values as SQLite's packed reads return them
+    (dates as ISO text, metadata as JSON text; SQLAlchemy's SQLite types store them so);
+    ``None`` once it has expired (gone for every read)."""
+    row = dict(values)
+    for name in _ITEM_DATES:
+        if (text := row[name]) is not None:
+            row[name] = datetime.fromisoformat(text)
+    if _expiry.has_expired(row["expires_at"], now):
+        return None
+    if row["metadata"] is not None:
+        row["metadata"] = json.loads(row["metadata"])
+    return to_item(row, score)
 
 
 def to_item(row: dict[str, Any], score: float | None = None) -> MemoryItem:

@@ -20,7 +20,7 @@ from sqlalchemy.engine import Engine
 from .. import _expiry
 from .._filters import Filter
 from ._bulk import sqlite_param
-from ._record_columns import M, _chunks
+from ._record_columns import _ITEM_NAMES, M, _chunks
 from ._sqlite_packed import packed_rows
 
 __all__ = ["RecordVectors"]
@@ -75,10 +75,10 @@ class RecordVectors:
         neighbour read, once per group of messages. On SQLite one statement straight
         through the DBAPI (13 rows: 1.8 -> 0.1 ms; the count query, the expiry probe and
         statement building were all of it); expired memories are left out by the clause."""
-        if self.dialect != "sqlite" or not set(scope) <= _SCOPE_COLUMNS:
+        if self.dialect != "sqlite" or not set(scope) <= _PLAIN_COLUMNS:
             ids, matrix, _ = self.vectors(scope, None, live_after=live_after, limit=limit)
             return ids, matrix
-        keys = sorted(scope)  # column names from that fixed set, never from input
+        keys = sorted(scope)  # the table's own column names, never from input
         where = [f"{k} = ?" for k in keys]
         params: builtins.list[Any] = [scope[k] for k in keys]
         if live_after is None:
@@ -106,7 +106,10 @@ class RecordVectors:
         return out
 
     def candidate_vectors(
-        self, ids: Sequence[str], scope: dict[str, str]
+        self,
+        ids: Sequence[str],
+        scope: dict[str, str],
+        rows: dict[str, dict[str, Any]] | None = None,
     ) -> dict[str, np.ndarray | None]:
         """For each of ``ids`` that has a record: its vector, or ``None`` when the record
         is outside ``scope``; ids without a record are left out. Whatever the memory's
@@ -115,35 +118,49 @@ class RecordVectors:
 
         The LanceDB index returns its candidates' ids alone and re-scores them with
         these (issue 14). On SQLite straight through the DBAPI (27 rows of a 1M-row table:
-        0.4-0.6 ms). The
-        scope is checked here, not in SQL (see :meth:`RecordReads.fetch`)."""
+        0.4-0.6 ms). The scope is checked here, not in SQL (see :meth:`RecordReads.fetch`).
+
+        ``rows``: also the columns of the memories in ``scope``, in the same read, put
+        there by id as read (:meth:`RecordReads.item` makes a memory of them, for the
+        few candidates a search keeps): the search needs no second read of those rows."""
         keys = sorted(scope)
         out: dict[str, np.ndarray | None] = {}
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
-                if self.dialect == "sqlite" and set(keys) <= _SCOPE_COLUMNS:
-                    dbapi = conn.connection.dbapi_connection
-                    assert dbapi is not None
-                    cols = ", ".join(["id", "vector", *keys])  # names from that fixed set
-                    marks = ", ".join("?" * len(chunk))
-                    sql = f"SELECT {cols} FROM memories WHERE id IN ({marks})"
-                    found, data = packed_rows(dbapi, sql, chunk, ["id", *keys], "vector")
-                    _, matrix = _unpacked([r[0] for r in found], data)
-                    rows = [(r[0], matrix[n], *r[1:]) for n, r in enumerate(found)]  # type: ignore[index]
-                else:
-                    columns = [M.c.id, M.c.vector, *(M.c[k] for k in keys)]
-                    query = sa.select(*columns).where(M.c.id.in_(chunk))
-                    rows = [
-                        (r[0], np.frombuffer(r[1], dtype=np.float32), *r[2:])
-                        for r in conn.execute(query)
-                    ]
-                for row in rows:
-                    inside = all(row[2 + n] == scope[k] for n, k in enumerate(keys))
-                    out[row[0]] = row[1] if inside else None
+                for values, vector in self._candidate_rows(conn, chunk, keys, rows is not None):
+                    inside = all(values[k] == scope[k] for k in keys)
+                    out[values["id"]] = vector if inside else None
+                    if inside and rows is not None:
+                        rows[values["id"]] = values
         return out
 
+    def _candidate_rows(
+        self, conn: Any, ids: Sequence[str], keys: builtins.list[str], whole: bool
+    ) -> builtins.list[tuple[dict[str, Any], np.ndarray]]:
+        """Each record of ``ids``: its columns (``whole``: a memory's, else the id and the
+        scope ``keys``) and its vector."""
+        names = _ITEM_NAMES if whole else ["id", *keys]
+        if self.dialect == "sqlite" and set(names) <= _PLAIN_COLUMNS:
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            cols = ", ".join(f'"{n}"' for n in [*names, "vector"])  # the table's own names
+            marks = ", ".join("?" * len(ids))
+            sql = f"SELECT {cols} FROM memories WHERE id IN ({marks})"
+            found, data = packed_rows(dbapi, sql, ids, names, "vector")
+            _, matrix = _unpacked([r[0] for r in found], data)
+            return [
+                (dict(zip(names, row, strict=True)), matrix[n])  # type: ignore[index]
+                for n, row in enumerate(found)
+            ]
+        query = sa.select(*(M.c[n] for n in names), M.c.vector).where(M.c.id.in_(ids))
+        return [
+            (row._asdict(), np.frombuffer(row.vector, dtype=np.float32))
+            for row in conn.execute(query)
+        ]
 
-_SCOPE_COLUMNS = {"user_id", "agent_id", "run_id"}
+
+#: columns a packed SQLite read may name: the memories table's own, never input
+_PLAIN_COLUMNS = {*_ITEM_NAMES}
 
 
 def _earliest(values: Iterable[datetime | str | None]) -> datetime | None:

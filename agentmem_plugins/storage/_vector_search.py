@@ -64,8 +64,12 @@ async def _collect(query: Any) -> Any:
 
 
 #: for ids and a scope, each record's vector (``None``: outside the scope); ids without a
-#: record left out (``RecordStore.candidate_vectors``: the records are the source of truth)
-VectorsOf = Callable[[Sequence[str], dict[str, str]], dict[str, "np.ndarray | None"]]
+#: record left out (``RecordStore.candidate_vectors``: the records are the source of truth);
+#: given a dict, also puts the columns of the memories in the scope there, read with them
+VectorsOf = Callable[
+    [Sequence[str], dict[str, str], "dict[str, dict[str, Any]] | None"],
+    dict[str, "np.ndarray | None"],
+]
 
 
 class VectorSearch:
@@ -84,9 +88,16 @@ class VectorSearch:
         def _ensure_fts(self) -> None: ...  # builds the full-text index once
 
     def search_vector(
-        self, vector: np.ndarray, scope: dict[str, str], k: int
+        self,
+        vector: np.ndarray,
+        scope: dict[str, str],
+        k: int,
+        *,
+        rows: dict[str, dict[str, Any]] | None = None,
     ) -> list[tuple[str, float]]:
-        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``.
+        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``; given
+        ``rows``, the columns of the candidates' records are put there, read with the
+        vectors that re-score them (:meth:`_search_ann`).
 
         With the ANN index, a scope is first tried *after* the index search: the index's
         nearest ``1.5k`` rows of the whole table, kept if the records put them in
@@ -100,12 +111,12 @@ class VectorSearch:
             return []
         where = scope_where(scope)
         if where is not None and self._has_ann and where not in self._needs_prefilter:
-            found = self._search_ann(vector, scope, k + k // 2, prefilter=False)
+            found = self._search_ann(vector, scope, k + k // 2, prefilter=False, rows=rows)
             if len(found) >= k:
                 return found[:k]
             if len(found) < k // 2:
                 self._needs_prefilter.add(where)
-        return self._search_ann(vector, scope, k, prefilter=True)
+        return self._search_ann(vector, scope, k, prefilter=True, rows=rows)
 
     def _search_ann(
         self,
@@ -115,6 +126,7 @@ class VectorSearch:
         *,
         prefilter: bool,
         by_address: bool = True,
+        rows: dict[str, dict[str, Any]] | None = None,
     ) -> list[tuple[str, float]]:
         """One query, built on the table's async handle and run in one hop to LanceDB's
         event loop (``_one_hop``), with ``scope`` as a prefilter or (``prefilter=False``)
@@ -132,7 +144,7 @@ class VectorSearch:
         ids, distances, mapped = self._candidates(
             vector, scope, k, prefilter=prefilter, by_address=by_address
         )
-        vectors = self._vectors_of(ids, scope)
+        vectors = self._vectors_of(ids, scope, rows)
         inside = [(i, row) for i in ids if (row := vectors.get(i)) is not None]
         exact: dict[str, float] = {}
         if inside:
@@ -146,7 +158,9 @@ class VectorSearch:
                 "the address map is cleared"
             )
             self._row_ids.clear()
-            return self._search_ann(vector, scope, k, prefilter=prefilter, by_address=False)
+            return self._search_ann(
+                vector, scope, k, prefilter=prefilter, by_address=False, rows=rows
+            )
         # gone from the records meanwhile (a delete in flight): counted with the index's
         # score, then dropped by the record fetch
         scored = [

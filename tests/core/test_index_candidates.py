@@ -4,6 +4,7 @@ the records (``RecordStore.candidate_vectors``), on SQLite and on PostgreSQL rec
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -77,3 +78,52 @@ async def test_a_search_still_fills_its_limit_while_records_are_deleted_in_fligh
     hits = await memory.search("shared words", user_id="u", limit=10)
     assert len(hits) == 10
     assert not {h.id for h in hits} & set(gone)
+
+
+async def _two_scopes_one_invalidated(memory) -> list[str]:
+    ids = await memory.add_many(
+        [
+            {"text": "alpha note", "user_id": "u", "metadata": {"n": 1}},
+            {"text": "beta note", "user_id": "v"},
+            {"text": "gamma note", "user_id": "u"},
+        ]
+    )
+    with memory._stores.records._write.begin() as conn:  # as a newer fact would
+        conn.execute(
+            M.update().where(M.c.id == ids[2]).values(invalid_at=datetime(2024, 1, 1))
+        )
+    return ids
+
+
+async def test_the_candidates_memories_come_in_the_same_read(memory) -> None:
+    records = memory._stores.records
+    ids = await _two_scopes_one_invalidated(memory)
+    rows: dict[str, Any] = {}
+    found = records.candidate_vectors([*ids, "no-such-id"], {"user_id": "u"}, rows)
+    assert set(found) == set(ids) and found[ids[1]] is None
+    # the scope's memories, invalidated too, exactly as the records' own fetch reads them
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    items = {i: records.item(values, now) for i, values in rows.items()}
+    assert items == records.fetch(ids, scope={"user_id": "u"}, include_invalidated=True)
+    assert set(items) == {ids[0], ids[2]} and items[ids[0]].metadata == {"n": 1}
+
+
+async def test_an_index_search_reads_the_records_once_per_round(memory, monkeypatch) -> None:
+    ids = await _two_scopes_one_invalidated(memory)
+    records = memory._stores.records
+    fetched: list[list[str]] = []
+    fetch = records.fetch
+
+    def counted(wanted: Any, **kw: Any) -> Any:
+        fetched.append(list(wanted))
+        return fetch(wanted, **kw)
+
+    monkeypatch.setattr(records, "fetch", counted)
+    hits = await memory.search("note", user_id="u", limit=5)
+    assert [h.id for h in hits] == [ids[0]] and fetched == []  # read with the vectors
+    assert hits[0].score is not None and hits[0].metadata == {"n": 1}
+    every = await memory.search("note", user_id="u", limit=5, include_invalidated=True)
+    assert {h.id for h in every} == {ids[0], ids[2]} and fetched == []
+    # a metadata filter is checked by the records' fetch, in SQL
+    assert [h.id for h in await memory.search("note", user_id="u", filters={"n": 1})] == [ids[0]]
+    assert fetched
