@@ -306,9 +306,26 @@ class VectorIndex(VectorSearch):
             log.info("ANN index trained: %s (upkeep %.1f s)", report["built"], report["seconds"])
         with self._lock:
             self._open()
-        self._learn_addresses()  # a compaction moved rows to new fragments
         again: float | None = report.get("again_s")
+        if self._row_ids.ready:  # this process searches by index: get ready for the next
+            if report["built"]:
+                self._prewarm()
+            if again is None:  # the table settled: learn what the load and compaction made
+                self._row_ids.refresh_soon()
+        self._learn_addresses()  # a compaction moved rows to new fragments
         return again
+
+    def _prewarm(self) -> None:
+        """Load the ANN index into LanceDB's cache now, in the upkeep's thread, where each
+        search would otherwise load the partitions it probes on first touch. The first
+        50 searches of a 1M-row store, OS cache cold: p50 19.8-21.7 ms, 12.3-14.4 after a
+        prewarm of 0.35-0.5 s (issue 14). A hint: a failure only costs those loads."""
+        try:
+            for ix in self._table.list_indices():
+                if list(ix.columns) == ["vector"]:
+                    self._table.prewarm_index(ix.name)
+        except Exception as exc:
+            log.info("could not prewarm the ANN index (%s)", exc)
 
     def close(self) -> None:
         """Stop the index worker (an unfinished build is abandoned; nothing is lost) and

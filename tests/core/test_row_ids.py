@@ -292,3 +292,49 @@ def test_writes_refresh_the_map_only_while_searches_use_it(
         _until(lambda: not row_ids.active)
     finally:
         row_ids.close()
+
+
+async def test_upkeep_readies_a_searching_process_for_its_next_search(
+    indexed: AsyncMemory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A load nobody searched meanwhile: the upkeep after it loads the new ANN index
+    into LanceDB's cache and brings the address map up to date, so the next search
+    neither loads partitions nor misses the map."""
+    from lancedb.table import LanceTable
+
+    memory = indexed
+    vectors = memory._stores.vectors
+    vectors._row_ids._used = -_row_ids.ACTIVE_S  # no search lately: writes do not refresh it
+    warmed: list[str] = []
+    monkeypatch.setattr(LanceTable, "prewarm_index", lambda self, name: warmed.append(name))
+    new = await memory.add_many(_texts(1300, "second"))  # over twice the trained rows
+    await memory._io(memory._stores.maintain)
+    assert warmed == [f"vector_ann_{vectors._ann_trained}"] and vectors._ann_trained == 2500
+    await _map_ready(memory)
+    calls: list[bool] = []
+    lookup = vectors._row_ids.lookup
+
+    def counted(row_ids: np.ndarray) -> list[str] | None:
+        found = lookup(row_ids)
+        calls.append(found is not None)
+        return found
+
+    monkeypatch.setattr(vectors._row_ids, "lookup", counted)
+    hits = await memory.search("note 5 second on subject 5 and item5", user_id="docs", limit=3)
+    assert hits[0].id == new[5] and calls and all(calls)  # no miss: the map knew the load
+
+
+async def test_a_process_that_never_searched_by_index_loads_no_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lancedb.table import LanceTable
+
+    warmed: list[str] = []
+    monkeypatch.setattr(LanceTable, "prewarm_index", lambda self, name: warmed.append(name))
+    async with AsyncMemory(
+        path=tmp_path / "store", embedder="hash", ann_min_rows=256, exact_search_max_rows=0
+    ) as memory:
+        await memory.add_many(_texts(600, "first"))
+        await memory._io(memory._stores.maintain)
+        assert memory._stores.vectors._has_ann and warmed == []
+        assert not memory._stores.vectors._row_ids.ready
