@@ -87,6 +87,8 @@ class VectorSearch:
 
         def _ensure_fts(self) -> None: ...  # builds the full-text index once
 
+        def _prewarm(self) -> None: ...  # asks LanceDB to load the ANN index
+
     def search_vector(
         self,
         vector: np.ndarray,
@@ -203,8 +205,9 @@ class VectorSearch:
             )
             kept = [n for n, a in enumerate(wanted) if a in by_row]  # deleted meanwhile: gone
             return [by_row[wanted[n]] for n in kept], distances[kept], False
-        elif self._has_ann:
+        elif self._has_ann:  # the first index searches of this process (or a cleared map)
             self._row_ids.refresh_soon()
+            self._prewarm()
         found = run(_collect(self._query(vector, scope, k, prefilter, ["id", "_distance"])))
         return found.column("id").to_pylist(), found.column("_distance").to_numpy(), False
 

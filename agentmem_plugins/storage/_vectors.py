@@ -9,9 +9,11 @@ background between batches; see :meth:`maintain`. The search half is
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from datetime import timedelta
 from typing import Any
 
@@ -29,6 +31,11 @@ __all__ = ["VectorIndex", "sql_literal"]
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
 _DELETE_CHUNK = 2000
+
+
+def _log_prewarm(done: Future[Any]) -> None:
+    if not done.cancelled() and (exc := done.exception()) is not None:
+        log.info("could not prewarm the ANN index (%s)", exc)
 # upkeep of a table this large runs in the index worker: in-process, a compaction of
 # ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
 WORKER_MIN_ROWS = 10_000
@@ -68,6 +75,8 @@ class VectorIndex(VectorSearch):
         self._table: Any = None
         self._needs_prefilter: set[str] = set()  # scopes a postfilter cannot serve
         self._has_ann = False
+        self._ann_names: list[str] = []  # the ANN index (two while a rebuild replaces one)
+        self._warmed: set[str] = set()  # ANN indexes asked into LanceDB's cache (_prewarm)
         self._ann_trained = 0
         self._has_fts = False
         self._store_id: str | None = None  # stamped on a table made here (bind)
@@ -93,10 +102,8 @@ class VectorIndex(VectorSearch):
         listed = table.list_indices()
         indices = {tuple(ix.columns): ix.index_type for ix in listed}
         self._has_ann = ("vector",) in indices
-        self._ann_trained = max(
-            (trained_rows(ix.name) for ix in listed if ix.columns == ["vector"]),
-            default=0,
-        )
+        self._ann_names = [ix.name for ix in listed if ix.columns == ["vector"]]
+        self._ann_trained = max((trained_rows(n) for n in self._ann_names), default=0)
         self._has_fts = ("text",) in indices
         self._needs_prefilter = set()
         self._table = table
@@ -308,24 +315,27 @@ class VectorIndex(VectorSearch):
             self._open()
         again: float | None = report.get("again_s")
         if self._row_ids.ready:  # this process searches by index: get ready for the next
-            if report["built"]:
-                self._prewarm()
+            self._prewarm()  # a new index, if upkeep built one
             if again is None:  # the table settled: learn what the load and compaction made
                 self._row_ids.refresh_soon()
         self._learn_addresses()  # a compaction moved rows to new fragments
         return again
 
     def _prewarm(self) -> None:
-        """Load the ANN index into LanceDB's cache now, in the upkeep's thread, where each
-        search would otherwise load the partitions it probes on first touch. The first
-        50 searches of a 1M-row store, OS cache cold: p50 19.8-21.7 ms, 12.3-14.4 after a
-        prewarm of 0.35-0.5 s (issue 14). A hint: a failure only costs those loads."""
-        try:
-            for ix in self._table.list_indices():
-                if list(ix.columns) == ["vector"]:
-                    self._table.prewarm_index(ix.name)
-        except Exception as exc:
-            log.info("could not prewarm the ANN index (%s)", exc)
+        """Ask LanceDB to load the ANN index into its cache, without waiting for it (on
+        LanceDB's event loop), where each search would otherwise load the partitions it
+        probes on first touch. Once per index, from the first index search of this
+        process and after upkeep built one. The first 50 searches of a 1M-row store, OS
+        cache cold: p50 19.8-21.7 ms, 12.3-14.4 after a prewarm of 0.35-0.5 s (issue 14).
+        A hint: a failure only costs those loads, and is logged."""
+        from lancedb.background_loop import LOOP
+
+        with self._lock:
+            table, names = self._table, [n for n in self._ann_names if n not in self._warmed]
+            self._warmed.update(names)
+        for name in names:
+            done = asyncio.run_coroutine_threadsafe(table._table.prewarm_index(name), LOOP.loop)
+            done.add_done_callback(_log_prewarm)
 
     def close(self) -> None:
         """Stop the index worker (an unfinished build is abandoned; nothing is lost) and

@@ -294,22 +294,58 @@ def test_writes_refresh_the_map_only_while_searches_use_it(
         row_ids.close()
 
 
+def _prewarms(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the indexes LanceDB is asked to load into its cache, from now on."""
+    from lancedb.table import AsyncTable
+
+    warmed: list[str] = []
+
+    async def prewarm(self: Any, name: str) -> None:
+        warmed.append(name)
+
+    monkeypatch.setattr(AsyncTable, "prewarm_index", prewarm)
+    return warmed
+
+
+async def _eventually(check: Callable[[], bool]) -> None:
+    for _ in range(200):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_a_process_asks_for_the_index_once_at_its_first_index_search(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    options: dict[str, Any] = {"embedder": "hash", "ann_min_rows": 256, "exact_search_max_rows": 0}
+    async with AsyncMemory(path=tmp_path / "store", **options) as memory:
+        await memory.add_many(_texts(600, "first"))
+        await memory._io(memory._stores.maintain)
+    warmed = _prewarms(monkeypatch)
+    async with AsyncMemory(path=tmp_path / "store", **options) as memory:  # another process
+        assert warmed == []  # opening loads nothing
+        for _ in range(3):
+            await memory.search("subject 7 item7", user_id="docs", limit=10)
+        await _eventually(lambda: bool(warmed))
+        assert warmed == ["vector_ann_600"]
+
+
 async def test_upkeep_readies_a_searching_process_for_its_next_search(
     indexed: AsyncMemory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A load nobody searched meanwhile: the upkeep after it loads the new ANN index
     into LanceDB's cache and brings the address map up to date, so the next search
     neither loads partitions nor misses the map."""
-    from lancedb.table import LanceTable
-
     memory = indexed
     vectors = memory._stores.vectors
     vectors._row_ids._used = -_row_ids.ACTIVE_S  # no search lately: writes do not refresh it
-    warmed: list[str] = []
-    monkeypatch.setattr(LanceTable, "prewarm_index", lambda self, name: warmed.append(name))
+    warmed = _prewarms(monkeypatch)
     new = await memory.add_many(_texts(1300, "second"))  # over twice the trained rows
     await memory._io(memory._stores.maintain)
-    assert warmed == [f"vector_ann_{vectors._ann_trained}"] and vectors._ann_trained == 2500
+    assert vectors._ann_trained == 2500
+    await _eventually(lambda: bool(warmed))
+    assert warmed == ["vector_ann_2500"]
     await _map_ready(memory)
     calls: list[bool] = []
     lookup = vectors._row_ids.lookup
@@ -327,10 +363,7 @@ async def test_upkeep_readies_a_searching_process_for_its_next_search(
 async def test_a_process_that_never_searched_by_index_loads_no_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lancedb.table import LanceTable
-
-    warmed: list[str] = []
-    monkeypatch.setattr(LanceTable, "prewarm_index", lambda self, name: warmed.append(name))
+    warmed = _prewarms(monkeypatch)
     async with AsyncMemory(
         path=tmp_path / "store", embedder="hash", ann_min_rows=256, exact_search_max_rows=0
     ) as memory:
