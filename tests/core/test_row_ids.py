@@ -133,6 +133,20 @@ async def _with_ids_from_lancedb(memory: AsyncMemory, query: str) -> list[tuple[
     return [(h.id, h.score) for h in hits]
 
 
+def _count_lookups(row_ids: RowIds) -> list[bool]:
+    """From now on, whether each lookup of ``row_ids`` found every address (a hit)."""
+    calls: list[bool] = []
+    lookup = row_ids.lookup
+
+    def counted(addresses: np.ndarray) -> list[str] | None:
+        found = lookup(addresses)
+        calls.append(found is not None)
+        return found
+
+    row_ids.lookup = counted  # type: ignore[method-assign]
+    return calls
+
+
 @pytest.fixture
 async def indexed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncMemory]:
     """1,200 rows under an ANN index, searched once, the address map filled; upkeep runs
@@ -158,15 +172,7 @@ async def test_searches_through_the_address_map(indexed: AsyncMemory) -> None:
     memory = indexed
     vectors = memory._stores.vectors
     before = await _with_ids_from_lancedb(memory, "subject 7 item7")
-    calls: list[bool] = []
-    lookup = vectors._row_ids.lookup
-
-    def counted(row_ids: np.ndarray) -> list[str] | None:
-        found = lookup(row_ids)
-        calls.append(found is not None)
-        return found
-
-    vectors._row_ids.lookup = counted  # type: ignore[method-assign]
+    calls = _count_lookups(vectors._row_ids)
     after = await memory.search("subject 7 item7", user_id="docs", limit=10)
     assert calls and all(calls)  # answered through the map
     assert [(h.id, h.score) for h in after] == before
@@ -347,15 +353,7 @@ async def test_upkeep_readies_a_searching_process_for_its_next_search(
     await _eventually(lambda: bool(warmed))
     assert warmed == ["vector_ann_2500"]
     await _map_ready(memory)
-    calls: list[bool] = []
-    lookup = vectors._row_ids.lookup
-
-    def counted(row_ids: np.ndarray) -> list[str] | None:
-        found = lookup(row_ids)
-        calls.append(found is not None)
-        return found
-
-    monkeypatch.setattr(vectors._row_ids, "lookup", counted)
+    calls = _count_lookups(vectors._row_ids)
     hits = await memory.search("note 5 second on subject 5 and item5", user_id="docs", limit=3)
     assert hits[0].id == new[5] and calls and all(calls)  # no miss: the map knew the load
 
