@@ -102,7 +102,7 @@ class AgentMemReranker(BaseDocumentCompressor):
     top_n: int | None = None
 
     def __init__(self, reranker: Reranker | str, top_n: int | None = None, **kwargs: Any) -> None:
-        super().__init__(reranker=as_reranker(reranker), top_n=top_n, **kwargs)  # type: ignore[call-arg]
+        super().__init__(reranker=as_reranker(reranker), top_n=top_n, **kwargs)
 
     def _ordered(self, documents: Sequence[Document], scores: list[float]) -> list[Document]:
         order = sorted(range(len(documents)), key=lambda i: scores[i], reverse=True)

@@ -94,7 +94,7 @@ class AgentMemRerank(BaseNodePostprocessor):
 
     def __init__(self, reranker: Reranker | str, top_n: int | None = None, **kwargs: Any) -> None:
         core = as_reranker(reranker)
-        super().__init__(top_n=top_n, **kwargs)  # type: ignore[call-arg]
+        super().__init__(top_n=top_n, **kwargs)
         self._reranker = core
 
     @classmethod

@@ -87,7 +87,7 @@ class AgentMemVectorStore(BasePydanticVectorStore):
             raise ValueError("give either path= (a store folder) or memory= (a core memory)")
         if not (user_id or agent_id or run_id):
             agent_id = DEFAULT_AGENT_ID
-        super().__init__(user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)  # type: ignore[call-arg]
+        super().__init__(user_id=user_id, agent_id=agent_id, run_id=run_id, **kwargs)
         owned = Memory(path=path, embedder=embedder) if path is not None else None
         self._owned = owned
         self._runner = CoreRunner(owned if owned is not None else memory)
