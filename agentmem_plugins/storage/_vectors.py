@@ -31,14 +31,14 @@ __all__ = ["VectorIndex", "sql_literal"]
 log = logging.getLogger("agentmem_plugins")
 TABLE = "memories"
 _DELETE_CHUNK = 2000
+# upkeep of a table this large runs in the index worker: in-process, a compaction of
+# ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
+WORKER_MIN_ROWS = 10_000
 
 
 def _log_prewarm(done: Future[Any]) -> None:
     if not done.cancelled() and (exc := done.exception()) is not None:
         log.info("could not prewarm the ANN index (%s)", exc)
-# upkeep of a table this large runs in the index worker: in-process, a compaction of
-# ~10k+ rows stalls appends for a noticeable time (same CPU pool as an index build)
-WORKER_MIN_ROWS = 10_000
 
 
 def _ids_where(ids: Sequence[str]) -> str:
@@ -314,11 +314,12 @@ class VectorIndex(VectorSearch):
         with self._lock:
             self._open()
         again: float | None = report.get("again_s")
-        if self._row_ids.ready:  # this process searches by index: get ready for the next
+        if self._row_ids.ready:  # this process searches by index: ready it for the next
             self._prewarm()  # a new index, if upkeep built one
-            if again is None:  # the table settled: learn what the load and compaction made
-                self._row_ids.refresh_soon()
-        self._learn_addresses()  # a compaction moved rows to new fragments
+        if self._row_ids.active or (self._row_ids.ready and again is None):
+            # a compaction moved rows to new fragments; once the table has settled, a map
+            # searches use learns them now even if none searched lately
+            self._row_ids.refresh_soon()
         return again
 
     def _prewarm(self) -> None:
