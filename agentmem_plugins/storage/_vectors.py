@@ -326,9 +326,10 @@ class VectorIndex(VectorSearch):
         """Ask LanceDB to load the ANN index into its cache, without waiting for it (on
         LanceDB's event loop), where each search would otherwise load the partitions it
         probes on first touch. Once per index, from the first index search of this
-        process and after upkeep built one. The first 50 searches of a 1M-row store, OS
-        cache cold: p50 19.8-21.7 ms, 12.3-14.4 after a prewarm of 0.35-0.5 s (issue 14).
-        A hint: a failure only costs those loads, and is logged."""
+        process and after upkeep built one. Opening a 1M-row store, OS cache warm, the
+        first 20 searches: p50 25 -> 15-19 ms; cold, the first 20 are slower (the index
+        is read from disk beside them) and the rest faster (``benchmarks.first_searches``,
+        issue 14). A hint: a failure only costs those loads, and is logged."""
         from lancedb.background_loop import LOOP
 
         with self._lock:
