@@ -12,7 +12,7 @@ import pytest
 
 from agentmem_plugins import AsyncMemory
 from agentmem_plugins.storage._checkpoints import Checkpointer
-from agentmem_plugins.storage._records import RecordStore
+from agentmem_plugins.storage._records import _READ_MMAP_BYTES, RecordStore
 
 
 def _frames(db: Path) -> tuple[int, int]:
@@ -24,6 +24,19 @@ def _frames(db: Path) -> tuple[int, int]:
         return frames, copied
     finally:
         conn.close()
+
+
+def test_reading_connections_map_the_file(tmp_path: Path) -> None:
+    """A search's candidates lie at random places in the table: the readers map it (the
+    OS page cache's pages, no copy per connection); the writing connection does not."""
+    store = RecordStore(f"sqlite:///{tmp_path / 'r.db'}")
+    try:
+        with store._read.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == _READ_MMAP_BYTES
+        with store._write.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA mmap_size").scalar() == 0
+    finally:
+        store.close()
 
 
 def test_the_writing_connection_leaves_checkpoints_to_the_store_thread(tmp_path: Path) -> None:
