@@ -97,6 +97,10 @@ class TurnPhases:
         _timed_async(memory._pipeline(), "_ask", "turn: LLM call incl. retries and queueing")
         _timed_async(memory.llm, "complete", "turn: one LLM request")
         _timed_async(memory._searcher, "nearest", "turn: neighbour read")
+        _timed_async(memory._searcher, "scope_vectors", "turn: scope vectors read")
+        _timed_async(memory._pipeline()._runner, "documents", "turn: embedding")
+        _timed_async(memory._pipeline()._queues, "_process", "turn: one group processed")
+        _timed_async(memory._pipeline()._queues._leases, "hold", "turn: scope lease")
         _timed_async(memory._writer, "submit", "turn: write (submit -> acknowledged)")
 
 

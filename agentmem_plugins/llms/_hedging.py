@@ -16,9 +16,12 @@ first request keeps running.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import heapq
+import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .._errors import ConfigError, LLMTransientError
@@ -37,14 +40,19 @@ def hedge_room_for(max_in_flight: int, hedge_room: int | None) -> int:
 
 
 class ConcurrencyLimit:
-    """At most ``max_in_flight`` LLM calls at once (``async with limit: ...``), and beside
-    them at most ``hedge_room`` hedged copies (:meth:`hedge_slot`).
+    """At most ``max_in_flight`` LLM calls at once (``async with limit.slot(since): ...``),
+    and beside them at most ``hedge_room`` hedged copies (:meth:`hedge_slot`).
 
     One per store (from ``MemoryConfig.llm_max_concurrency`` and ``llm_hedge_room``),
     shared by every call. The room of its own is what lets a copy go out when every slot
     is busy, which is exactly when a hung request costs most: it holds its slot for the
     whole client timeout (issue 13: with 100 users on 64 slots, 1% of turns took 2.7 s).
-    The semaphore is created lazily so the object can be built outside a running loop.
+
+    A free slot goes to the waiting call that started first (``since``), not to the one
+    that queued first: a retry after a 429 or a 500 keeps the start of its call, so it
+    does not queue again behind calls that began after it. A call's time is then its
+    own requests and waits, not a second place at the back of the queue per fault, and
+    the slowest of many users (who sets when a batch of agents is done) catches up.
     """
 
     def __init__(self, max_in_flight: int, hedge_room: int | None = None) -> None:
@@ -57,11 +65,23 @@ class ConcurrencyLimit:
         self.in_flight = 0
         self.peak = 0
         self._hedges = 0  # copies in the room of their own
-        self._sem: asyncio.Semaphore | None = None
+        self._free = max_in_flight  # ordinary slots nobody holds
+        # waiting calls: (since, arrival, future); the future's result is a slot handed over
+        self._waiting: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._arrivals = itertools.count()
+
+    @contextlib.asynccontextmanager
+    async def slot(self, since: float) -> AsyncIterator[None]:
+        """Hold one ordinary slot; ``since`` (``time.monotonic()``): when the call began,
+        its first request's time for every retry of it."""
+        await self._acquire(since)
+        try:
+            yield
+        finally:
+            self.release()
 
     async def __aenter__(self) -> ConcurrencyLimit:
-        await self._semaphore().acquire()
-        self._count(1)
+        await self._acquire(time.monotonic())
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -70,9 +90,8 @@ class ConcurrencyLimit:
     async def hedge_slot(self) -> Callable[[], None] | None:
         """A slot for a hedged copy if one is free now: one of the ordinary slots, else
         one of the ``hedge_room``; ``None`` when neither is. Returns its release."""
-        sem = self._semaphore()
-        if not sem.locked():
-            await sem.acquire()  # a slot is free: returns without waiting
+        if self._free > 0:  # free and nobody waiting (release hands slots to waiters)
+            self._free -= 1
             self._count(1)
             return self.release
         if self._hedges >= self.hedge_room:
@@ -82,17 +101,33 @@ class ConcurrencyLimit:
         return self._release_hedge
 
     def release(self) -> None:
+        """Give an ordinary slot back: to the waiting call that started first, if any."""
         self._count(-1)
-        self._semaphore().release()
+        while self._waiting:
+            _, _, waiter = heapq.heappop(self._waiting)
+            if not waiter.done():  # a cancelled waiter is skipped
+                waiter.set_result(None)
+                self._count(1)
+                return
+        self._free += 1
+
+    async def _acquire(self, since: float) -> None:
+        if self._free > 0:
+            self._free -= 1
+            self._count(1)
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiting, (since, next(self._arrivals), waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():  # handed a slot, then cancelled
+                self.release()
+            raise
 
     def _release_hedge(self) -> None:
         self._hedges -= 1
         self._count(-1)
-
-    def _semaphore(self) -> asyncio.Semaphore:
-        if self._sem is None:
-            self._sem = asyncio.Semaphore(self.max_in_flight)
-        return self._sem
 
     def _count(self, change: int) -> None:
         self.in_flight += change

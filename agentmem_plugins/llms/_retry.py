@@ -27,6 +27,7 @@ import json
 import logging
 import random
 import re
+import time
 from collections.abc import Sequence
 from typing import TypeVar
 
@@ -142,11 +143,12 @@ async def call_json(
         before_sleep=_log_retry,
         reraise=True,
     )
+    started = time.monotonic()  # a retry queues for a slot as of the call's start
     async for attempt in retrying:
         with attempt:
             if limit is None:
                 return await _ask_until_valid(model, asks, schema, None, hedge, resend_wait)
-            async with limit:
+            async with limit.slot(started):
                 return await _ask_until_valid(model, asks, schema, limit, hedge, resend_wait)
     raise AssertionError("unreachable")  # pragma: no cover
 

@@ -158,6 +158,62 @@ async def test_limit_is_not_held_during_backoff():
     await task
 
 
+async def test_a_retry_takes_the_next_slot_before_calls_that_started_after_it():
+    """The one slot is busy while the first call backs off after a 500; two calls
+    started meanwhile queue for it. When it frees, the retry goes first (its call started
+    first), then the others in the order they started."""
+    limit = ConcurrencyLimit(1)
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    def answer(name: str):
+        async def reply(_messages, _json_mode):
+            order.append(name)
+            return GOOD
+
+        return reply
+
+    async def holder(_messages, _json_mode):
+        order.append("holder")
+        await gate.wait()
+        return GOOD
+
+    def call(llm: ScriptedChatModel) -> asyncio.Task:
+        return asyncio.create_task(
+            call_json(llm, MSGS, schema=ExtractionAnswer, limit=limit, base_wait_s=0.01)
+        )
+
+    retried = call(ScriptedChatModel([LLMTransientError("500"), answer("retry")]))
+    await asyncio.sleep(0.005)  # its first request failed at once; it now backs off
+    held = call(ScriptedChatModel([holder]))  # takes the free slot during the backoff
+    await asyncio.sleep(0.005)
+    later = [call(ScriptedChatModel([answer(f"later{n}")])) for n in range(2)]
+    await asyncio.sleep(0.1)  # the backoff is over: the retry queues behind the later two
+    gate.set()
+    await asyncio.gather(retried, held, *later)
+    assert order == ["holder", "retry", "later0", "later1"]
+    assert limit.in_flight == 0
+
+
+async def test_a_call_cancelled_while_queued_gives_no_slot_away():
+    limit = ConcurrencyLimit(1)
+    async with limit.slot(0.0):
+        queued = asyncio.create_task(_hold(limit, 1.0))
+        await asyncio.sleep(0)
+        queued.cancel()
+        await asyncio.gather(queued, return_exceptions=True)
+    assert limit.in_flight == 0
+    async with limit.slot(2.0):  # the slot is free again, nobody else holds it
+        assert limit.in_flight == 1
+        assert await limit.hedge_slot() is not None  # the room of its own (one)
+        assert limit.in_flight == 2
+
+
+async def _hold(limit: ConcurrencyLimit, since: float) -> None:
+    async with limit.slot(since):
+        await asyncio.sleep(1)
+
+
 def test_concurrency_limit_rejects_zero():
     with pytest.raises(ValueError):
         ConcurrencyLimit(0)
