@@ -19,7 +19,10 @@ subprocess of its own (the trees alternate, so both see the same load):
     python -m benchmarks.search_trees --size 60000 --users 0 --store /tmp/s60k-s3 --s3 ...
 
 ``--s3`` keeps the vectors in LanceDB on a loopback moto S3 server (started here, for this
-run only: the store is built each time) and the records in ``--store``.
+run only: the store is built each time) and the records in ``--store``. ``--postgres URL``
+keeps everything in that database (records, and vectors and full text in pgvector;
+``bash .ci/start-postgres.sh`` prints a local server's URL; the database must be empty
+when ``--store`` is missing, and ``--store`` then only marks the build as done).
 
 A tree is a checkout (``git archive <commit> | tar -x -C /tmp/base``); its
 ``agentmem_plugins`` runs the searches, this file's harness drives them.
@@ -40,11 +43,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config(path: Path, s3_options: str | None) -> dict[str, Any]:
-    """The store's config; ``s3_options``: the moto server's storage options as JSON."""
+def _config(path: Path, s3_options: str | None, postgres: str | None) -> dict[str, Any]:
+    """The store's config; ``s3_options``: the moto server's storage options as JSON;
+    ``postgres``: a database URL that then holds everything (records and pgvector)."""
     config: dict[str, Any] = {"path": path, "embedder": "hash"}
     if s3_options:
         config.update(vector_uri="s3://bench/search-trees", storage_options=json.loads(s3_options))
+    if postgres:
+        config.update(sql_url=postgres, vector_uri=postgres)
     return config
 
 
@@ -112,13 +118,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--s3", action="store_true", help="vectors on a loopback moto S3 server")
     p.add_argument("--s3-options", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--postgres", default=None, help="everything in this PostgreSQL database "
+                   "(built there when --store, then only a marker folder, is missing)")
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a tree's subprocess
     args = p.parse_args()
     store = Path(args.store)
     if args.one:  # that tree's agentmem_plugins, this tree's harness
         assert "agentmem_plugins" not in sys.modules
         sys.path.insert(0, args.one)
-        config = _config(store, args.s3_options)
+        config = _config(store, args.s3_options, args.postgres)
         print(json.dumps(asyncio.run(measure(config, args.users, args.queries))))
         return
     server = None
@@ -141,7 +149,8 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
     from ._common import environment, log
 
     if not store.exists():
-        asyncio.run(build(_config(store, args.s3_options), args.size, args.users))
+        asyncio.run(build(_config(store, args.s3_options, args.postgres), args.size, args.users))
+        store.mkdir(parents=True, exist_ok=True)  # everything in PostgreSQL: only the marker
     trees = [Path(t).resolve() for t in args.trees.split(",")]
     runs: dict[str, list[dict[str, Any]]] = {str(t): [] for t in trees}
     for r in range(args.rounds):
@@ -151,6 +160,8 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
                    "--queries", str(args.queries)]
             if args.s3_options:
                 cmd += ["--s3-options", args.s3_options]
+            if args.postgres:
+                cmd += ["--postgres", args.postgres]
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             found = json.loads(done.stdout.strip().splitlines()[-1])
             assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"
@@ -160,6 +171,7 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
                 if name in found))
     reference = runs[str(trees[0])][0]
     summary: dict[str, Any] = {"size": args.size, "store": str(store), "s3": args.s3,
+                               "postgres": args.postgres,
                                "env": environment(),
                                "trees": {}}
     for tree_name, tree_runs in runs.items():

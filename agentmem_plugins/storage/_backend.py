@@ -73,6 +73,7 @@ def open_vector_backend(config: MemoryConfig, vectors_of: VectorsOf) -> VectorBa
             ann_ef=config.ann_ef,
             vector_type=config.pg_vector_type,
             language=config.pg_fulltext_language,
+            records_here=uri == config.resolved_sql_url,
         )
     return VectorIndex(
         uri,

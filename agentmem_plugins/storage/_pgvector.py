@@ -39,6 +39,7 @@ from .._errors import ConfigError, EmbedderMismatchError
 from .._validation import SCOPE_FIELDS
 from ._changes import Changes
 from ._owner import check_owner
+from ._record_columns import _ITEM_NAMES, M
 from ._schema import connection_error
 
 __all__ = ["PgVectorIndex", "is_postgres_url"]
@@ -48,6 +49,7 @@ TABLE = "memory_vectors"
 LAYOUT = 1  # the table's own layout version, kept in its COMMENT with dim, type, language
 SCOPE_COLUMNS = SCOPE_FIELDS
 HNSW_INDEX = "ix_memory_vectors_hnsw"
+MEMORIES = M.name  # the records' table, joined when it is in this database
 MAX_DIM = {"vector": 2000, "halfvec": 4000}  # pgvector's HNSW limits
 _DDL_LOCK = 0x61676D56  # advisory lock key ("agmV") for creating the table and its index
 _LANGUAGE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -100,8 +102,12 @@ class PgVectorIndex:
         ann_ef: int,
         vector_type: VectorType = "vector",
         language: str = "english",
+        records_here: bool = False,
     ) -> None:
         self.url = url
+        # the records' table is in this database (``vector_uri == sql_url``): a search
+        # reads its candidates' records in the same query (:meth:`search_vector`)
+        self._records_here = records_here
         self._ann_min_rows = ann_min_rows
         self._ef = max(1, min(ann_ef, 1000))  # hnsw.ef_search accepts 1..1000
         self._type: VectorType = vector_type
@@ -368,12 +374,25 @@ class PgVectorIndex:
         rows: dict[str, dict[str, Any]] | None = None,
     ) -> list[tuple[str, float]]:
         """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``, scored on
-        the stored vectors by pgvector itself; ``rows`` is left as it is, so the search
-        reads the records next."""
+        the stored vectors by pgvector itself. Given ``rows``, with the records in this
+        database, the candidates' records come in the same query (joined by id after the
+        index's ``ORDER BY ... LIMIT``, which keeps its plan) and are put there by id, as
+        ``RecordVectors.candidate_vectors`` puts them: the search needs no second read.
+        Otherwise ``rows`` is left as it is and the search reads the records next."""
         if self._dim is None:
             return []
         params: list[Any] = []
         where = self._scope_sql(scope, params)
+        nearest = (
+            f"SELECT id, embedding <=> %b AS d FROM {TABLE} WHERE true{where} ORDER BY d LIMIT %s"
+        )
+        joined = rows is not None and self._records_here
+        if joined:
+            cols = ", ".join(f'm."{n}"' for n in _ITEM_NAMES)  # the records' own names
+            nearest = (
+                f"SELECT v.id, v.d, {cols} FROM ({nearest}) AS v "
+                f"LEFT JOIN {MEMORIES} AS m ON m.id = v.id"
+            )
         with self._engine.begin() as conn:
             dbapi: Any = conn.connection.dbapi_connection  # psycopg.Connection
             self._prepare(dbapi)
@@ -381,14 +400,18 @@ class PgVectorIndex:
             with dbapi.cursor() as cur:
                 cur.execute(f"SET LOCAL hnsw.ef_search = {self._ef}")
                 cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cur.execute(
-                    f"SELECT id, embedding <=> %b AS d FROM {TABLE} WHERE true{where} "
-                    "ORDER BY d LIMIT %s",
-                    [query, *params, k],
-                )
+                cur.execute(nearest, [query, *params, k])
                 found = cur.fetchall()
         found.sort(key=lambda r: r[1])  # relaxed_order may return neighbours slightly out of order
-        return [(i, 1.0 - float(d)) for i, d in found]
+        if joined:
+            assert rows is not None
+            for row in found:
+                values = dict(zip(_ITEM_NAMES, row[2:], strict=True))
+                # no record (none can be missing in one transaction) or another scope: left
+                # out, as the records' own read leaves them out
+                if values["id"] is not None and all(values[f] == v for f, v in scope.items()):
+                    rows[values["id"]] = values
+        return [(row[0], 1.0 - float(row[1])) for row in found]
 
     def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
         """``(id, ts_rank_cd)`` of the best full-text matches in ``scope``."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import uuid
+from datetime import datetime
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
 
 from agentmem_plugins import AsyncMemory, ConfigError, EmbedderMismatchError, Memory
+from agentmem_plugins.storage._record_columns import M
 from agentmem_plugins.storage._schema import SCHEMA_VERSION
 
 from ..conftest import NEEDS_PG, PG_URL, postgres_schema
@@ -209,6 +211,70 @@ def test_two_store_mode_is_repaired_from_sql(tmp_path, pg_url: str) -> None:
         assert report.missing == [ids[0]] and report.repaired
         assert m.check().ok
         assert sorted(m.async_memory._stores.vectors.revisions()) == sorted(ids)
+
+
+async def _alpha_beta_gamma(memory: AsyncMemory) -> list[str]:
+    """Three memories in two scopes, the third invalidated (as a newer fact would)."""
+    ids = await memory.add_many(
+        [
+            {"text": "alpha note", "user_id": "u", "metadata": {"n": 1}},
+            {"text": "beta note", "user_id": "v"},
+            {"text": "gamma note", "user_id": "u"},
+        ]
+    )
+    with memory._stores.records._write.begin() as conn:
+        conn.execute(M.update().where(M.c.id == ids[2]).values(invalid_at=datetime(2024, 1, 1)))
+    return ids
+
+
+def _count_fetches(memory: AsyncMemory, monkeypatch) -> list[list[str]]:
+    records, fetched = memory._stores.records, []
+    fetch = records.fetch
+
+    def counted(wanted, **kw):
+        fetched.append(list(wanted))
+        return fetch(wanted, **kw)
+
+    monkeypatch.setattr(records, "fetch", counted)
+    return fetched
+
+
+@pg_only
+async def test_an_index_search_reads_its_records_in_pgvectors_query(pg_url, monkeypatch) -> None:
+    # exact_search_max_rows=0: every search asks pgvector for its nearest rows
+    async with AsyncMemory(**pg(pg_url, exact_search_max_rows=0)) as memory:
+        ids = await _alpha_beta_gamma(memory)
+        expected = memory._stores.records.fetch(
+            ids, scope={"user_id": "u"}, include_invalidated=True
+        )
+        fetched = _count_fetches(memory, monkeypatch)
+        hits = await memory.search("note", user_id="u", limit=5)
+        assert [h.id for h in hits] == [ids[0]] and fetched == []  # one query, not two
+        every = await memory.search("note", user_id="u", limit=5, include_invalidated=True)
+        assert fetched == []
+        # the memories the records' own read returns, with pgvector's scores
+        assert {h.id: h.model_copy(update={"score": None}) for h in every} == expected
+        assert all(h.score is not None and 0 < h.score <= 1 for h in every)
+        # a metadata filter is checked by the records' fetch, in SQL
+        assert [h.id for h in await memory.search("note", user_id="u", filters={"n": 1})] == [
+            ids[0]
+        ]
+        assert fetched
+
+
+@pg_only
+async def test_vectors_in_another_database_read_the_records_next(
+    tmp_path, pg_url, monkeypatch
+) -> None:
+    """Records in SQLite, vectors in pgvector: the join is not there to make."""
+    async with AsyncMemory(
+        path=tmp_path, embedder="hash", vector_uri=pg_url, exact_search_max_rows=0
+    ) as memory:
+        ids = await _alpha_beta_gamma(memory)
+        fetched = _count_fetches(memory, monkeypatch)
+        hits = await memory.search("note", user_id="u", limit=5)
+        assert [h.id for h in hits] == [ids[0]] and fetched
+        assert hits[0].metadata == {"n": 1}
 
 
 @pg_only
