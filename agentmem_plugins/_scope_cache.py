@@ -5,13 +5,14 @@ and scored with one matrix product. Measured on a 100k store (1,000 rows per use
 2 shared cores): the SQLite read is 5-7 ms, because a scope's rows are interleaved with
 every other scope's and its 1,000 one-kilobyte vectors are 1,000 primary-key lookups;
 scoring them in numpy is 0.04 ms. Kept here, a repeated search is a matrix-vector product.
+On PostgreSQL the read is several round trips and the vectors' megabyte over the socket.
 
-Validity: every lookup first reads a *database version* (SQLite's ``PRAGMA
-data_version`` on a connection of its own, which changes whenever any connection of any
-process commits) and drops every entry when it moved; an entry stores the version read
-*before* its rows were. So an entry is never used after any commit, ours or another
-process's; under a steady stream of writes the cache stays cold and search reads SQL as
-before. Stores without such a version (PostgreSQL) are not cached.
+Validity: every lookup first reads a *database version* (``RecordStore.data_version``:
+SQLite's ``PRAGMA data_version``, PostgreSQL's current snapshot, each on a connection of
+its own; either changes whenever any connection of any process commits) and drops every
+entry when it moved; an entry stores the version read *before* its rows were. So an
+entry is never used after any commit, ours or another process's; under a steady stream
+of writes the cache stays cold and search reads SQL as before.
 
 The same goes for the verdict "this scope is larger than the exact-search bound", so a
 search in a large scope does not count its rows again while nothing was written. Time

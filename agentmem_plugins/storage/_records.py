@@ -15,6 +15,7 @@ tables they share.
 from __future__ import annotations
 
 import builtins  # RecordStore.list shadows the builtin in its annotations
+import logging
 import random
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ from ._record_writes import RecordWrites
 from ._schema import ensure_schema
 
 __all__ = ["RecordStore"]
+
+log = logging.getLogger("agentmem_plugins")
 
 
 def _journal_mode_wal(cursor: Any, wait_s: float = 30.0) -> None:
@@ -132,24 +135,51 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
                 conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("PRAGMA optimize")
 
-    def data_version(self) -> int | None:
-        """SQLite's ``PRAGMA data_version`` on a connection that never writes: it changes
-        whenever any connection (any process) commits, so equal values mean nothing was
-        written in between. ``None`` on other databases."""
-        if self.dialect != "sqlite":
-            return None
+    def data_version(self) -> int | str | None:
+        """A value that stays equal while nothing is committed to the database, read on
+        a connection of its own that never writes (the scope cache's check before each
+        use). ``None``: no version this time (do not cache).
+
+        SQLite: ``PRAGMA data_version``, which changes whenever any other connection
+        (any process) commits. PostgreSQL: the current snapshot (``xmin:xmax:in
+        progress``), in autocommit so no transaction is left open. A commit either ends a
+        transaction the earlier snapshot listed as in progress, or one whose id was
+        given out after it (``xmax`` moved), so equal snapshots mean nothing was committed
+        in between. Any transaction that wrote anywhere in the database changes it, so
+        the cache errs on the side of reading again."""
         with self._version_lock:
-            if self._version_conn is None:
-                self._version_conn = self._read.raw_connection()
-            return int(self._version_conn.cursor().execute("PRAGMA data_version").fetchone()[0])
+            try:
+                if self._version_conn is None:
+                    conn = self._read.raw_connection()
+                    if self.dialect != "sqlite":
+                        conn.driver_connection.autocommit = True  # type: ignore[union-attr]
+                    self._version_conn = conn
+                cursor = self._version_conn.cursor()
+                if self.dialect == "sqlite":
+                    return int(cursor.execute("PRAGMA data_version").fetchone()[0])
+                if self.dialect != "postgresql":
+                    return None
+                cursor.execute("SELECT pg_current_snapshot()::text")
+                return str(cursor.fetchone()[0])
+            except Exception:  # e.g. the server dropped the connection: a new one next
+                self._close_version_conn()
+                if self.dialect == "sqlite":
+                    raise
+                return None
+
+    def _close_version_conn(self) -> None:
+        conn, self._version_conn = self._version_conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # already broken
+                log.debug("closing the data-version connection failed", exc_info=True)
 
     def close(self) -> None:
         if self.checkpointer is not None:
             self.checkpointer.close()
         with self._version_lock:
-            if self._version_conn is not None:
-                self._version_conn.close()
-                self._version_conn = None
+            self._close_version_conn()
         self._write.dispose()
         self._read.dispose()
 

@@ -1,17 +1,41 @@
-"""Small scopes' vectors are cached between searches, and never outlive a write."""
+"""Small scopes' vectors are cached between searches, and never outlive a write: with the
+records in SQLite, and in PostgreSQL (vectors in LanceDB, or in pgvector beside them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agentmem_plugins import AsyncMemory, _expiry
 
+from ..conftest import NEEDS_PG, postgres_schema
 
-async def test_cached_scope_sees_every_later_write(tmp_path: Path) -> None:
-    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+
+@pytest.fixture(
+    params=[
+        "sqlite",
+        pytest.param("postgres-records", marks=NEEDS_PG),
+        pytest.param("postgres", marks=NEEDS_PG),
+    ]
+)
+def config(request, tmp_path: Path) -> Iterator[dict[str, Any]]:
+    """A store's config: records in SQLite, in PostgreSQL with vectors in LanceDB, or
+    everything in PostgreSQL."""
+    base: dict[str, Any] = {"path": tmp_path / "store", "embedder": "hash"}
+    if request.param == "sqlite":
+        yield base
+        return
+    with postgres_schema() as url:
+        everything = request.param == "postgres"
+        yield {**base, "sql_url": url, **({"vector_uri": url} if everything else {})}
+
+
+async def test_cached_scope_sees_every_later_write(config: dict[str, Any]) -> None:
+    async with AsyncMemory(**config) as memory:
         ids = await memory.add_many(
             [{"text": f"note {i} about gardening", "user_id": "alice"} for i in range(20)]
         )
@@ -19,6 +43,10 @@ async def test_cached_scope_sees_every_later_write(tmp_path: Path) -> None:
         again = await memory.search("tomatoes in the garden", user_id="alice", limit=3)
         assert [h.id for h in first] == [h.id for h in again]
         assert memory._searcher._cache._entries  # the second search was served from memory
+        read = memory._stores.records.vectors
+        memory._stores.records.vectors = lambda *a, **kw: pytest.fail("read again")
+        assert [h.id for h in await memory.search("garden", user_id="alice", limit=3)]
+        memory._stores.records.vectors = read
 
         # an update through this handle
         await memory.update(ids[0], text="tomatoes in the garden")
@@ -26,7 +54,7 @@ async def test_cached_scope_sees_every_later_write(tmp_path: Path) -> None:
         assert (top[0].id, top[0].text) == (ids[0], "tomatoes in the garden")
 
         # a write through another handle on the same store (as another process would)
-        async with AsyncMemory(path=tmp_path, embedder="hash") as other:
+        async with AsyncMemory(**config) as other:
             (new,) = await other.add_many(
                 [{"text": "cucumbers on the balcony", "user_id": "alice"}]
             )
@@ -37,10 +65,8 @@ async def test_cached_scope_sees_every_later_write(tmp_path: Path) -> None:
         assert await memory.count(user_id="alice") == len(hits)
 
 
-async def test_cache_off_and_large_verdict(tmp_path: Path) -> None:
-    async with AsyncMemory(
-        path=tmp_path, embedder="hash", scope_cache_mb=0, exact_search_max_rows=5
-    ) as memory:
+async def test_cache_off_and_large_verdict(config: dict[str, Any]) -> None:
+    async with AsyncMemory(**config, scope_cache_mb=0, exact_search_max_rows=5) as memory:
         await memory.add_many([{"text": f"fact {i}", "user_id": "bob"} for i in range(8)])
         hits = await memory.search("fact 3", user_id="bob", limit=2)  # index path: 8 > 5
         assert hits[0].text == "fact 3"
@@ -48,11 +74,11 @@ async def test_cache_off_and_large_verdict(tmp_path: Path) -> None:
 
 
 async def test_a_cached_scope_ends_when_a_memory_in_it_expires(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is written when a memory expires: the entry must end by itself, or the
     search drops the expired hit and returns one fewer than it could."""
-    async with AsyncMemory(path=tmp_path, embedder="hash") as memory:
+    async with AsyncMemory(**config) as memory:
         await memory.add_many([{"text": f"coffee note {i}", "user_id": "u"} for i in range(15)])
         short = await memory.add(
             "coffee note special", user_id="u", infer=False, ttl=timedelta(seconds=60)
@@ -64,3 +90,30 @@ async def test_a_cached_scope_ends_when_a_memory_in_it_expires(
         later = await memory.search("coffee note special", user_id="u", limit=10)
         assert len(later) == 10
         assert short.results[0].id not in {h.id for h in later}
+
+
+@pytest.mark.parametrize("deployment", [pytest.param("postgres", marks=NEEDS_PG)])
+async def test_postgres_version_moves_with_any_commit_and_survives_a_dropped_connection(
+    tmp_path: Path, deployment: str
+) -> None:
+    import sqlalchemy as sa
+
+    with postgres_schema() as url:
+        async with AsyncMemory(path=tmp_path, embedder="hash", sql_url=url) as memory:
+            records = memory._stores.records
+            await memory.add("a first memory", user_id="u")
+            before = records.data_version()
+            assert before is not None and before == records.data_version()  # nothing since
+            other = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+            with other.connect() as conn:  # a commit by someone else, in any table
+                conn.exec_driver_sql("CREATE TABLE unrelated (n int)")
+                conn.exec_driver_sql("INSERT INTO unrelated VALUES (1)")
+                assert records.data_version() != before
+                # the server drops the version's connection: no version this time (the
+                # search reads SQL), then a new connection
+                pid = records._version_conn.driver_connection.info.backend_pid
+                conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
+            other.dispose()
+            assert records.data_version() is None
+            assert records.data_version() is not None
+            assert [h.text for h in await memory.search("first", user_id="u")] == ["a first memory"]
