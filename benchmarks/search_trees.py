@@ -43,10 +43,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _config(path: Path, s3_options: str | None, postgres: str | None) -> dict[str, Any]:
+def _config(
+    path: Path, s3_options: str | None, postgres: str | None, extra: str = "{}"
+) -> dict[str, Any]:
     """The store's config; ``s3_options``: the moto server's storage options as JSON;
-    ``postgres``: a database URL that then holds everything (records and pgvector)."""
-    config: dict[str, Any] = {"path": path, "embedder": "hash"}
+    ``postgres``: a database URL that then holds everything (records and pgvector);
+    ``extra``: more ``MemoryConfig`` fields as JSON (the searches' only)."""
+    config: dict[str, Any] = {"path": path, "embedder": "hash", **json.loads(extra)}
     if s3_options:
         config.update(vector_uri="s3://bench/search-trees", storage_options=json.loads(s3_options))
     if postgres:
@@ -120,13 +123,15 @@ def main() -> None:
     p.add_argument("--s3-options", default=None, help=argparse.SUPPRESS)
     p.add_argument("--postgres", default=None, help="everything in this PostgreSQL database "
                    "(built there when --store, then only a marker folder, is missing)")
+    p.add_argument("--config", default="{}", help='MemoryConfig fields for the searches, as '
+                   'JSON, e.g. \'{"scope_cache_mb": 0}\' (a store under writes)')
     p.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a tree's subprocess
     args = p.parse_args()
     store = Path(args.store)
     if args.one:  # that tree's agentmem_plugins, this tree's harness
         assert "agentmem_plugins" not in sys.modules
         sys.path.insert(0, args.one)
-        config = _config(store, args.s3_options, args.postgres)
+        config = _config(store, args.s3_options, args.postgres, args.config)
         print(json.dumps(asyncio.run(measure(config, args.users, args.queries))))
         return
     server = None
@@ -162,6 +167,7 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
                 cmd += ["--s3-options", args.s3_options]
             if args.postgres:
                 cmd += ["--postgres", args.postgres]
+            cmd += ["--config", args.config]
             done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True)
             found = json.loads(done.stdout.strip().splitlines()[-1])
             assert Path(found["code"]).parent == tree, f"{tree} ran {found['code']}"
@@ -171,7 +177,7 @@ def _compare(args: argparse.Namespace, store: Path) -> None:
                 if name in found))
     reference = runs[str(trees[0])][0]
     summary: dict[str, Any] = {"size": args.size, "store": str(store), "s3": args.s3,
-                               "postgres": args.postgres,
+                               "postgres": args.postgres, "config": json.loads(args.config),
                                "env": environment(),
                                "trees": {}}
     for tree_name, tree_runs in runs.items():

@@ -67,6 +67,22 @@ class RecordReads:
             clauses.append(compile_sql(flt, M.c.metadata, self.dialect))
         return clauses
 
+    def matching(
+        self,
+        scope: dict[str, str],
+        flt: Filter | None,
+        *,
+        include_invalidated: bool = False,
+        as_of: datetime | None = None,
+        live_after: datetime | None = None,
+    ) -> list[sa.ColumnElement[bool]]:
+        """The ``WHERE`` clauses (on the memories table) of the rows a search of ``scope``
+        and ``flt`` may return, for a query built elsewhere: with everything in
+        PostgreSQL, pgvector's exact scoring (``PgVectorIndex.nearest_records``)."""
+        return self._where(
+            scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
+        )
+
     def expiry_cutoff(self, as_of: datetime | None = None) -> datetime | None:
         """The moment reads must filter expiry at (now, or a later ``as_of``), or
         ``None`` when nothing has expired by then: the common case skips the clause,

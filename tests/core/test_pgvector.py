@@ -278,6 +278,74 @@ async def test_vectors_in_another_database_read_the_records_next(
 
 
 @pg_only
+async def test_a_small_scope_is_scored_exactly_in_the_database(pg_url, monkeypatch) -> None:
+    """Everything in PostgreSQL: a small scope's vectors are not read into the process;
+    pgvector scores every matching row, and the result is the exact top k."""
+    async with AsyncMemory(**pg(pg_url, ann_min_rows=256)) as memory:
+        ids = await memory.add_many(
+            [
+                {"text": f"note {i} about topic {i % 7}", "user_id": "u", "metadata": {"t": i % 7}}
+                for i in range(300)
+            ]
+            + [{"text": f"note {i} about topic 3", "user_id": "v"} for i in range(20)]
+        )
+        memory._stores.vectors.maintain()  # an HNSW index the exact query must not use
+        assert memory._stores.vectors._has_ann
+        monkeypatch.setattr(
+            memory._stores.records, "vectors", lambda *a, **k: pytest.fail("vectors read")
+        )
+        query = await memory._runner.query("note about topic 3")
+        hits = await memory.search(vector=query.tolist(), user_id="u", limit=10)
+        stored = await memory.get_vectors(ids[:300])
+        unit = query / np.linalg.norm(query)
+        exact = {i: float(v @ unit / np.linalg.norm(v)) for i, v in stored.items()}
+        best = sorted(exact, key=lambda i: -exact[i])[:10]
+        assert [h.id for h in hits] == best
+        assert [h.score for h in hits] == pytest.approx([exact[i] for i in best], abs=1e-5)
+        # a metadata filter: the matching records joined first, then ordered
+        joined, nearest = [], memory._stores.vectors.nearest_records
+        monkeypatch.setattr(
+            memory._stores.vectors, "nearest_records", lambda *a: joined.append(1) or nearest(*a)
+        )
+        five = await memory.search(vector=query.tolist(), user_id="u", limit=5, filters={"t": 2})
+        two = [ids[i] for i in range(2, 300, 7)]
+        assert [h.id for h in five] == sorted(two, key=lambda i: -exact[i])[:5] and joined
+        # validity and filters as on every other path
+        with memory._stores.records._write.begin() as conn:  # as a newer fact would
+            conn.execute(
+                M.update().where(M.c.id == best[0]).values(invalid_at=datetime(2024, 1, 1))
+            )
+        again = await memory.search(vector=query.tolist(), user_id="u", limit=10)
+        assert best[0] not in {h.id for h in again} and len(again) == 10
+        every = await memory.search(
+            vector=query.tolist(), user_id="u", limit=10, include_invalidated=True
+        )
+        assert [h.id for h in every] == best
+
+
+@pg_only
+async def test_a_store_opened_empty_sees_the_table_another_process_made(pg_url) -> None:
+    """The first handle opens before the vector table exists; another (as another
+    process would) makes it with its first write. The first one's full-text search, index
+    search and delete must reach that table (they used to find nothing, and the delete
+    left the vector row behind)."""
+    async with AsyncMemory(**pg(pg_url, exact_search_max_rows=0)) as first:
+        assert await first.search("hello", user_id="u") == []
+        async with AsyncMemory(**pg(pg_url)) as other:
+            (kept, gone) = await other.add_many(
+                [{"text": "hello world", "user_id": "u"}, {"text": "hello moon", "user_id": "u"}]
+            )
+        assert {h.id for h in await first.search("hello", user_id="u", mode="fulltext")} == {
+            kept,
+            gone,
+        }
+        assert {h.id for h in await first.search("hello", user_id="u")} == {kept, gone}
+        await first.delete(gone)
+        assert (await first.check()).ok
+        assert rows(pg_url, "SELECT id FROM memory_vectors") == [(kept,)]
+
+
+@pg_only
 def test_a_dropped_vector_table_is_rebuilt_from_the_records(pg_url: str) -> None:
     with Memory(**pg(pg_url)) as m:
         m.add_many([{"text": f"fact {i}", "user_id": "u"} for i in range(20)])

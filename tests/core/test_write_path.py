@@ -185,8 +185,13 @@ async def test_the_ann_index_is_built_and_searched_with_large_limits(tmp_path) -
         for limit in (1, 10, 40, 100):
             hits = await memory.search("subject 7 item7", user_id="u0", limit=limit)
             assert len(hits) == limit and all(h.user_id == "u0" for h in hits)
-        exact = await memory._searcher._exact(
-            memory.embedder.embed_query("subject 7 item7"), {"user_id": "u0"}, None, 10
+        exact = await memory._io(
+            memory._searcher._exact_in_thread,  # no row bound: every row scored
+            memory.embedder.embed_query("subject 7 item7"),
+            {"user_id": "u0"},
+            None,
+            10,
+            None,
         )
         hits = await memory.search("subject 7 item7", user_id="u0", limit=10)
         assert len({h.id for h in hits} & {h.id for h in exact}) >= 9  # recall@10 >= 0.9
