@@ -133,8 +133,10 @@ def test_a_steady_stream_of_writes_still_starts_the_log_over(tmp_path: Path, gap
         checkpointer.close()
     log_bytes = (tmp_path / "w.db-wal").stat().st_size
     assert checkpointer.checkpoints > 2
-    # without the restart pass the log holds every byte written (measured: 1.0x)
-    assert log_bytes < written / 4, (log_bytes, written)
+    # without the restart pass the log holds every byte written (measured: 1.0x); with
+    # it, its peak is what piled up before the thread got the writing connection: 0.1-0.25x
+    # here, more on a loaded machine (a quarter was the line, and flaky at 2 cores)
+    assert log_bytes < written / 2, (log_bytes, written)
     frames, copied = _frames(db)
     assert frames == copied  # closing checkpointed the rest
     assert writer.conn.execute("SELECT count(*) FROM t").fetchone()[0] == written // len(blob)
