@@ -14,21 +14,19 @@ and for small scopes anyway (see ``_search.py``), search is exact. Queries run w
 scoped search keeps scanning the graph until ``k`` rows of the scope are found instead of
 returning the few that happened to be among the first ``ef_search`` candidates.
 
-Vectors travel in pgvector's binary format (a 4-byte header and big-endian floats) through
-a psycopg dumper defined here: no text formatting of floats, and no extra dependency.
+Vectors travel in pgvector's binary format (``_pgvector_wire``): no text formatting of
+floats, and no extra dependency. Searches are in ``_pgvector_search``.
 Blocking by design (called from worker threads), like ``VectorIndex``.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
-import struct
 import threading
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -36,64 +34,25 @@ from sqlalchemy.engine import Connection
 
 from .._config import is_postgres_url
 from .._errors import ConfigError, EmbedderMismatchError
-from .._validation import SCOPE_FIELDS
 from ._changes import Changes
 from ._owner import check_owner
-from ._record_columns import _ITEM_NAMES, M
+from ._pgvector_search import SCOPE_COLUMNS, PgVectorSearch
+from ._pgvector_wire import TABLE, VectorType, _encode, _register
 from ._schema import connection_error
 
 __all__ = ["PgVectorIndex", "is_postgres_url"]
 
 log = logging.getLogger("agentmem_plugins")
-TABLE = "memory_vectors"
 LAYOUT = 1  # the table's own layout version, kept in its COMMENT with dim, type, language
-SCOPE_COLUMNS = SCOPE_FIELDS
 HNSW_INDEX = "ix_memory_vectors_hnsw"
-MEMORIES = M.name  # the records' table, joined when it is in this database
-_VECTORS = sa.table(TABLE, sa.column("id", sa.String), sa.column("embedding"))  # for joins
 MAX_DIM = {"vector": 2000, "halfvec": 4000}  # pgvector's HNSW limits
 _DDL_LOCK = 0x61676D56  # advisory lock key ("agmV") for creating the table and its index
 _LANGUAGE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-VectorType = Literal["vector", "halfvec"]
 
 
-class _Embedding:
-    """One vector already in pgvector's binary wire format."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-def _encode(vectors: np.ndarray, kind: VectorType) -> list[_Embedding]:
-    matrix = np.ascontiguousarray(vectors, dtype=">f2" if kind == "halfvec" else ">f4")
-    header = struct.pack(">HH", matrix.shape[1], 0)
-    return [_Embedding(header + row.tobytes()) for row in matrix]
-
-
-def _register(dbapi_conn: Any, oid: int) -> None:
-    """Teach this psycopg connection to send :class:`_Embedding` as binary ``oid``."""
-    dbapi_conn.adapters.register_dumper(_Embedding, _dumper(oid))
-
-
-@functools.cache
-def _dumper(oid: int) -> type:
-    from psycopg.adapt import Dumper
-    from psycopg.pq import Format
-
-    class EmbeddingDumper(Dumper):
-        format = Format.BINARY
-
-        def dump(self, obj: Any) -> bytes:
-            return bytes(obj.data)
-
-    EmbeddingDumper.oid = oid
-    return EmbeddingDumper
-
-
-class PgVectorIndex:
-    """The vector side in PostgreSQL with pgvector. See the module docstring."""
+class PgVectorIndex(PgVectorSearch):
+    """The vector side in PostgreSQL with pgvector. See the module docstring; its reads
+    are :class:`~._pgvector_search.PgVectorSearch`'s."""
 
     def __init__(
         self,
@@ -367,114 +326,6 @@ class PgVectorIndex:
             return []
         with self._engine.connect() as conn:
             return [(i, r) for i, r in conn.exec_driver_sql(f"SELECT id, rev FROM {TABLE}")]
-
-    @staticmethod
-    def _scope_sql(scope: dict[str, str], params: list[Any]) -> str:
-        parts = []
-        for key in SCOPE_COLUMNS:  # column names from our own list; values bound
-            if key in scope:
-                parts.append(f"{key} = %s")
-                params.append(scope[key])
-        return "".join(f" AND {p}" for p in parts)
-
-    def search_vector(
-        self,
-        vector: np.ndarray,
-        scope: dict[str, str],
-        k: int,
-        *,
-        rows: dict[str, dict[str, Any]] | None = None,
-        exact: bool = False,
-    ) -> list[tuple[str, float]]:
-        """``(id, cosine similarity)`` of the ``k`` nearest rows in ``scope``, scored on
-        the stored vectors by pgvector itself. Given ``rows``, with the records in this
-        database, the candidates' records come in the same query (joined by id after the
-        index's ``ORDER BY ... LIMIT``, which keeps its plan) and are put there by id, as
-        ``RecordVectors.candidate_vectors`` puts them: the search needs no second read.
-        Otherwise ``rows`` is left as it is and the search reads the records next.
-
-        ``exact``: every row of the scope is scored (the order is then an expression the
-        HNSW index cannot serve, so the planner reads the scope by its B-tree index and
-        keeps the top ``k``): a small scope's exact search, in the database. A user's
-        1,000 memories: ~2 ms in PostgreSQL, where reading their vectors into the process
-        took ~20 ms (issue 14)."""
-        if not self._table():
-            return []
-        params: list[Any] = []
-        where = self._scope_sql(scope, params)
-        distance = "(embedding <=> %b) + 0" if exact else "embedding <=> %b"
-        nearest = f"SELECT id, {distance} AS d FROM {TABLE} WHERE true{where} ORDER BY d LIMIT %s"
-        joined = rows is not None and self._records_here
-        if joined:
-            cols = ", ".join(f'm."{n}"' for n in _ITEM_NAMES)  # the records' own names
-            nearest = (
-                f"SELECT v.id, v.d, {cols} FROM ({nearest}) AS v "
-                f"LEFT JOIN {MEMORIES} AS m ON m.id = v.id"
-            )
-        with self._engine.begin() as conn:
-            dbapi: Any = conn.connection.dbapi_connection  # psycopg.Connection
-            self._prepare(dbapi)
-            (query,) = _encode(np.asarray(vector, dtype=np.float32).reshape(1, -1), self._type)
-            with dbapi.cursor() as cur:
-                if not exact:  # the index's settings (an exact search does not use it)
-                    cur.execute(f"SET LOCAL hnsw.ef_search = {self._ef}")
-                    cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cur.execute(nearest, [query, *params, k])
-                found = cur.fetchall()
-        found.sort(key=lambda r: r[1])  # relaxed_order may return neighbours slightly out of order
-        if joined:
-            assert rows is not None
-            for row in found:
-                values = dict(zip(_ITEM_NAMES, row[2:], strict=True))
-                # no record (none can be missing in one transaction) or another scope: left
-                # out, as the records' own read leaves them out
-                if values["id"] is not None and all(values[f] == v for f, v in scope.items()):
-                    rows[values["id"]] = values
-        return [(row[0], 1.0 - float(row[1])) for row in found]
-
-    def nearest_records(
-        self, vector: np.ndarray, where: Sequence[sa.ColumnElement[bool]], k: int
-    ) -> list[tuple[dict[str, Any], float]]:
-        """The records of the ``k`` rows matching ``where`` (clauses on the memories
-        table, ``RecordReads.matching``) nearest to ``vector``, with their cosine
-        similarity, scored exactly by pgvector over every matching row: the order is an
-        expression the HNSW index cannot serve, so the planner finds the rows by the
-        records' scope index and sorts them. For small scopes (the caller bounds the
-        count), with the records in this database: one query, and no vectors cross the
-        socket."""
-        if not self._table():
-            return []
-        (query,) = _encode(np.asarray(vector, dtype=np.float32).reshape(1, -1), self._type)
-        distance = _VECTORS.c.embedding.op("<=>", return_type=sa.Float)(sa.bindparam("q", query))
-        exact = (distance + 0).label("d")  # "+ 0": not the index's ORDER BY, so exact
-        statement = (
-            sa.select(*(M.c[n] for n in _ITEM_NAMES), exact)
-            .select_from(M.join(_VECTORS, _VECTORS.c.id == M.c.id))
-            .where(*where)
-            .order_by(exact)
-            .limit(k)
-        )
-        with self._engine.connect() as conn:
-            self._prepare(conn.connection.dbapi_connection)
-            found = conn.execute(statement).all()
-        return [
-            (dict(zip(_ITEM_NAMES, row[:-1], strict=True)), 1.0 - float(row[-1])) for row in found
-        ]
-
-    def search_text(self, text: str, scope: dict[str, str], k: int) -> list[tuple[str, float]]:
-        """``(id, ts_rank_cd)`` of the best full-text matches in ``scope``."""
-        if not self._table():
-            return []
-        params: list[Any] = [self._lang, text]
-        where = self._scope_sql(scope, params)
-        with self._engine.connect() as conn:
-            rows = conn.exec_driver_sql(
-                f"SELECT id, ts_rank_cd(tsv, q) AS r FROM {TABLE}, "
-                f"websearch_to_tsquery(%s::regconfig, %s) AS q WHERE tsv @@ q{where} "
-                "ORDER BY r DESC, id LIMIT %s",
-                tuple([*params, k]),
-            ).all()
-        return [(i, float(r)) for i, r in rows]
 
     # --- maintenance -------------------------------------------------------------------
 
