@@ -32,7 +32,7 @@ class RecordReads:
     _read: Engine
     on_expired: Callable[[], None] | None
 
-    def _where(
+    def matching(
         self,
         scope: dict[str, str],
         flt: Filter | None,
@@ -42,6 +42,9 @@ class RecordReads:
         live_after: datetime | None = None,
         include_expired: bool = False,
     ) -> list[sa.ColumnElement[bool]]:
+        """The ``WHERE`` clauses (on the memories table) of the rows a read of ``scope``
+        and ``flt`` returns: every read here, and a query built elsewhere (with everything
+        in PostgreSQL, pgvector's exact scoring: ``PgVectorIndex.nearest_records``)."""
         clauses: list[sa.ColumnElement[bool]] = [M.c[k] == v for k, v in scope.items()]
         if not include_expired and (cutoff := self.expiry_cutoff(as_of)) is not None:
             # expired memories are gone for every read (and, as of a later moment, so
@@ -66,22 +69,6 @@ class RecordReads:
         if flt is not None:
             clauses.append(compile_sql(flt, M.c.metadata, self.dialect))
         return clauses
-
-    def matching(
-        self,
-        scope: dict[str, str],
-        flt: Filter | None,
-        *,
-        include_invalidated: bool = False,
-        as_of: datetime | None = None,
-        live_after: datetime | None = None,
-    ) -> list[sa.ColumnElement[bool]]:
-        """The ``WHERE`` clauses (on the memories table) of the rows a search of ``scope``
-        and ``flt`` may return, for a query built elsewhere: with everything in
-        PostgreSQL, pgvector's exact scoring (``PgVectorIndex.nearest_records``)."""
-        return self._where(
-            scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
-        )
 
     def expiry_cutoff(self, as_of: datetime | None = None) -> datetime | None:
         """The moment reads must filter expiry at (now, or a later ``as_of``), or
@@ -124,7 +111,7 @@ class RecordReads:
         scope = scope or {}
         if self.dialect == "sqlite" and flt is None and as_of is None and live_after is None:
             return self._fetch_sqlite(ids, scope, include_invalidated)
-        where = self._where(
+        where = self.matching(
             {}, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
         out: dict[str, MemoryItem] = {}
@@ -184,7 +171,7 @@ class RecordReads:
     ) -> list[MemoryItem]:
         query = (
             sa.select(*_ITEM_COLS)
-            .where(*self._where(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
+            .where(*self.matching(scope, flt, include_invalidated=include_invalidated, as_of=as_of))
             .order_by(M.c.created_at, M.c.id)
             .limit(limit)
             .offset(offset)
@@ -204,7 +191,7 @@ class RecordReads:
     ) -> int:
         """Matching rows; with ``at_most``, counting stops there (``min(count, at_most)``:
         asking "more than 4,096?" of a million-row scope costs 4,096 index steps)."""
-        where = self._where(
+        where = self.matching(
             scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
         if at_most is None:
@@ -219,7 +206,7 @@ class RecordReads:
 
     def ids(self, scope: dict[str, str], flt: Filter | None) -> builtins.list[str]:
         # expired rows too: delete_all must not leave them behind until the sweep
-        where = self._where(scope, flt, include_invalidated=True, include_expired=True)
+        where = self.matching(scope, flt, include_invalidated=True, include_expired=True)
         query = sa.select(M.c.id).where(*where)
         with self._read.connect() as conn:
             return list(conn.execute(query).scalars())

@@ -29,7 +29,7 @@ __all__ = ["RecordVectors"]
 class RecordVectors:
     dialect: str
     _read: Engine
-    _where: Callable[..., builtins.list[sa.ColumnElement[bool]]]  # RecordReads'
+    matching: Callable[..., builtins.list[sa.ColumnElement[bool]]]  # RecordReads'
 
     def vectors(
         self,
@@ -44,7 +44,7 @@ class RecordVectors:
         """Ids and stacked vectors of the matching rows (for exact search on small sets),
         and the earliest expiry among them (naive UTC; ``None``: none expires), until
         which a copy of them holds (``_scope_cache``)."""
-        where = self._where(
+        where = self.matching(
             scope, flt, include_invalidated=include_invalidated, as_of=as_of, live_after=live_after
         )
         query = sa.select(M.c.id, M.c.vector, M.c.expires_at).where(*where).limit(limit)
@@ -97,7 +97,7 @@ class RecordVectors:
     def vectors_of(self, ids: Sequence[str], scope: dict[str, str]) -> dict[str, np.ndarray]:
         out: dict[str, np.ndarray] = {}
         cols = [M.c.id, M.c.vector, *(M.c[k] for k in scope)]
-        where = self._where({}, None, include_invalidated=True)
+        where = self.matching({}, None, include_invalidated=True)
         with self._read.connect() as conn:
             for chunk in _chunks(list(ids)):
                 for row in conn.execute(sa.select(*cols).where(M.c.id.in_(chunk), *where)):
