@@ -47,6 +47,8 @@ LAYOUT = 1  # the table's own layout version, kept in its COMMENT with dim, type
 HNSW_INDEX = "ix_memory_vectors_hnsw"
 MAX_DIM = {"vector": 2000, "halfvec": 4000}  # pgvector's HNSW limits
 _DDL_LOCK = 0x61676D56  # advisory lock key ("agmV") for creating the table and its index
+_EXTENSION_LOCK = 0x61676D45  # ("agmE") for enabling pgvector in a new database
+_DUPLICATE_TABLE = "42P07"  # PostgreSQL's SQLSTATE for "relation already exists"
 _LANGUAGE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
@@ -115,7 +117,14 @@ class PgVectorIndex(PgVectorSearch):
                     "pgvector/pgvector Docker image), then reopen"
                 )
             try:
-                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
+                # processes opening a new database at once: one creates it, the others
+                # then find it (unserialised, the others failed on pg_extension's unique
+                # name, and were told they may not enable it)
+                conn.exec_driver_sql(f"SELECT pg_advisory_lock({_EXTENSION_LOCK})")
+                try:
+                    conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS vector")
+                finally:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_EXTENSION_LOCK})")
             except sa.exc.DBAPIError as exc:
                 user = conn.exec_driver_sql("SELECT current_user").scalar()
                 raise ConfigError(
@@ -200,11 +209,29 @@ class PgVectorIndex(PgVectorSearch):
                 f"pgvector's HNSW index takes at most {MAX_DIM[self._type]} dimensions for "
                 f"{self._type}; the embedder has {dim}. Use a smaller embedder{hint}"
             )
+        try:
+            self._create(dim)
+        except sa.exc.ProgrammingError as exc:
+            # Made by another process meanwhile, which the check under the lock did not
+            # see: after an advisory lock the server's catalog cache may still hold "no
+            # such table" (only a new transaction or a table lock refreshes it). Measured
+            # with four processes opening a new store at once.
+            if getattr(exc.orig, "sqlstate", None) != _DUPLICATE_TABLE:
+                raise
+            with self._lock, self._engine.connect() as conn:  # a new transaction sees it
+                self._read_layout(conn)
+            if self._dim is None:
+                raise
+        self._check_dim(dim)
+
+    def _create(self, dim: int) -> None:
+        """:meth:`_ensure`'s table, its indexes and its layout comment, in one transaction
+        under the DDL lock (unless another process made it before)."""
         with self._lock, self._engine.begin() as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_DDL_LOCK})")
             self._read_layout(conn)  # another process may have made it meanwhile
             if self._dim is not None:
-                return self._check_dim(dim)
+                return
             lang = self._lang  # checked against pg_ts_config and a plain charset
             conn.exec_driver_sql(
                 f"CREATE TABLE {TABLE} ("
@@ -221,7 +248,7 @@ class PgVectorIndex(PgVectorSearch):
                 | ({"store": self._store_id} if self._store_id else {})
             )
             conn.exec_driver_sql(f"COMMENT ON TABLE {TABLE} IS '{layout}'")
-        self._dim = dim
+            self._dim = dim
 
     def _table(self) -> bool:
         """Whether the vector table exists. Known once this process made or read it;

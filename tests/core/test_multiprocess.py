@@ -8,7 +8,8 @@ vector and full-text search in a scope larger than ``exact_search_max_rows`` (so
 LanceDB), that ``check()`` is clean and that no id is held twice.
 
 (a) one local folder; (b) records in PostgreSQL and vectors on a loopback S3 server
-(moto), run when ``AGENTMEM_TEST_POSTGRES_URL`` is set.
+(moto); (c) everything in PostgreSQL (records and pgvector, one transaction per batch);
+(b) and (c) run when ``AGENTMEM_TEST_POSTGRES_URL`` is set.
 """
 
 from __future__ import annotations
@@ -211,6 +212,22 @@ async def test_postgres_and_s3_many_processes_and_kill9(tmp_path: Path, pg_s3) -
     await run_and_verify(pg_s3, tmp_path)
 
 
+@pytest.fixture
+def pg_all(tmp_path: Path, pg_url) -> dict[str, Any]:
+    """A store config: everything in a new PostgreSQL database."""
+    return {
+        "path": str(tmp_path / "unused"),
+        "embedder": "hash",
+        "sql_url": pg_url,
+        "vector_uri": pg_url,
+    }
+
+
+@pytest.mark.postgres
+async def test_everything_in_postgres_many_processes_and_kill9(tmp_path: Path, pg_all) -> None:
+    await run_and_verify(pg_all, tmp_path)
+
+
 def open_at_once(config: dict[str, Any], tmp_path: Path, n: int = 4) -> None:
     """``n`` processes open one new store at the same moment and write to it: each creates
     the schema, records the embedder and creates the vector table, or finds them made."""
@@ -238,6 +255,13 @@ async def test_local_folder_opened_by_many_processes_at_once(tmp_path: Path) -> 
 @pytest.mark.postgres
 async def test_postgres_and_s3_opened_by_many_processes_at_once(tmp_path: Path, pg_s3) -> None:
     await verify_opened_at_once(pg_s3, tmp_path)
+
+
+@pytest.mark.postgres
+async def test_everything_in_postgres_opened_by_many_processes_at_once(
+    tmp_path: Path, pg_all
+) -> None:
+    await verify_opened_at_once(pg_all, tmp_path)
 
 
 def test_the_switch_to_wal_is_retried_while_the_database_is_locked() -> None:
