@@ -102,10 +102,10 @@ class Searcher:
 
         def first(n: int) -> tuple[list[MemoryItem], bool]:
             # Few matching rows (a selective filter, or simply a small scope such as one
-            # user's memories): exact scoring of their vectors from SQL beats an index
-            # probe. Else the index's first round, in the same worker-thread call.
-            # Everything in PostgreSQL: a small scope is scored by pgvector, all of it, in
-            # rounds checked and widened as the index's are.
+            # user's memories): exact scoring beats an index probe. Else the index's
+            # first round, in the same worker-thread call. The exact scoring reads the
+            # vectors from SQL; with everything in PostgreSQL pgvector scores a small
+            # scope itself, in rounds checked and widened as the index's are.
             if atomic is not None and flt is None:
                 if self._small(scope, flt, post, self._exact_max):
                     exact.append(True)
