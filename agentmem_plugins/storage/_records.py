@@ -171,6 +171,8 @@ class RecordStore(RecordReads, RecordVectors, RecordWrites):
         conn, self._version_conn = self._version_conn, None
         if conn is not None:
             try:
+                if self.dialect != "sqlite":  # in autocommit: never back into the pool
+                    conn.invalidate()
                 conn.close()
             except Exception:  # already broken
                 log.debug("closing the data-version connection failed", exc_info=True)

@@ -112,9 +112,11 @@ async def test_postgres_version_moves_with_any_commit_and_survives_a_dropped_con
                 assert records.data_version() != before
                 # the server drops the version's connection: no version this time (the
                 # search reads SQL), then a new connection
-                pid = records._version_conn.driver_connection.info.backend_pid
+                dropped = records._version_conn.driver_connection
+                pid = dropped.info.backend_pid
                 conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
             other.dispose()
             assert records.data_version() is None
+            assert dropped.closed  # in autocommit: closed, never handed back to the pool
             assert records.data_version() is not None
             assert [h.text for h in await memory.search("first", user_id="u")] == ["a first memory"]
