@@ -364,15 +364,20 @@ class Searcher:
         self, scope: dict[str, str], flt: Filter | None, post: dict[str, Any], max_rows: int | None
     ) -> bool:
         """Whether at most ``max_rows`` rows match (``None``: no bound), so they are
-        scored exactly; the verdict "larger" is cached until anything is written (a small
-        scope's vectors only where they are read, :meth:`_scope_vectors`)."""
+        scored exactly (with everything in PostgreSQL, where no vectors are read); the
+        verdict is cached until anything is written, so a repeated search does not
+        count again. An entry here holds no vectors: this cache's entries are only ever
+        verdicts (:meth:`_scope_vectors`, which keeps vectors, serves the other stores)."""
         if max_rows is None:
             return True
         plain = _plain(flt, post)
         entry, version = self._cache.lookup(scope, _expiry.utc_now()) if plain else (None, None)
         if entry is not None:
             return not entry.large
-        return not self._over(scope, flt, max_rows, post, version)
+        if self._over(scope, flt, max_rows, post, version):
+            return False
+        self._cache.store(scope, version, ScopeVectors([], None))  # "small", not empty
+        return True
 
     def _over(
         self,

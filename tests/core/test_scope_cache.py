@@ -40,12 +40,13 @@ async def test_cached_scope_sees_every_later_write(config: dict[str, Any]) -> No
             [{"text": f"note {i} about gardening", "user_id": "alice"} for i in range(20)]
         )
         first = await memory.search("tomatoes in the garden", user_id="alice", limit=3)
-        read = memory._stores.records.vectors
+        read, count = memory._stores.records.vectors, memory._stores.records.count
         memory._stores.records.vectors = lambda *a, **kw: pytest.fail("read again")
+        memory._stores.records.count = lambda *a, **kw: pytest.fail("counted again")
         again = await memory.search("tomatoes in the garden", user_id="alice", limit=3)
         assert [h.id for h in first] == [h.id for h in again]
         assert [h.id for h in await memory.search("garden", user_id="alice", limit=3)]
-        memory._stores.records.vectors = read
+        memory._stores.records.vectors, memory._stores.records.count = read, count
         if "vector_uri" not in config:  # served from memory (all in PostgreSQL: pgvector
             assert memory._searcher._cache._entries  # scores it, no vectors are read)
 
@@ -119,4 +120,7 @@ async def test_postgres_version_moves_with_any_commit_and_survives_a_dropped_con
             assert records.data_version() is None
             assert dropped.closed  # in autocommit: closed, never handed back to the pool
             assert records.data_version() is not None
+            healthy = records._version_conn.driver_connection
+            records._close_version_conn()  # as a failed read gives it up
+            assert healthy.closed and not healthy.broken
             assert [h.text for h in await memory.search("first", user_id="u")] == ["a first memory"]
